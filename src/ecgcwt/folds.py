@@ -1,0 +1,77 @@
+"""Subject-grouped, class-stratified K-fold assignment.
+
+Every window of a subject (both leads of a record, and records known to be
+the same person) lands in the same fold, so no test subject is ever seen in
+training: the honest protocol (see DESIGN.md). Within each class, subjects
+are dealt to folds so that subject counts differ by at most one and, among
+equal counts, segment counts stay balanced; with at least ``k`` subjects per
+class every fold then tests every class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+FOLD_COLUMNS = ["subject", "label", "fold", "n_recordings", "n_segments"]
+
+
+def subject_table(segments: pd.DataFrame) -> pd.DataFrame:
+    """One row per subject with its label and counts; a subject with two labels is an error."""
+    labels = segments.groupby("subject")["label"].unique()
+    mixed = labels[labels.map(len) > 1]
+    if len(mixed):
+        s = mixed.index[0]
+        raise DataError(
+            f"subject {s!r} has windows of classes {list(mixed.iloc[0])}: data.subject_map joins records of "
+            f"different databases/classes into one person. Fix data.subject_map."
+        )
+    g = segments.groupby("subject")
+    return pd.DataFrame({
+        "subject": labels.index,
+        "label": [v[0] for v in labels.values],
+        "n_recordings": g["recording"].nunique().reindex(labels.index).to_numpy(),
+        "n_segments": g.size().reindex(labels.index).to_numpy(),
+    })
+
+
+def assign_folds(segments: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
+    """Assign each subject a test fold in ``0..k-1`` (columns :data:`FOLD_COLUMNS`)."""
+    subjects = subject_table(segments)
+    counts = subjects.groupby("label").size()
+    short = counts[counts < k]
+    if len(short):
+        detail = ", ".join(f"{lbl} has {n}" for lbl, n in short.items())
+        raise DataError(
+            f"folds.k is {k} but {detail} subject(s); every class needs at least k subjects so that each fold "
+            f"tests every class. Lower folds.k to {int(counts.min())} or fewer (at least 2), or add records "
+            f"of that class (data.records / data.databases)."
+        )
+    rng = np.random.default_rng(seed)
+    folds = pd.Series(-1, index=subjects.index, dtype=np.int64)
+    for label in sorted(subjects["label"].unique()):
+        idx = subjects.index[subjects["label"] == label].to_numpy()
+        # random tie-break, then largest first: greedy bin packing balances segment counts
+        idx = idx[rng.permutation(len(idx))]
+        idx = idx[np.argsort(-subjects.loc[idx, "n_segments"].to_numpy(), kind="stable")]
+        n_subj = np.zeros(k, dtype=np.int64)
+        n_seg = np.zeros(k, dtype=np.int64)
+        fold_order = rng.permutation(k)
+        for i in idx:
+            # fewest subjects first, then fewest segments, then a seeded fold order
+            f = min(fold_order, key=lambda f: (n_subj[f], n_seg[f]))
+            folds[i] = f
+            n_subj[f] += 1
+            n_seg[f] += subjects.at[i, "n_segments"]
+    out = subjects.assign(fold=folds.to_numpy())
+    return out[FOLD_COLUMNS].sort_values(["fold", "label", "subject"]).reset_index(drop=True)
+
+
+def read_folds(path) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype={"subject": str, "label": str})
+    missing = [c for c in ("subject", "label", "fold") if c not in df.columns]
+    if missing:
+        raise DataError(f"{path} lacks columns {missing}; rebuild it with the folds rule.")
+    return df
