@@ -1,0 +1,44 @@
+# One command each: `make demo` runs the whole workflow offline, `make test`
+# runs the test suite. Both create the virtual environment first if needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ecgcwt-installed
+CORES ?= all
+
+.PHONY: demo test test-unit test-workflow lint format bench env clean-results
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements-dev.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES)
+	@echo "Report: results/report/report.html (summary table: results/report/summary.csv)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+test-workflow: $(STAMP)
+	$(BIN)/python -m pytest tests/workflow
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+format: $(STAMP)
+	$(BIN)/snakefmt Snakefile workflow/rules
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_cwt.py
+
+clean-results:
+	rm -rf results logs .snakemake

@@ -1,0 +1,207 @@
+"""Read scalogram images from ``scalograms.h5`` for training and inference.
+
+``/images`` is uint8 (N, H, W, 3), one gzip chunk per image. Images are
+never all loaded: a batch is read with one h5py call (fancy indexing needs
+sorted unique indices, so the batch is sorted, read, and put back in order),
+which costs one decompression per image and no per-item Python overhead.
+
+The HDF5 file is opened read-only on first use in each process and reopened
+when the process id changes: an h5py handle inherited through ``fork`` by a
+DataLoader worker is not safe to use, and a handle cannot be pickled for
+``spawn`` workers, so :class:`ScalogramDataset` holds none when it is copied.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .errors import DataError
+from .segment_store import table_from_group
+
+
+@dataclass(frozen=True)
+class ScalogramInfo:
+    """What a reader needs to know about a scalogram cache, without its images."""
+
+    n_images: int
+    height: int
+    width: int
+    classes: tuple[str, ...]
+    attrs: dict
+
+
+def read_scalogram_info(path: str | os.PathLike) -> ScalogramInfo:
+    """Check that ``path`` is a scalogram cache and return its shape, classes and attributes."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"scalogram cache {str(path)!r} does not exist; run the scalograms step first")
+    with h5py.File(path, "r") as f:
+        if "images" not in f or "table" not in f:
+            raise DataError(f"{str(path)!r} is not a scalogram cache: it lacks /images or /table")
+        images = f["images"]
+        if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+            raise DataError(
+                f"{str(path)!r}: /images must be uint8 (N, H, W, 3), found {images.dtype} {images.shape}"
+            )
+        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        classes = tuple(_decode(c) for c in f.attrs.get("classes", []))
+        if not classes:
+            raise DataError(f"{str(path)!r}: root attribute 'classes' is missing or empty")
+        n, h, w, _ = images.shape
+    return ScalogramInfo(n_images=int(n), height=int(h), width=int(w), classes=classes, attrs=attrs)
+
+
+def read_scalogram_table(path: str | os.PathLike) -> pd.DataFrame:
+    """The segment table stored beside the images (row ``i`` describes ``/images[i]``)."""
+    with h5py.File(path, "r") as f:
+        table = table_from_group(f["table"])
+        n = f["images"].shape[0]
+    if len(table) != n:
+        raise DataError(f"{str(path)!r}: table has {len(table)} rows but /images has {n}")
+    return table
+
+
+class ScalogramDataset(Dataset):
+    """Images ``rows`` of a scalogram cache as normalised float CHW tensors with their labels.
+
+    ``rows`` index ``/images``; ``label_index`` gives each one's class index.
+    ``mean``/``std`` normalise [0, 1] RGB per channel (the backbone's weights'
+    normalisation). ``augment`` applies a random circular shift along the time
+    axis (image columns): a rhythm does not depend on where the window starts,
+    while flips or vertical shifts would change frequency or time direction.
+
+    Item ``i`` is ``(image, label, row)``. :meth:`__getitems__` reads a whole
+    batch in one HDF5 call and returns it already stacked; use it through
+    :func:`make_loader`.
+    """
+
+    def __init__(
+        self,
+        h5_path: str | os.PathLike,
+        rows: Sequence[int],
+        label_index: Sequence[int],
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: bool = False,
+    ) -> None:
+        self.h5_path = str(h5_path)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.labels = np.asarray(label_index, dtype=np.int64)
+        if self.rows.shape != self.labels.shape or self.rows.ndim != 1:
+            raise ValueError(f"rows ({self.rows.shape}) and label_index ({self.labels.shape}) must be equal-length 1-D")
+        if len(self.rows) and self.rows.min() < 0:
+            raise DataError(f"{self.h5_path!r}: negative image row requested")
+        self.mean = torch.tensor([float(m) for m in mean], dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor([float(s) for s in std], dtype=torch.float32).view(1, 3, 1, 1)
+        self.augment = bool(augment)
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        x, y, r = self.__getitems__([i])
+        return x[0], int(y[0]), int(r[0])
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Read items ``indices`` with one HDF5 call: ``(images (B,3,H,W), labels (B,), rows (B,))``."""
+        idx = np.asarray(indices, dtype=np.int64)
+        rows = self.rows[idx]
+        uniq, inverse = np.unique(rows, return_inverse=True)  # sorted, as h5py requires
+        images = self._images()
+        if len(uniq) and uniq[-1] >= images.shape[0]:
+            raise DataError(f"{self.h5_path!r}: image row {int(uniq[-1])} requested, the cache has {images.shape[0]}")
+        block = images[uniq] if len(uniq) else np.empty((0, *images.shape[1:]), np.uint8)
+        x = torch.from_numpy(block[inverse])  # (B, H, W, 3) uint8, batch order restored
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        if self.augment:
+            x = _random_time_shift(x)
+        x = x.sub_(self.mean).div_(self.std)
+        return x.contiguous(), torch.from_numpy(self.labels[idx]), torch.from_numpy(rows)
+
+    def _images(self) -> h5py.Dataset:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.h5_path, "r")
+            self._pid = os.getpid()
+        return self._file["images"]
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+        self._pid = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_file"] = None
+        state["_pid"] = None
+        return state
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: h5py may already be gone
+            pass
+
+
+def make_loader(
+    dataset: ScalogramDataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader that fetches whole batches through :meth:`ScalogramDataset.__getitems__`.
+
+    The order is drawn from a generator seeded with ``seed`` (give a different
+    seed per epoch), so it does not depend on the global RNG, on workers, or on
+    whether training was resumed.
+    """
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    return DataLoader(
+        dataset,
+        batch_size=int(batch_size),
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=int(num_workers),
+        collate_fn=_already_batched,
+        persistent_workers=False,
+    )
+
+
+def _already_batched(batch):
+    """``__getitems__`` returns a stacked batch; nothing left to collate."""
+    return batch
+
+
+def _random_time_shift(x: torch.Tensor) -> torch.Tensor:
+    """Roll each image by a random number of columns (time steps)."""
+    width = x.shape[-1]
+    shifts = torch.randint(0, width, (x.shape[0],))
+    cols = (torch.arange(width).unsqueeze(0) - shifts.unsqueeze(1)) % width  # (B, W)
+    return torch.gather(x, 3, cols.view(-1, 1, 1, width).expand_as(x))
+
+
+def _decode(v) -> str:
+    return v.decode("utf-8") if isinstance(v, bytes) else str(v)
+
+
+def _plain(v):
+    """HDF5 attribute value as plain Python (for JSON metadata and hashing)."""
+    if isinstance(v, np.ndarray):
+        return [_decode(x) if isinstance(x, (bytes, str)) else x.item() for x in v.ravel()]
+    if isinstance(v, np.generic):
+        return v.item()
+    return _decode(v) if isinstance(v, bytes) else v

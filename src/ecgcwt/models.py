@@ -1,0 +1,291 @@
+"""Torchvision classification backbones by name, with a new classification head.
+
+Any classifier in ``torchvision.models`` can be used: it is built with
+``torchvision.models.get_model`` and its ImageNet classifier (the last
+``nn.Linear`` or ``nn.Conv2d`` with 1000 outputs) is replaced in one generic
+place, :func:`replace_head`, instead of a table of per-architecture attribute
+names that goes stale with each torchvision release.
+
+Three sources of initial weights (``pretrained``):
+
+``imagenet``
+    the backbone's ``DEFAULT`` torchvision weights, fetched from the PyTorch
+    site on first use into ``$TORCH_HOME/hub/checkpoints`` (``TORCH_HOME``
+    defaults to ``~/.cache/torch``); compute nodes without internet need a
+    pre-filled ``TORCH_HOME`` or a weights file.
+``none``
+    random initialisation.
+a file path
+    a ``state_dict`` saved from the torchvision model *with its original
+    1000-class head* (what ``torch.save(model.state_dict(), path)`` or the
+    files in ``$TORCH_HOME/hub/checkpoints`` contain); it is loaded before the
+    head is replaced.
+
+Three strategies: ``finetune`` (everything trains), ``linear_probe`` (only the
+new head trains; the frozen backbone, including its batch-norm statistics,
+stays in eval mode, see :func:`set_train_mode`) and ``scratch`` (random
+weights whatever ``pretrained`` says, everything trains).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from .errors import ConfigError
+
+#: ImageNet normalisation, used when a backbone's weights do not state their own.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+STRATEGIES = ("finetune", "linear_probe", "scratch")
+
+#: Backbones whose torchvision builder adds auxiliary classifiers; we never use
+#: them (they are not pretrained in torchvision's files and only help very deep
+#: training from scratch), and their state-dict key prefixes.
+_AUX_PREFIXES = {"googlenet": ("aux1.", "aux2."), "inception_v3": ("AuxLogits.",)}
+
+_IMAGENET_CLASSES = 1000
+
+
+@dataclass
+class BuiltModel:
+    """A backbone with its new head and what training and inference need to know about it."""
+
+    model: nn.Module
+    backbone: str
+    num_classes: int
+    #: per-channel normalisation of [0, 1] RGB input, as the weights expect
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    #: dotted names of the modules that form the new head (dropout, classifier)
+    head_names: list[str]
+    #: extra keyword arguments given to ``get_model``; needed to rebuild the same
+    #: architecture from a saved state_dict (e.g. googlenet's ``transform_input``)
+    model_kwargs: dict = field(default_factory=dict)
+    #: what the initial weights were: "imagenet", "none" or the file path
+    weights_source: str = "none"
+
+
+def supported_backbones() -> list[str]:
+    """Names of all torchvision image-classification models (``torchvision.models`` proper)."""
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def build_model(
+    backbone: str,
+    num_classes: int,
+    *,
+    pretrained: str | os.PathLike = "imagenet",
+    strategy: str = "finetune",
+    dropout: float = 0.6,
+    image_size: int | None = None,
+    model_kwargs: dict | None = None,
+) -> BuiltModel:
+    """Build ``backbone`` with a fresh ``num_classes`` head.
+
+    ``image_size`` (square input, pixels) is checked against the smallest input
+    the architecture accepts, and fixes the input size of vision transformers.
+    ``model_kwargs`` overrides the builder arguments (used to rebuild a saved model).
+    """
+    if backbone not in supported_backbones():
+        raise ConfigError(
+            f"training.backbones: unknown backbone {backbone!r}. Supported torchvision "
+            f"classification models: {', '.join(supported_backbones())}"
+        )
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"training.strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ConfigError(f"training.dropout: {dropout!r} must be in [0, 1)")
+    if num_classes < 2:
+        raise ConfigError(f"a classifier needs at least 2 classes, got {num_classes}")
+
+    source = "none" if strategy == "scratch" else _weights_source(pretrained)
+    weights_enum = torchvision.models.get_model_weights(backbone)
+    default_weights = weights_enum.DEFAULT
+    mean, std = _normalisation(default_weights)
+    kwargs = _builder_kwargs(backbone, source, default_weights, image_size)
+    kwargs.update(model_kwargs or {})
+
+    if source == "imagenet":
+        model = torchvision.models.get_model(backbone, weights=default_weights, **kwargs)
+    elif source == "none":
+        model = torchvision.models.get_model(backbone, weights=None, **kwargs)
+    else:
+        model, kwargs = _load_weights_file(backbone, Path(source), kwargs)
+
+    if hasattr(model, "transform_input"):
+        # torchvision switches this on for its googlenet/inception ImageNet weights;
+        # it is not part of the state_dict, so record it to rebuild the same model
+        kwargs["transform_input"] = bool(model.transform_input)
+    head_names = replace_head(model, num_classes, dropout)
+    if strategy == "linear_probe":
+        head = set(head_names)
+        for name, p in model.named_parameters():
+            p.requires_grad = any(name == h or name.startswith(h + ".") for h in head)
+    return BuiltModel(
+        model=model,
+        backbone=backbone,
+        num_classes=num_classes,
+        mean=mean,
+        std=std,
+        head_names=head_names,
+        model_kwargs={k: v for k, v in kwargs.items() if k != "init_weights"},
+        weights_source=source,
+    )
+
+
+def replace_head(model: nn.Module, num_classes: int, dropout: float) -> list[str]:
+    """Replace the ImageNet classifier of ``model`` by a ``num_classes`` one; return the head's module names.
+
+    The classifier is the last registered ``nn.Linear`` or ``nn.Conv2d`` with
+    1000 outputs (resnet ``fc``, squeezenet ``classifier.1``, vgg/alexnet
+    ``classifier.6``, vit ``heads.head``, ...). Modules around it stay (so
+    squeezenet keeps the ReLU and global pooling after its 1x1 conv).
+
+    Dropout: if the module registered just before the classifier in the same
+    parent is an ``nn.Dropout`` (googlenet, efficientnet, mobilenet, squeezenet,
+    mnasnet), its rate is set to ``dropout``; otherwise the new classifier is
+    preceded by a new ``nn.Dropout(dropout)``. Either way exactly one dropout of
+    the configured rate sits before the new head, as in the MathWorks recipe
+    (0.6), without stacking a second one on the architecture's own.
+    """
+    target = None
+    for name, module in model.named_modules():
+        if (isinstance(module, nn.Linear) and module.out_features == _IMAGENET_CLASSES) or (
+            isinstance(module, nn.Conv2d) and module.out_channels == _IMAGENET_CLASSES
+        ):
+            target = name
+    if target is None:
+        raise ConfigError(
+            f"cannot find the 1000-class ImageNet classifier of {type(model).__name__}; "
+            "this architecture is not supported by ecgcwt.models.replace_head"
+        )
+    parent_name, _, attr = target.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    old = getattr(parent, attr)
+    if isinstance(old, nn.Linear):
+        new: nn.Module = nn.Linear(old.in_features, num_classes)
+    else:
+        new = nn.Conv2d(old.in_channels, num_classes, kernel_size=1)
+        nn.init.normal_(new.weight, std=0.01)  # squeezenet's own init for its final conv
+        nn.init.zeros_(new.bias)
+
+    siblings = list(parent.named_children())
+    pos = [n for n, _ in siblings].index(attr)
+    if pos > 0 and isinstance(siblings[pos - 1][1], nn.Dropout):
+        siblings[pos - 1][1].p = float(dropout)
+        setattr(parent, attr, new)
+        prefix = f"{parent_name}." if parent_name else ""
+        return [prefix + siblings[pos - 1][0], target]
+    setattr(parent, attr, nn.Sequential(nn.Dropout(float(dropout)), new))
+    return [target]
+
+
+def set_train_mode(built: BuiltModel, strategy: str) -> None:
+    """Put the model in training mode as the strategy requires.
+
+    For ``linear_probe`` the frozen backbone stays in eval mode, so its batch-norm
+    running statistics are neither used in batch mode nor updated: the features
+    the head learns from are exactly the pretrained ones.
+    """
+    if strategy == "linear_probe":
+        built.model.eval()
+        for name in built.head_names:
+            built.model.get_submodule(name).train()
+    else:
+        built.model.train()
+
+
+def _weights_source(pretrained: str | os.PathLike) -> str:
+    text = str(pretrained)
+    if text.lower() in ("imagenet", "none"):
+        return text.lower()
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"training.pretrained: weights file {str(path)!r} does not exist. Give 'imagenet' "
+            "(downloaded from the PyTorch site into $TORCH_HOME on first use), 'none', or the path "
+            "of a torchvision state_dict with its 1000-class head, e.g. fetched on a machine with "
+            "internet by `torchvision.models.get_model(name, weights='DEFAULT')` into "
+            "$TORCH_HOME/hub/checkpoints/ and copied here"
+        )
+    return str(path)
+
+
+def _normalisation(weights) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean/std the weights were trained with; ImageNet's when they do not say."""
+    try:
+        t = weights.transforms()
+        return tuple(float(x) for x in t.mean), tuple(float(x) for x in t.std)
+    except (AttributeError, TypeError):
+        return IMAGENET_MEAN, IMAGENET_STD
+
+
+def _builder_kwargs(backbone: str, source: str, default_weights, image_size: int | None) -> dict:
+    kwargs: dict = {}
+    if backbone in _AUX_PREFIXES:
+        kwargs["aux_logits"] = False
+        if source == "none":
+            kwargs["init_weights"] = True  # silences torchvision's FutureWarning; same init as before
+    min_size = default_weights.meta.get("min_size", (1, 1))
+    if image_size is not None:
+        is_vit = backbone.startswith("vit_")
+        if image_size < min(min_size) and not (is_vit and source == "none"):
+            raise ConfigError(
+                f"cwt.image.size {image_size} is smaller than the smallest input {backbone} accepts "
+                f"({min_size[0]} px); raise cwt.image.size or pick another backbone"
+            )
+        if is_vit:
+            # a vision transformer's position embedding fixes its input size
+            if source == "none":
+                kwargs["image_size"] = int(image_size)
+            elif image_size != min_size[0]:
+                raise ConfigError(
+                    f"{backbone} with pretrained weights needs {min_size[0]} px images, "
+                    f"cwt.image.size is {image_size}; set cwt.image.size: {min_size[0]}"
+                )
+    return kwargs
+
+
+def _load_weights_file(backbone: str, path: Path, kwargs: dict) -> tuple[nn.Module, dict]:
+    """Build ``backbone`` without weights and load a torchvision-style state_dict from ``path``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or foreign files
+        raise ConfigError(
+            f"training.pretrained: cannot read weights file {str(path)!r} ({exc}); it must be a "
+            "state_dict saved with torch.save(model.state_dict(), path)"
+        ) from exc
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):  # common wrappers around a state_dict
+            if key in state and isinstance(state[key], dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"training.pretrained: {str(path)!r} does not hold a state_dict of tensors")
+    aux = _AUX_PREFIXES.get(backbone, ())
+    has_aux = any(k.startswith(aux) for k in state) if aux else False
+    if aux:
+        # as torchvision does for its own ImageNet files of these architectures
+        kwargs = {**kwargs, "aux_logits": has_aux, "transform_input": kwargs.get("transform_input", True),
+                  "init_weights": False}
+    model = torchvision.models.get_model(backbone, weights=None, **kwargs)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"training.pretrained: {str(path)!r} does not match torchvision's {backbone} "
+            f"(it must be that architecture's state_dict with its 1000-class head): {exc}"
+        ) from exc
+    if has_aux:
+        model.aux_logits = False
+        for attr in ("aux1", "aux2", "AuxLogits"):
+            if hasattr(model, attr):
+                setattr(model, attr, None)
+    return model, {**kwargs, "aux_logits": False}

@@ -1,0 +1,55 @@
+import os
+import sys
+from pathlib import Path
+
+# The library lives in src/ecgcwt beside this workflow; jobs (local, conda or
+# SLURM) import it from there, so every deployment runs the same code.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+from ecgcwt.config import validate_config  # noqa: E402
+
+
+# Validate first: a bad value stops the run before any job starts, with the key
+# named. Defaults from the schema are filled in place.
+validate_config(config)
+
+DATABASES = list(config["data"]["databases"])
+CLASSES = sorted({v["label"] for v in config["data"]["databases"].values()})
+BACKBONES = config["training"]["backbones"]
+FOLDS = list(range(config["folds"]["k"]))
+
+
+wildcard_constraints:
+    db="|".join(DATABASES),
+    backbone="|".join(BACKBONES),
+    fold=r"\d+",
+
+
+def database_dir(db):
+    """Folder holding {db}/RECORDS and the WFDB files, for the configured source."""
+    source = config["data"]["source"]
+    if source == "local":
+        return str(Path(config["data"]["path"]) / db)
+    return f"resources/{source}/{db}"
+
+
+def records_files(wildcards=None):
+    return [f"{database_dir(db)}/RECORDS" for db in DATABASES]
+
+
+def records_of(db):
+    """Explicit record list of a database, or None for its RECORDS list."""
+    records = config["data"]["records"]
+    return records.get(db) if isinstance(records, dict) else None
+
+
+def model_files(name):
+    return expand(
+        f"results/models/{{backbone}}/fold{{fold}}/{name}",
+        backbone=BACKBONES,
+        fold=FOLDS,
+    )

@@ -1,0 +1,79 @@
+rule download_physionet:
+    output:
+        records="resources/physionet/{db}/RECORDS",
+    params:
+        version=lambda wc: config["data"]["databases"][wc.db]["version"],
+        records=lambda wc: records_of(wc.db),
+        max_duration_s=config["data"]["max_duration_s"],
+        url=config["data"]["physionet_url"],
+    log:
+        "logs/download/{db}.log",
+    retries: 1
+    resources:
+        runtime=120,
+    script:
+        "../scripts/download_physionet.py"
+
+
+rule synthetic_database:
+    output:
+        records="resources/synthetic/{db}/RECORDS",
+    params:
+        label=lambda wc: config["data"]["databases"][wc.db]["label"],
+        subjects=config["data"]["synthetic"]["subjects_per_class"],
+        duration_s=config["data"]["synthetic"]["duration_s"],
+        seed=config["data"]["synthetic"]["seed"],
+    log:
+        "logs/synthetic/{db}.log",
+    script:
+        "../scripts/synthetic_database.py"
+
+
+rule segment:
+    input:
+        records=records_files,
+    output:
+        segments="results/data/segments.h5",
+        qc=report(
+            "results/data/segments_qc.csv",
+            caption="../report/segments_qc.rst",
+            category="Data",
+        ),
+    params:
+        databases={
+            db: {
+                "path": database_dir(db),
+                "label": v["label"],
+                "records": records_of(db),
+            }
+            for db, v in config["data"]["databases"].items()
+        },
+        max_duration_s=config["data"]["max_duration_s"],
+        subject_map=config["data"]["subject_map"],
+        segments=config["segments"],
+    log:
+        "logs/segment.log",
+    benchmark:
+        "results/benchmarks/segment.tsv"
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/segment.py"
+
+
+rule folds:
+    input:
+        segments=rules.segment.output.segments,
+    output:
+        folds=report(
+            "results/data/folds.csv",
+            caption="../report/folds.rst",
+            category="Data",
+        ),
+    params:
+        k=config["folds"]["k"],
+        seed=config["folds"]["seed"],
+    log:
+        "logs/folds.log",
+    script:
+        "../scripts/folds.py"

@@ -1,0 +1,33 @@
+rule scalograms:
+    input:
+        segments=rules.segment.output.segments,
+    output:
+        scalograms="results/scalograms/scalograms.h5",
+    params:
+        # every CWT and image setting: changing one reruns this rule (params
+        # rerun trigger), changing a training setting does not
+        cwt=config["cwt"],
+    log:
+        "logs/scalograms.log",
+    benchmark:
+        "results/benchmarks/scalograms.tsv"
+    threads: 4
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/scalograms.py"
+
+
+rule gallery:
+    input:
+        scalograms=rules.scalograms.output.scalograms,
+    output:
+        png=report(
+            "results/report/figures/scalogram_gallery.png",
+            caption="../report/gallery.rst",
+            category="Scalograms",
+        ),
+    log:
+        "logs/gallery.log",
+    script:
+        "../scripts/gallery.py"

@@ -1,0 +1,20 @@
+"""Download one PhysioNet database (wfdb) into resources/physionet/{db}/."""
+
+from pathlib import Path
+
+from ecgcwt.logs import log_to
+
+log = log_to(snakemake.log[0])
+
+from ecgcwt.download import download_database  # noqa: E402
+
+summary = download_database(
+    snakemake.wildcards.db,
+    snakemake.params.version,
+    Path(snakemake.output.records).parent,
+    records=snakemake.params.records or "all",
+    max_duration_s=snakemake.params.max_duration_s,
+    index_url=snakemake.params.url,
+    log=log.info,
+)
+log.info("done: %s", summary)

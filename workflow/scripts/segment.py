@@ -1,0 +1,53 @@
+"""Resample and window every recording into results/data/segments.h5."""
+
+from pathlib import Path
+
+from ecgcwt.logs import log_to
+
+log = log_to(snakemake.log[0])
+
+from ecgcwt.atomic import write_csv  # noqa: E402
+from ecgcwt.segment_store import write_segment_store  # noqa: E402
+from ecgcwt.segmentation import (  # noqa: E402
+    DatabaseSource,
+    QualityLimits,
+    SegmentSpec,
+    segment_databases,
+)
+
+seg = snakemake.params.segments
+spec = SegmentSpec(
+    fs=seg["fs"],
+    window=seg["window"],
+    hop=seg["hop"],
+    max_per_recording=seg["max_per_recording"],
+    leads=None if seg["leads"] == "all" else seg["leads"],
+    max_duration_s=snakemake.params.max_duration_s,
+    quality=QualityLimits(**seg["quality"]),
+)
+sources = [
+    DatabaseSource(db, Path(v["path"]), v["label"], v["records"])
+    for db, v in snakemake.params.databases.items()
+]
+signals, table, qc, classes = segment_databases(
+    sources, spec, snakemake.params.subject_map
+)
+log.info(
+    "%d windows from %d recordings of %d subjects; per class: %s",
+    len(table),
+    table["recording"].nunique(),
+    table["subject"].nunique(),
+    table.groupby("label")["subject"].nunique().to_dict(),
+)
+dropped = qc.filter(like="dropped_").sum().to_dict()
+log.info("dropped windows: %s", dropped)
+write_csv(qc, snakemake.output.qc)
+write_segment_store(
+    snakemake.output.segments,
+    signals,
+    table,
+    fs=spec.fs,
+    window=spec.window,
+    hop=spec.hop,
+    classes=classes,
+)
