@@ -17,8 +17,8 @@ include: "workflow/rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.evaluate.output.summary,
         rules.evaluate.output.html,
         rules.gallery.output.png,
-    default_target: True

@@ -186,6 +186,7 @@ def download_database(
         unknown record name or a database/version the server does not have.
     """
     _check_arguments(db, version, records, max_duration_s, retries, backoff_s, timeout_s)
+    base_url = _resolve_index_url(index_url)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     records_path = dest / "RECORDS"
@@ -195,7 +196,6 @@ def download_database(
         if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
 
-    base_url = _resolve_index_url(index_url)
     pn_dir = f"{db}/{version}"
     version_url = posixpath.join(base_url, pn_dir)
     net = _Net(retries=retries, backoff_s=backoff_s, timeout_s=timeout_s, log=log)

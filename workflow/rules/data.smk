@@ -1,16 +1,18 @@
 rule download_physionet:
     output:
         records="resources/physionet/{db}/RECORDS",
+    log:
+        "logs/download/{db}.log",
+    retries: 1
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        runtime=120,
     params:
         version=lambda wc: config["data"]["databases"][wc.db]["version"],
         records=lambda wc: records_of(wc.db),
         max_duration_s=config["data"]["max_duration_s"],
         url=config["data"]["physionet_url"],
-    log:
-        "logs/download/{db}.log",
-    retries: 1
-    resources:
-        runtime=120,
     script:
         "../scripts/download_physionet.py"
 
@@ -18,13 +20,15 @@ rule download_physionet:
 rule synthetic_database:
     output:
         records="resources/synthetic/{db}/RECORDS",
+    log:
+        "logs/synthetic/{db}.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         label=lambda wc: config["data"]["databases"][wc.db]["label"],
         subjects=config["data"]["synthetic"]["subjects_per_class"],
         duration_s=config["data"]["synthetic"]["duration_s"],
         seed=config["data"]["synthetic"]["seed"],
-    log:
-        "logs/synthetic/{db}.log",
     script:
         "../scripts/synthetic_database.py"
 
@@ -39,6 +43,14 @@ rule segment:
             caption="../report/segments_qc.rst",
             category="Data",
         ),
+    log:
+        "logs/segment.log",
+    benchmark:
+        "results/benchmarks/segment.tsv"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=4000,
     params:
         databases={
             db: {
@@ -51,12 +63,6 @@ rule segment:
         max_duration_s=config["data"]["max_duration_s"],
         subject_map=config["data"]["subject_map"],
         segments=config["segments"],
-    log:
-        "logs/segment.log",
-    benchmark:
-        "results/benchmarks/segment.tsv"
-    resources:
-        mem_mb=4000,
     script:
         "../scripts/segment.py"
 
@@ -70,10 +76,12 @@ rule folds:
             caption="../report/folds.rst",
             category="Data",
         ),
+    log:
+        "logs/folds.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         k=config["folds"]["k"],
         seed=config["folds"]["seed"],
-    log:
-        "logs/folds.log",
     script:
         "../scripts/folds.py"

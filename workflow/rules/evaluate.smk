@@ -17,14 +17,16 @@ rule evaluate:
             caption="../report/report.rst",
             category="Evaluation",
         ),
+    log:
+        "logs/evaluate.log",
+    benchmark:
+        "results/benchmarks/evaluate.tsv"
+    conda:
+        "../../envs/report.yaml"
     params:
         backbones=BACKBONES,
         folds=FOLDS,
         classes=CLASSES,
         evaluate=config["evaluate"],
-    log:
-        "logs/evaluate.log",
-    benchmark:
-        "results/benchmarks/evaluate.tsv"
     script:
         "../scripts/evaluate.py"

@@ -3,17 +3,19 @@ rule scalograms:
         segments=rules.segment.output.segments,
     output:
         scalograms="results/scalograms/scalograms.h5",
-    params:
-        # every CWT and image setting: changing one reruns this rule (params
-        # rerun trigger), changing a training setting does not
-        cwt=config["cwt"],
     log:
         "logs/scalograms.log",
     benchmark:
         "results/benchmarks/scalograms.tsv"
+    conda:
+        "../../envs/cwt.yaml"
     threads: 4
     resources:
         mem_mb=2000,
+    params:
+        # every CWT and image setting: changing one reruns this rule (params
+        # rerun trigger), changing a training setting does not
+        cwt=config["cwt"],
     script:
         "../scripts/scalograms.py"
 
@@ -29,5 +31,7 @@ rule gallery:
         ),
     log:
         "logs/gallery.log",
+    conda:
+        "../../envs/cwt.yaml"
     script:
         "../scripts/gallery.py"

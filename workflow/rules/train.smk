@@ -7,12 +7,12 @@ rule train:
         metrics="results/models/{backbone}/fold{fold}/metrics.json",
         predictions="results/models/{backbone}/fold{fold}/predictions.csv",
         history="results/models/{backbone}/fold{fold}/history.csv",
-    params:
-        training={k: v for k, v in config["training"].items() if k != "backbones"},
     log:
         "logs/train/{backbone}/fold{fold}.log",
     benchmark:
         "results/benchmarks/train/{backbone}_fold{fold}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: 4
     resources:
         mem_mb=8000,
@@ -20,5 +20,7 @@ rule train:
         # one training job per GPU; the default profile allows one at a time,
         # which also keeps CPU-only machines from running two trainings at once
         gpu=1,
+    params:
+        training={k: v for k, v in config["training"].items() if k != "backbones"},
     script:
         "../scripts/train.py"
