@@ -156,9 +156,7 @@ def _handler_for(mirror: PhysioNetMirror):
             if start >= size or end < start:
                 self._send(416, b"", head, range_header, {"Content-Range": f"bytes */{size}"})
                 return
-            self._send(
-                206, data[start : end + 1], head, range_header, {"Content-Range": f"bytes {start}-{end}/{size}"}
-            )
+            self._send(206, data[start : end + 1], head, range_header, {"Content-Range": f"bytes {start}-{end}/{size}"})
 
         def _send(self, status, body, head, range_header, extra=None) -> None:
             self.send_response(status)
@@ -207,7 +205,9 @@ def physionet_mirror(tmp_path):
     build_mirror_tree(mirror.root, shared)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(mirror))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="physionet-mirror", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="physionet-mirror", daemon=True
+    )
     thread.start()
     mirror.url = f"http://127.0.0.1:{server.server_address[1]}/files/"
     try:

@@ -86,7 +86,7 @@ from wfdb.io import _url as wfdb_url
 from wfdb.io import download as wfdb_download
 
 from . import __version__
-from .atomic import atomic_path, write_text
+from .atomic import write_text
 from .errors import DownloadError
 
 #: Environment variable naming a PhysioNet mirror, used when ``index_url`` is None.
@@ -223,13 +223,9 @@ def download_database(
                 sums = _read_sha256sums(net, version_url, db, version, log)
             log(f"[download] {where} ({i}/{len(wanted)}) from {version_url}")
             if max_duration_s is None:
-                entry = _fetch_original(
-                    net, dest, name, version_url, sums, annotations, where, log
-                )
+                entry = _fetch_original(net, dest, name, version_url, sums, annotations, where, log)
             else:
-                entry = _fetch_first_samples(
-                    net, dest, name, pn_dir, version_url, sums, float(max_duration_s), where
-                )
+                entry = _fetch_first_samples(net, dest, name, pn_dir, version_url, sums, float(max_duration_s), where)
             entry.update(request)
             entry["source"] = version_url
             manifest.records[name] = entry
@@ -257,22 +253,18 @@ def _check_arguments(db, version, records, max_duration_s, retries, backoff_s, t
                 f"and a version like '1.0.0' (see data.databases in config.yaml)"
             )
     if isinstance(records, str) and records != "all":
-        raise DownloadError(
-            f"records for {db} must be 'all' or a list of record names, got {records!r}"
-        )
+        raise DownloadError(f"records for {db} must be 'all' or a list of record names, got {records!r}")
     if max_duration_s is not None and not (
         isinstance(max_duration_s, (int, float)) and math.isfinite(max_duration_s) and max_duration_s > 0
     ):
         raise DownloadError(
-            f"max_duration_s must be a positive number of seconds or null (full length), "
-            f"got {max_duration_s!r}"
+            f"max_duration_s must be a positive number of seconds or null (full length), " f"got {max_duration_s!r}"
         )
     if not isinstance(retries, int) or retries < 1:
         raise DownloadError(f"retries must be an integer >= 1 (attempts per file), got {retries!r}")
     if backoff_s < 0 or timeout_s <= 0:
         raise DownloadError(
-            f"backoff_s must be >= 0 and timeout_s > 0, got backoff_s={backoff_s!r}, "
-            f"timeout_s={timeout_s!r}"
+            f"backoff_s must be >= 0 and timeout_s > 0, got backoff_s={backoff_s!r}, " f"timeout_s={timeout_s!r}"
         )
 
 
@@ -342,6 +334,8 @@ def _is_permanent(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, _IntegrityError):
+        return str(exc)
     text = str(exc) or type(exc).__name__
     return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
 
@@ -374,9 +368,14 @@ class _Net:
                         f"({_reason(exc)}); retrying in {delay:g} s"
                     )
                     time.sleep(delay)
+        hint = _RESUME_HINT
+        if isinstance(last, _IntegrityError):
+            hint = (
+                "If this persists, the server's copy differs from the checksum PhysioNet "
+                "publishes (a damaged mirror or an interfering proxy); " + hint[0].lower() + hint[1:]
+            )
         raise DownloadError(
-            f"could not download {what} from {url} after {self.retries} tries: "
-            f"{_reason(last)}. {_RESUME_HINT}"
+            f"could not download {what} from {url} after {self.retries} tries: {_reason(last)}. {hint}"
         ) from last
 
     def get_bytes(self, url: str) -> bytes:
@@ -424,9 +423,7 @@ class _Net:
 
 
 def _request(url: str, headers: dict[str, str] | None = None) -> urllib.request.Request:
-    return urllib.request.Request(
-        url, headers={"User-Agent": f"ecgcwt/{__version__} (urllib)", **(headers or {})}
-    )
+    return urllib.request.Request(url, headers={"User-Agent": f"ecgcwt/{__version__} (urllib)", **(headers or {})})
 
 
 def _content_range_total(content_range: str) -> int | None:
@@ -505,8 +502,7 @@ def _verify(data_path: Path, name: str, sums: dict[str, str] | None, url: str) -
     if actual != sums[name]:
         data_path.unlink()
         raise _IntegrityError(
-            f"SHA256 mismatch for {name}: expected {sums[name]}, got {actual} ({url}); "
-            f"the file was deleted"
+            f"SHA256 mismatch for {name}: expected {sums[name]}, got {actual} ({url}); " f"the file was deleted"
         )
 
 
@@ -543,8 +539,7 @@ class _Manifest:
     def save(self) -> None:
         write_text(
             self.path,
-            json.dumps({"db": self.db, "ecgcwt_version": __version__, "records": self.records}, indent=1)
-            + "\n",
+            json.dumps({"db": self.db, "ecgcwt_version": __version__, "records": self.records}, indent=1) + "\n",
         )
 
 
@@ -626,9 +621,7 @@ def _fetch_first_samples(
             record = wfdb.rdrecord(name, pn_dir=pn_dir, sampto=n_samples, physical=False)
             shape = getattr(record.d_signal, "shape", None)
             if shape != (n_samples, header.n_sig):
-                raise _IntegrityError(
-                    f"expected {n_samples} samples x {header.n_sig} signals, got {shape}"
-                )
+                raise _IntegrityError(f"expected {n_samples} samples x {header.n_sig} signals, got {shape}")
             return record
 
         record = net.attempt(f"{where} ({n_samples} samples)", dat_url, fetch_samples)
@@ -734,7 +727,7 @@ def _fetch_original(
         header = wfdb.rdheader(str(tmp_dir / name))
         hea_url = posixpath.join(version_url, f"{name}.hea")
         _check_single_segment(header, where, hea_url)
-        files = [f for f in dict.fromkeys(header.file_name)]
+        files = list(dict.fromkeys(header.file_name))
         for file_name in files:
             if "/" in file_name:
                 raise DownloadError(f"{where}: signal file {file_name!r} in a subfolder is not supported")

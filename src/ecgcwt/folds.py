@@ -44,10 +44,12 @@ def assign_folds(segments: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
     short = counts[counts < k]
     if len(short):
         detail = ", ".join(f"{lbl} has {n}" for lbl, n in short.items())
+        lowest = int(counts.min())
+        fix = (f"Lower folds.k to {lowest}, or add" if lowest >= 2 else
+               "A class with a single subject cannot be tested on a subject it was not trained on: add")
         raise DataError(
             f"folds.k is {k} but {detail} subject(s); every class needs at least k subjects so that each fold "
-            f"tests every class. Lower folds.k to {int(counts.min())} or fewer (at least 2), or add records "
-            f"of that class (data.records / data.databases)."
+            f"tests every class. {fix} records of that class (data.records / data.databases)."
         )
     rng = np.random.default_rng(seed)
     folds = pd.Series(-1, index=subjects.index, dtype=np.int64)

@@ -273,8 +273,11 @@ def test_missing_file_fails_at_once_with_a_clear_message(physionet_mirror, tmp_p
 
 
 def test_unknown_database_version(physionet_mirror, tmp_path):
-    with pytest.raises(DownloadError, match=r"mitdb/9\.9\.9.*check the\s+database name and version|does not exist"):
+    with pytest.raises(DownloadError) as info:
         download_database("mitdb", "9.9.9", tmp_path / "m", index_url=physionet_mirror.url, backoff_s=0, log=LogSpy())
+    message = str(info.value)
+    assert "mitdb/9.9.9/RECORDS does not exist" in message and "version" in message
+    assert len(physionet_mirror.hits("/RECORDS")) == 1  # a 404 is not retried
 
 
 def test_server_down_fails_after_retries(tmp_path):
@@ -298,8 +301,10 @@ def test_server_down_fails_after_retries(tmp_path):
 
 def test_stalled_server_times_out(physionet_mirror, tmp_path):
     physionet_mirror.stall("/100.dat", 1.5)
-    with pytest.raises(DownloadError, match="after 2 tries"):
-        fetch(physionet_mirror, "mitdb", tmp_path / "m", max_duration_s=5, retries=2, timeout_s=0.3)
+    log = LogSpy()
+    with pytest.raises(DownloadError, match=r"after 2 tries: .*timed out"):
+        fetch(physionet_mirror, "mitdb", tmp_path / "m", max_duration_s=5, retries=2, timeout_s=0.3, log=log)
+    assert sum("retrying" in line for line in log) == 1
 
 
 def test_unknown_record_name(physionet_mirror, tmp_path):

@@ -1,0 +1,101 @@
+"""Config schema: defaults, descriptions, and clear errors for bad values."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from ecgcwt.config import deep_update, load_config, load_schema, validate_config
+from ecgcwt.errors import ConfigError
+
+from ..conftest import REPO
+
+
+def _walk(schema, path=""):
+    for name, sub in schema.get("properties", {}).items():
+        yield f"{path}{name}", sub
+        yield from _walk(sub, f"{path}{name}.")
+
+
+def test_every_key_has_description_and_default():
+    schema = load_schema()
+    keys = list(_walk(schema))
+    assert len(keys) > 40
+    for key, sub in keys:
+        assert sub.get("description"), f"{key} has no description"
+        assert "default" in sub, f"{key} has no default"
+
+
+def test_schema_defaults_are_valid_and_match_config_yaml():
+    # An empty config takes every default; config.yaml spells the same values out.
+    from_defaults = validate_config({})
+    from_file = load_config(REPO / "config.yaml")
+    assert from_defaults == from_file
+
+
+def test_demo_config_is_valid():
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    merged = validate_config(deep_update(cfg, demo))
+    assert merged["data"]["source"] == "synthetic"
+    assert merged["training"]["pretrained"] == "none"
+
+
+@pytest.mark.parametrize(
+    "override, key, words",
+    [
+        ({"segments": {"window": "long"}}, "segments.window", "not of type 'integer'"),
+        ({"data": {"source": "ftp"}}, "data.source", "is not one of"),
+        ({"cwt": {"wavelet": "mexh"}}, "cwt.wavelet", "is not one of"),
+        ({"folds": {"k": 1}}, "folds.k", "less than the minimum"),
+        ({"training": {"epochs": 0}}, "training.epochs", "less than the minimum"),
+        ({"training": {"lr": -1}}, "training.lr", "less than or equal to the minimum"),
+        ({"segments": {"windw": 3}}, "segments", "Additional properties are not allowed ('windw'"),
+    ],
+)
+def test_schema_violation_names_the_key(override, key, words):
+    with pytest.raises(ConfigError) as err:
+        validate_config(copy.deepcopy(override))
+    msg = str(err.value)
+    assert f"  {key}: " in msg and words in msg
+    assert "config.schema.yaml" in msg
+
+
+def test_unknown_backbone_lists_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown backbone\(s\) \['resnet19'\].*resnet18"):
+        validate_config({"training": {"backbones": ["resnet18", "resnet19"]}})
+
+
+def test_local_source_needs_a_folder_with_records(tmp_path):
+    with pytest.raises(ConfigError, match="data.path is not set"):
+        validate_config({"data": {"source": "local"}})
+    (tmp_path / "mitdb").mkdir()
+    (tmp_path / "mitdb" / "RECORDS").write_text("100\n")
+    with pytest.raises(ConfigError, match=r"lacks chfdb/RECORDS, nsrdb/RECORDS"):
+        validate_config({"data": {"source": "local", "path": str(tmp_path)}})
+
+
+def test_cross_key_rules():
+    with pytest.raises(ConfigError, match="minimum must be below the maximum"):
+        validate_config({"cwt": {"freq_limits": [30, 2]}})
+    with pytest.raises(ConfigError, match="above the Nyquist frequency 64"):
+        validate_config({"cwt": {"freq_limits": [1, 100]}})
+    with pytest.raises(ConfigError, match="subjects_per_class is 3 but folds.k is 5"):
+        validate_config({"data": {"source": "synthetic", "synthetic": {"subjects_per_class": 3}}})
+    with pytest.raises(ConfigError, match="shorter than one window"):
+        validate_config({"data": {"max_duration_s": 4}, "segments": {"window": 1024}})
+    with pytest.raises(ConfigError, match="at least two classes"):
+        validate_config({"data": {"databases": {"a": {"label": "X"}, "b": {"label": "X"}}}})
+    with pytest.raises(ConfigError, match="neither 'imagenet', 'none' nor an existing weights file"):
+        validate_config({"training": {"pretrained": "/nonexistent/weights.pth"}})
+    with pytest.raises(ConfigError, match=r"data.records names database\(s\) \['ptbdb'\]"):
+        validate_config({"data": {"records": {"ptbdb": ["1"]}}})
+
+
+def test_database_map_can_merge_and_add_classes():
+    cfg = validate_config(
+        {"data": {"databases": {"mitdb": {"label": "ARR"}, "nsrdb": {"label": "NSR"}, "nsr2db": {"label": "NSR"}}}}
+    )
+    assert cfg["data"]["databases"]["nsr2db"] == {"label": "NSR", "version": "1.0.0"}

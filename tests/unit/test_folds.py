@@ -1,0 +1,63 @@
+"""Subject-grouped, stratified folds."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ecgcwt.errors import DataError
+from ecgcwt.folds import assign_folds, read_folds
+
+
+def _segments(per_class: dict[str, int], leads=2, windows=5, merge: dict | None = None):
+    rows = []
+    for label, n in per_class.items():
+        for s in range(n):
+            record = f"{label.lower()}{s}"
+            subject = (merge or {}).get(record, record)
+            for lead in range(leads):
+                # uneven windows per subject so that segment balancing matters
+                for w in range(windows + s % 3):
+                    rows.append({"subject": subject, "recording": f"{record}/{lead}", "label": label})
+    return pd.DataFrame(rows)
+
+
+def test_every_subject_in_exactly_one_fold_and_leads_together():
+    seg = _segments({"ARR": 12, "CHF": 7, "NSR": 8}, merge={"arr5": "arr4"})
+    folds = assign_folds(seg, k=5, seed=0)
+    assert folds["subject"].is_unique and len(folds) == 12 - 1 + 7 + 8
+    assert folds.loc[folds["subject"] == "arr4", "n_recordings"].item() == 4  # two records x two leads
+    per = folds.groupby(["label", "fold"]).size().unstack(fill_value=0)
+    assert (per > 0).all().all()  # every fold tests every class
+    assert (per.max(axis=1) - per.min(axis=1) <= 1).all()  # subject counts balanced per class
+
+
+def test_deterministic_and_seed_dependent():
+    seg = _segments({"ARR": 10, "CHF": 10, "NSR": 10})
+    a, b, c = assign_folds(seg, 5, 1), assign_folds(seg, 5, 1), assign_folds(seg, 5, 2)
+    assert a.equals(b) and not a.equals(c)
+
+
+def test_too_few_subjects_says_what_to_change():
+    seg = _segments({"ARR": 16, "CHF": 1, "NSR": 3})
+    with pytest.raises(DataError, match=r"folds.k is 5 but CHF has 1, NSR has 3 subject\(s\).*single subject cannot be tested"):
+        assign_folds(seg, 5)
+    with pytest.raises(DataError, match=r"folds.k is 5 but CHF has 3 subject\(s\).*Lower folds.k to 3, or add"):
+        assign_folds(_segments({"ARR": 6, "CHF": 3, "NSR": 6}), 5)
+
+
+def test_subject_with_two_classes_is_refused():
+    seg = pd.DataFrame({"subject": ["p1", "p1", "p2", "p3"], "recording": ["a/0", "b/0", "c/0", "d/0"],
+                        "label": ["ARR", "NSR", "NSR", "ARR"]})
+    with pytest.raises(DataError, match="subject 'p1' has windows of classes"):
+        assign_folds(seg, 2)
+
+
+def test_read_folds_round_trip(tmp_path):
+    seg = _segments({"ARR": 3, "NSR": 3})
+    folds = assign_folds(seg, 3)
+    folds.to_csv(tmp_path / "folds.csv", index=False)
+    assert read_folds(tmp_path / "folds.csv").equals(folds)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"lacks columns \['subject', 'label', 'fold'\]"):
+        read_folds(tmp_path / "bad.csv")
