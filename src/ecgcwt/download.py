@@ -228,6 +228,7 @@ def download_database(
                 entry = _fetch_first_samples(net, dest, name, pn_dir, version_url, sums, float(max_duration_s), where)
             entry.update(request)
             entry["source"] = version_url
+            _remove_stale_files(dest, name, manifest.records.get(name), entry)
             manifest.records[name] = entry
             manifest.save()
             fetched.append(name)
@@ -441,11 +442,13 @@ def _record_list(net: _Net, pn_dir: str, version_url: str) -> list[str]:
     def fetch() -> list[str]:
         try:
             return wfdb.get_record_list(pn_dir)
-        except ValueError as exc:  # wfdb's translation of a 404 on RECORDS
-            raise DownloadError(
-                f"{url} does not exist: PhysioNet has no database {pn_dir!r}. Check the "
-                f"database name and version in data.databases (config.yaml) or the mirror URL."
-            ) from exc
+        except ValueError as exc:
+            if "no WFDB files" in str(exc):  # wfdb's translation of a 404 on RECORDS
+                raise DownloadError(
+                    f"{url} does not exist: PhysioNet has no database {pn_dir!r}. Check the "
+                    f"database name and version in data.databases (config.yaml) or the mirror URL."
+                ) from exc
+            raise DownloadError(f"{url} is not a readable RECORDS list: {exc}") from exc
 
     names = [name.strip() for name in net.attempt(f"{pn_dir}/RECORDS", url, fetch)]
     names = [name for name in names if name]
@@ -545,14 +548,14 @@ class _Manifest:
 
 def _is_complete(dest: Path, name: str, entry: dict | None, request: dict) -> bool:
     """True when ``name`` in ``dest`` is exactly what ``request`` would download."""
-    if not entry or any(entry.get(key) != value for key, value in request.items()):
+    if not isinstance(entry, dict) or any(entry.get(key) != value for key, value in request.items()):
         return False
-    files = entry.get("files") or {}
-    if f"{name}.hea" not in files:
-        return False
+    files, sizes = entry.get("files"), entry.get("sizes")
+    if not isinstance(files, dict) or not isinstance(sizes, dict) or f"{name}.hea" not in files:
+        return False  # a hand-edited or foreign manifest: fetch again
     for file_name, digest in files.items():
         path = dest / file_name
-        if not path.is_file() or path.stat().st_size != entry["sizes"].get(file_name) or _sha256(path) != digest:
+        if not path.is_file() or path.stat().st_size != sizes.get(file_name) or _sha256(path) != digest:
             return False
     try:
         header = wfdb.rdheader(str(dest / name))
@@ -573,6 +576,15 @@ def _install(tmp_dir: Path, dest: Path, names: list[str]) -> None:
     """
     for file_name in names:
         os.replace(tmp_dir / file_name, dest / file_name)
+
+
+def _remove_stale_files(dest: Path, name: str, old: dict | None, new: dict) -> None:
+    """Delete files of an earlier download of ``name`` that the new one does not have
+    (e.g. ``.atr`` after switching from full length to the first samples)."""
+    old_files = old.get("files") if isinstance(old, dict) else None
+    for file_name in old_files if isinstance(old_files, dict) else ():
+        if file_name not in new["files"] and file_name.startswith(f"{name}.") and "/" not in file_name:
+            (dest / file_name).unlink(missing_ok=True)
 
 
 def _entry(tmp_dir: Path, names: list[str], **fields) -> dict:

@@ -179,6 +179,8 @@ def test_full_length_downloads_verified_original_files(physionet_mirror, tmp_pat
     # partial download fetches again.
     assert fetch(physionet_mirror, "mitdb", dest, max_duration_s=None, annotations=True).skipped == ["100", "101"]
     assert fetch(physionet_mirror, "mitdb", dest, max_duration_s=5).fetched == ["100", "101"]
+    assert not list(dest.glob("*.atr"))  # the truncated records no longer carry full-length annotations
+    assert_same_signal(dest / "100", "mitdb", "100", 5 * 360)
 
 
 def test_full_length_without_annotations_in_the_database(physionet_mirror, tmp_path):
@@ -223,6 +225,7 @@ def test_missing_sha256sums_warns_and_continues(physionet_mirror, tmp_path):
     summary = fetch(physionet_mirror, "mitdb", tmp_path / "m", max_duration_s=None, annotations=True, log=log)
     assert summary.fetched == ["100", "101"]
     assert any("WARNING" in line and "SHA256SUMS.txt" in line for line in log)
+    assert len(physionet_mirror.hits("/SHA256SUMS.txt")) == 1  # a 404 is not retried
     assert (tmp_path / "m" / "100.atr").exists()
 
 

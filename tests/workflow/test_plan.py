@@ -1,0 +1,42 @@
+"""Dry runs: the default config plans the full DAG; reruns follow parameter changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from .runner import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_default_config_plans_the_whole_workflow(tmp_path):
+    r = snakemake(tmp_path, "-n")
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    # 3 databases downloaded; 3 backbones (googlenet, squeezenet1_1, resnet18) x 5 folds trained
+    assert jobs == {
+        "all": 1, "download_physionet": 3, "evaluate": 1, "folds": 1, "gallery": 1,
+        "scalograms": 1, "segment": 1, "train": 15, "total": 24,
+    }
+    for backbone in ("googlenet", "squeezenet1_1", "resnet18"):
+        assert f"results/models/{backbone}/fold4/model.pt" in r.stdout
+
+
+def test_one_target_plans_only_what_it_needs(tmp_path):
+    r = snakemake(tmp_path, "-n", "results/models/resnet18/fold2/metrics.json")
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    assert jobs["train"] == 1 and "evaluate" not in jobs and jobs["download_physionet"] == 3
+
+
+def test_invalid_config_stops_before_any_job(tmp_path):
+    cfg = write_config(tmp_path / "bad.yaml", {"segments": {"window": -5}, "training": {"backbones": ["resnet18"]}})
+    r = snakemake(tmp_path, "-n", configfiles=[cfg])
+    assert r.returncode != 0
+    assert "segments.window: -5 is less than the minimum of 16" in r.output
+
+
+def test_unknown_backbone_is_named(tmp_path):
+    cfg = write_config(tmp_path / "bad.yaml", {"training": {"backbones": ["resnet18", "googlenett"]}})
+    r = snakemake(tmp_path, "-n", configfiles=[cfg])
+    assert r.returncode != 0 and "unknown backbone(s) ['googlenett']" in r.output
