@@ -23,7 +23,8 @@ def snakemake(workdir: Path, *args: str, configfiles=(), timeout=900, env=None) 
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
     # the Snakefile's `configfile: "config.yaml"` is relative to the working directory: give the
     # repo's explicitly, then the overrides, merged in that order
-    cmd += ["--configfile", str(REPO / "config.yaml"), *map(str, configfiles), *args]
+    # (last on the line: --configfile takes every following word as a file)
+    cmd += [*args, "--configfile", str(REPO / "config.yaml"), *map(str, configfiles)]
     r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     r.output = r.stdout + r.stderr  # snakemake prints errors to either stream
     return r
