@@ -418,7 +418,7 @@ class FilterBank:
         #: float64 frequency responses (S, L//2 + 1) on the rfft grid; row j is psihat(s_j * 2 pi k / L)
         self.responses = self.wavelet.psihat(self.scales[:, None] * (2 * math.pi * k / self.n_fft)[None, :])
         self._bank = torch.from_numpy(self.responses.astype(np.float32)).to(self.device)
-        self._folded: dict[tuple[int, int], tuple[torch.Tensor, int, int]] = {}
+        self._folded: dict[tuple[int, int], _Fold] = {}
 
     # -- geometry -------------------------------------------------------------------------
 
@@ -476,7 +476,7 @@ class FilterBank:
         xp = x.index_select(1, self._ext_index)
         return torch.fft.rfft(xp, n=self.n_fft, dim=1)
 
-    def transform(self, x, columns=None) -> torch.Tensor:
+    def transform(self, x, columns=None, *, _magnitude: bool = False) -> torch.Tensor:
         """Complex64 CWT of shape (B, S, T) (or (S, T) for a single 1-D signal).
 
         ``columns=None`` gives all N columns (full resolution). An evenly spaced
@@ -494,14 +494,18 @@ class FilterBank:
             d = int(cols[1] - cols[0]) if len(cols) > 1 else self.n_fft
             regular = d > 0 and np.all(np.diff(cols) == d) and self.n_fft % d == 0
             if regular:
-                out = self._folded_transform(xb, int(cols[0]), d, len(cols))
-            else:
-                out = self._full(xb)[:, :, torch.from_numpy(cols).to(self.device)]
+                return self._squeeze(self._folded_transform(xb, int(cols[0]), d, len(cols), magnitude=_magnitude), single)
+            out = self._full(xb)[:, :, torch.from_numpy(cols).to(self.device)]
+        out = out.abs() if _magnitude else out
+        return self._squeeze(out, single)
+
+    @staticmethod
+    def _squeeze(out: torch.Tensor, single: bool) -> torch.Tensor:
         return out[0] if single else out
 
     def magnitude(self, x, columns=None) -> torch.Tensor:
-        """|CWT| as float32, same shapes as :meth:`transform`."""
-        return self.transform(x, columns).abs()
+        """|CWT| as float32, same shapes as :meth:`transform` (without a complex intermediate on the fast path)."""
+        return self.transform(x, columns, _magnitude=True)
 
     def _full(self, xb: torch.Tensor) -> torch.Tensor:
         spec = self._spectrum(xb)  # (B, K)
@@ -509,40 +513,76 @@ class FilterBank:
         w = torch.fft.ifft(y, n=self.n_fft, dim=2)  # ifft zero-fills bins K..L-1 (negative frequencies)
         return w[:, :, self.pad_left : self.pad_left + self.signal_length]
 
-    def _fold_bank(self, n0: int, d: int) -> tuple[torch.Tensor, int, int]:
-        """G (M, Q, S) complex64 for stride d and first padded index n0 (see module docstring)."""
+    def _fold_bank(self, n0: int, d: int) -> "_Fold":
+        """Precomputed pieces of the fast path for stride d and first padded index n0."""
         key = (n0, d)
         if key in self._folded:
             return self._folded[key]
         L, K = self.n_fft, self.n_fft // 2 + 1
         m = L // d
-        nyq_swap = d % 2 == 0 and L % 2 == 0  # bins 1..L/2 fill exactly Q = d/2 rows per residue
+        nyq_swap = d % 2 == 0  # bins 1..L/2 fill exactly Q = d/2 rows per residue
         q = d // 2 if nyq_swap else -(-K // m)
         k = np.arange(q * m)
         if nyq_swap:
             k[0] = L // 2  # the Nyquist bin takes the (unused) DC slot
         valid = k < K
-        kk = np.where(valid, k, 0)
-        resp = np.where(valid[None, :], self.responses[:, kk], 0.0)  # (S, Q*M)
-        phase = np.exp(2j * np.pi * ((kk * n0) % L) / L) / d
-        g = (resp * phase[None, :]).reshape(self.n_scales, q, m).transpose(2, 1, 0)  # (M, Q, S)
-        entry = (torch.from_numpy(np.ascontiguousarray(g).astype(np.complex64)).to(self.device), q, int(nyq_swap))
-        self._folded[key] = entry
-        return entry
+        resp = np.where(valid[None, :], self.responses[:, np.where(valid, k, 0)], 0.0) / d  # (S, Q*M)
+        g = resp.reshape(self.n_scales, q, m).transpose(2, 1, 0)  # (M, Q, S), real
+        # The phase exp(2 pi i k n0 / L) of G is a circular shift of the extended
+        # signal by n0 samples: rolling the gather index makes the bank real, so
+        # the fold is a real GEMM on (re, im) rows, half the work of a complex one.
+        index = torch.roll(self._ext_index, -n0)
+        fold = _Fold(
+            bank=torch.from_numpy(np.ascontiguousarray(g, dtype=np.float32)).to(self.device),
+            index=index, m=m, q=q, nyq_swap=nyq_swap,
+        )
+        self._folded[key] = fold
+        return fold
 
-    def _folded_transform(self, xb: torch.Tensor, t0: int, d: int, t: int) -> torch.Tensor:
-        g, q, nyq_swap = self._fold_bank(t0 + self.pad_left, d)
-        m = self.n_fft // d
-        spec = self._spectrum(xb)  # (B, K)
-        b, K = spec.shape
-        if nyq_swap:
-            spec[:, 0] = spec[:, self.n_fft // 2]
-            xs = spec.as_strided((b, q, m), (K, m, 1))  # bins 0..L/2-1 viewed as (B, Q, M), no copy
-        else:
-            xs = torch.nn.functional.pad(spec, (0, q * m - K)).view(b, q, m)
-        z = torch.bmm(xs.permute(2, 0, 1).contiguous(), g)  # (M, B, S): the fold, one batched GEMM
-        w = torch.fft.ifft(z, dim=0)[:t]  # (T, B, S)
-        return w.permute(1, 2, 0)
+    def _folded_transform(self, xb: torch.Tensor, t0: int, d: int, t: int, *, magnitude: bool = False) -> torch.Tensor:
+        fold = self._fold_bank(t0 + self.pad_left, d)
+        m, q, L = fold.m, fold.q, self.n_fft
+        b_all = xb.shape[0]
+        out = torch.empty(
+            (b_all, self.n_scales, t), dtype=torch.float32 if magnitude else torch.complex64, device=self.device
+        )
+        # Chunks keep every intermediate buffer a few MB: fewer page faults, better cache use.
+        chunk = max(1, int(_CHUNK_BYTES // (8 * m * max(self.n_scales, q))))
+        for i in range(0, b_all, chunk):
+            x = xb[i : i + chunk]
+            b = x.shape[0]
+            if self._needs_zero:
+                x = torch.cat([x, x.new_zeros(b, 1)], dim=1)
+            spec = torch.fft.rfft(x.index_select(1, fold.index), n=L, dim=1)  # (b, K), phase-shifted by n0
+            K = spec.shape[1]
+            if fold.nyq_swap:
+                spec[:, 0] = spec[:, L // 2]
+            else:
+                spec = torch.nn.functional.pad(spec, (0, q * m - K))
+                K = q * m
+            # (b, Q, M) view of the bins as (re, im) pairs -> (M, b, 2, Q) -> (M, 2b, Q)
+            re_im = torch.view_as_real(spec).as_strided((b, q, m, 2), (2 * K, 2 * m, 2, 1))
+            xs = re_im.permute(2, 0, 3, 1).reshape(m, 2 * b, q)
+            z = torch.bmm(xs, fold.bank)  # (M, 2b, S): the fold, one batched real GEMM
+            zc = torch.view_as_complex(z.view(m, b, 2, self.n_scales).permute(1, 3, 0, 2).contiguous())
+            w = torch.fft.ifft(zc, dim=2)[:, :, :t]  # (b, S, T): short inverse FFT of length M
+            if magnitude:
+                torch.abs(w, out=out[i : i + b])
+            else:
+                out[i : i + b] = w
+        return out
+
+
+_CHUNK_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class _Fold:
+    bank: torch.Tensor  # (M, Q, S) float32: psihat(s w_k) / D at k = r + M q
+    index: torch.Tensor  # extension index rolled by n0
+    m: int
+    q: int
+    nyq_swap: bool
 
 
 # --------------------------------------------------------------------------- float64 reference
