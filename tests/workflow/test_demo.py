@@ -1,0 +1,72 @@
+"""The demo config through real snakemake: synthetic data to the report, then rerun behaviour."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import pandas as pd
+import pytest
+
+from ..conftest import REPO
+from .runner import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    r = snakemake(workdir, configfiles=[REPO / "config" / "demo.yaml"], timeout=1500)
+    assert r.returncode == 0, r.output[-5000:]
+    return workdir
+
+
+def test_demo_writes_every_stage(demo_run):
+    d = demo_run
+    for db in ("mitdb", "chfdb", "nsrdb"):
+        assert (d / f"resources/synthetic/{db}/RECORDS").read_text().split() == [f"syn{i:03d}" for i in range(1, 7)]
+    folds = pd.read_csv(d / "results/data/folds.csv")
+    assert len(folds) == 18 and sorted(folds["fold"].unique()) == [0, 1, 2]
+    with h5py.File(d / "results/scalograms/scalograms.h5", "r") as f:
+        # 18 subjects x 2 leads x 6 windows, 64-px RGB
+        assert f["images"].shape == (216, 64, 64, 3) and f["images"].dtype == "uint8"
+        assert f.attrs["wavelet"] == "morse" and f.attrs["image_size"] == 64
+    for backbone in ("resnet18", "squeezenet1_1"):
+        for fold in range(3):
+            out = d / f"results/models/{backbone}/fold{fold}"
+            metrics = json.loads((out / "metrics.json").read_text())
+            assert metrics  # parsed, non-empty
+            pred = pd.read_csv(out / "predictions.csv")
+            # a fold's predictions are exactly its test subjects' windows
+            test_subjects = set(folds.loc[folds["fold"] == fold, "subject"])
+            assert set(pred["subject"]) == test_subjects and len(pred) == 12 * len(test_subjects)
+            assert len(pd.read_csv(out / "history.csv")) >= 1
+    summary = pd.read_csv(d / "results/report/summary.csv")
+    assert set(summary["backbone"]) == {"resnet18", "squeezenet1_1"}
+    assert {"segment", "recording"} <= set(summary["level"])
+    acc = summary[(summary["metric"] == "balanced_accuracy")]
+    assert ((acc["ci_low"] <= acc["value"]) & (acc["value"] <= acc["ci_high"])).all()
+    assert (d / "results/report/report.html").stat().st_size > 1000
+    assert (d / "results/report/figures/scalogram_gallery.png").stat().st_size > 1000
+
+
+def test_nothing_to_do_after_a_complete_run(demo_run):
+    r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml"])
+    assert r.returncode == 0 and "Nothing to be done" in r.output, r.output
+
+
+def test_training_change_does_not_rebuild_scalograms(demo_run, tmp_path):
+    cfg = write_config(tmp_path / "more_epochs.yaml", {"training": {"epochs": 4}})
+    r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml", cfg])
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    assert jobs.get("train") == 6 and "scalograms" not in jobs and "segment" not in jobs
+
+
+def test_cwt_change_rebuilds_scalograms_and_what_follows(demo_run, tmp_path):
+    cfg = write_config(tmp_path / "amor.yaml", {"cwt": {"wavelet": "amor"}})
+    r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml", cfg])
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    assert jobs.get("scalograms") == 1 and jobs.get("train") == 6 and "segment" not in jobs
