@@ -161,6 +161,7 @@ def make_loader(
     shuffle: bool,
     seed: int = 0,
     num_workers: int = 0,
+    drop_last: bool = False,
 ) -> DataLoader:
     """A DataLoader that fetches whole batches through :meth:`ScalogramDataset.__getitems__`.
 
@@ -177,6 +178,7 @@ def make_loader(
         generator=generator,
         num_workers=int(num_workers),
         collate_fn=_already_batched,
+        drop_last=drop_last,
         persistent_workers=False,
     )
 

@@ -43,7 +43,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from .errors import DataError
 
@@ -95,9 +94,21 @@ def macro_auc(y_true, y_pred, prob) -> float:
         if n_pos == 0 or n_neg == 0:
             return float("nan")
         # Mann-Whitney U with average ranks for ties = area under the ROC curve
-        ranks = rankdata(prob[:, k])
+        ranks = _average_ranks(prob[:, k])
         aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
     return float(np.mean(aucs))
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (``scipy.stats.rankdata``, without its overhead)."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    new_value = np.r_[True, xs[1:] != xs[:-1]]
+    starts = np.flatnonzero(new_value)
+    ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x))
+    ranks[order] = ((starts + 1 + ends) / 2)[np.cumsum(new_value) - 1]
+    return ranks
 
 
 #: scalar metric name -> function(y_true, y_pred, prob)
@@ -366,7 +377,7 @@ def bootstrap_metrics(
     point = flat_metrics(y, p, prob, classes)
     names = list(point)
     draws = np.array(
-        [[flat_metrics(y[i], p[i], prob[i], classes)[m] for m in names] for i in _SubjectResampler(agg, n_boot, seed)],
+        [list(flat_metrics(y[i], p[i], prob[i], classes).values()) for i in _SubjectResampler(agg, n_boot, seed)],
         dtype=float,
     )
     rows = []

@@ -306,13 +306,18 @@ def train_fold(
                               augment=c["augment"] and name == "train")
         shuffle = epoch is not None
         seed = _epoch_seed(c["seed"], epoch) if shuffle else 0
-        return make_loader(ds, c["batch_size"], shuffle=shuffle, seed=seed, num_workers=c["num_workers"])
+        # a last training batch of one image breaks batch norm over 1x1 feature maps; drop it
+        # (shuffled, so a different image sits out each epoch)
+        drop_last = shuffle and len(r) % c["batch_size"] == 1
+        return make_loader(ds, c["batch_size"], shuffle=shuffle, seed=seed, num_workers=c["num_workers"],
+                           drop_last=drop_last)
 
     # ---- resume
     cfg_hash = _config_hash(c, backbone, fold, scalograms_h5, folds_csv, amp_dtype, dev)
     state = _TrainState()
     ckpt_path = out_dir / CHECKPOINT
     if ckpt_path.exists():
+        # our own file; it holds numpy/python RNG states, which weights_only refuses
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt.get("config_hash") == cfg_hash:
             model.load_state_dict(ckpt["model"])
@@ -345,7 +350,7 @@ def train_fold(
         row = {
             "epoch": epoch + 1, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": va["loss"],
             "val_acc": va["acc"], "val_balanced_acc": va["balanced_acc"], "lr": lr,
-            "seconds": time.perf_counter() - t0, "images_per_s": len(rows["train"]) / max(t_train, 1e-9),
+            "seconds": time.perf_counter() - t0, "images_per_s": tr["n"] / max(t_train, 1e-9),
         }
         state.history.append(row)
         state.epoch = epoch + 1
@@ -451,10 +456,10 @@ def _run_epoch(model, loader, dev, amp_dtype, memory_format, optimizer=None, sca
             y_all.append(y.cpu())
             p_all.append(pred.cpu())
     if n == 0:
-        return {"loss": float("nan"), "acc": float("nan"), "balanced_acc": float("nan")}
+        return {"loss": float("nan"), "acc": float("nan"), "balanced_acc": float("nan"), "n": 0}
     yt, yp = torch.cat(y_all).numpy(), torch.cat(p_all).numpy()
     recalls = [np.mean(yp[yt == k] == k) for k in np.unique(yt)]
-    return {"loss": loss_sum / n, "acc": correct / n, "balanced_acc": float(np.mean(recalls))}
+    return {"loss": loss_sum / n, "acc": correct / n, "balanced_acc": float(np.mean(recalls)), "n": n}
 
 
 @torch.no_grad()
@@ -476,7 +481,7 @@ def load_trained_model(model_pt: str | os.PathLike, device: str = "cpu") -> tupl
     path = Path(model_pt)
     if not path.is_file():
         raise DataError(f"trained model {str(path)!r} does not exist; run the train step first")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = torch.load(path, map_location="cpu", weights_only=True)  # plain tensors and metadata only
     meta = saved["meta"]
     built = build_model(
         meta["backbone"], len(meta["classes"]), pretrained="none", strategy="finetune",

@@ -1,0 +1,254 @@
+"""The scalogram cache ``scalograms.h5``: one uint8 CWT image per segment.
+
+Layout (the contract with training; one writer, read-only readers):
+
+``/images``
+    uint8 (N, H, W, 3), chunks (1, H, W, 3) (one image per chunk, so a random
+    read decompresses exactly one image), gzip level 1 (~33 MB per 1000
+    224-px RGB images; level 1 costs little time and reads fast).
+``/table``
+    the segment table of ``segments.h5`` (same row order as /images), copied
+    with :func:`segment_store.write_table_group`.
+root attributes
+    every CWT parameter (wavelet, morse_gamma, morse_time_bandwidth,
+    amor_omega0, voices_per_octave, fmin_hz, fmax_hz, boundary, image_size,
+    image_mode, colors, log), ``frequencies`` (float64 Hz, high to low = image
+    row order), ``fs``, ``window``, ``classes``, ``ecgcwt_version``; also
+    ``freq_limits_source`` ("matlab_default" or "config"), ``time_columns``
+    (the signal samples the CWT was evaluated at before resizing) and ``n_fft``.
+
+Written in batches (memory bounded by ``batch_size``, not by N) to a temporary
+file beside the target, renamed when complete: a failed or killed build leaves
+no file, or the previous complete one.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Mapping
+
+import h5py
+import numpy as np
+import torch
+
+from . import __version__
+from . import segment_store
+from .atomic import atomic_path
+from .cwt import CwtParams, FilterBank
+from .errors import ConfigError, DataError
+from .scalogram_image import scalogram_images, validate_image_config
+
+_STR = h5py.string_dtype("utf-8")
+
+_CWT_KEYS = {
+    "wavelet", "morse_gamma", "morse_time_bandwidth", "amor_omega0", "voices_per_octave",
+    "freq_limits", "boundary", "image", "batch_size",
+}
+_IMAGE_KEYS = {"size", "mode", "colors", "log"}
+_IMAGE_DEFAULTS = {"size": 224, "mode": "jet", "colors": 128, "log": False}
+
+
+def parse_cwt_config(cwt_cfg: Mapping) -> tuple[CwtParams, dict, int]:
+    """Validate the ``cwt:`` mapping; return (transform params, image params, batch size).
+
+    Raises :class:`ConfigError` naming the offending key.
+    """
+    if not isinstance(cwt_cfg, Mapping):
+        raise ConfigError(f"cwt must be a mapping, got {type(cwt_cfg).__name__}")
+    unknown = set(cwt_cfg) - _CWT_KEYS
+    if unknown:
+        raise ConfigError(f"unknown cwt keys {sorted(unknown)}; known keys are {sorted(_CWT_KEYS)}")
+    params = CwtParams.from_config(cwt_cfg)
+    image_cfg = cwt_cfg.get("image") or {}
+    if not isinstance(image_cfg, Mapping):
+        raise ConfigError(f"cwt.image must be a mapping, got {image_cfg!r}")
+    unknown = set(image_cfg) - _IMAGE_KEYS
+    if unknown:
+        raise ConfigError(f"unknown cwt.image keys {sorted(unknown)}; known keys are {sorted(_IMAGE_KEYS)}")
+    image = {**_IMAGE_DEFAULTS, **image_cfg}
+    validate_image_config(image["size"], image["mode"], image["colors"], image["log"])
+    batch = cwt_cfg.get("batch_size", 256)
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ConfigError(f"cwt.batch_size must be a positive integer, got {batch!r}")
+    return params, image, batch
+
+
+def build_scalogram_cache(
+    segments_h5: str | os.PathLike,
+    out_h5: str | os.PathLike,
+    cwt_cfg: Mapping,
+    *,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Compute one scalogram image per segment of ``segments_h5`` into ``out_h5``.
+
+    ``cwt_cfg`` is the ``cwt:`` mapping of config.yaml. ``batch_size`` (default:
+    ``cwt_cfg["batch_size"]``, else 256) segments are transformed at a time;
+    ``threads`` sets torch's intra-op threads for the call (restored after);
+    ``progress(done, total)`` is called after every batch.
+    """
+    params, image, cfg_batch = parse_cwt_config(cwt_cfg)
+    batch = cfg_batch if batch_size is None else int(batch_size)
+    if batch < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    segments_h5, out_h5 = Path(segments_h5), Path(out_h5)
+    if not segments_h5.exists():
+        raise DataError(f"segment store {segments_h5} does not exist; run the segment step first")
+    info = segment_store.read_info(segments_h5)
+    table = segment_store.read_table(segments_h5)
+    if info.n_segments == 0:
+        raise DataError(f"segment store {segments_h5} holds no segments; nothing to transform")
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(int(threads))
+    try:
+        fb = FilterBank(info.window, info.fs, params, device=device)
+        size = int(image["size"])
+        columns = fb.image_columns(size)
+        with atomic_path(out_h5, suffix=".h5.tmp") as tmp:
+            with h5py.File(tmp, "w") as f:
+                images = f.create_dataset(
+                    "images",
+                    shape=(info.n_segments, size, size, 3),
+                    dtype=np.uint8,
+                    chunks=(1, size, size, 3),
+                    compression="gzip",
+                    compression_opts=1,
+                )
+                segment_store.write_table_group(f.create_group("table"), table)
+                _write_attrs(f, fb, params, image, info, columns)
+                done = 0
+                # Chunks are deflated here, in parallel (zlib releases the GIL), and
+                # written as is: the same bytes HDF5's gzip filter would produce and
+                # read back, at twice the speed of the filter's single thread.
+                workers = max(1, torch.get_num_threads())
+                with torch.inference_mode(), ThreadPoolExecutor(workers) as pool:
+                    for rows, signals in segment_store.iter_signal_batches(segments_h5, batch):
+                        mag = fb.magnitude(torch.from_numpy(np.ascontiguousarray(signals, dtype=np.float32)), columns)
+                        imgs = scalogram_images(
+                            mag, size=size, mode=image["mode"], colors=int(image["colors"]), log=bool(image["log"])
+                        )
+                        for r, payload in zip(rows, pool.map(_deflate, imgs)):
+                            images.id.write_direct_chunk((int(r), 0, 0, 0), payload)
+                        done += len(rows)
+                        if progress is not None:
+                            progress(done, info.n_segments)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return out_h5
+
+
+def _deflate(img: np.ndarray) -> bytes:
+    return zlib.compress(np.ascontiguousarray(img).tobytes(), 1)
+
+
+def _write_attrs(f: h5py.File, fb: FilterBank, params: CwtParams, image: dict, info, columns: np.ndarray) -> None:
+    a = f.attrs
+    a["wavelet"] = params.wavelet
+    a["morse_gamma"] = float(params.morse_gamma)
+    a["morse_time_bandwidth"] = float(params.morse_time_bandwidth)
+    a["amor_omega0"] = float(params.amor_omega0)
+    a["voices_per_octave"] = int(params.voices_per_octave)
+    a["fmin_hz"] = float(fb.fmin_hz)
+    a["fmax_hz"] = float(fb.fmax_hz)
+    a["freq_limits_source"] = "matlab_default" if params.freq_limits is None else "config"
+    a["boundary"] = params.boundary
+    a["image_size"] = int(image["size"])
+    a["image_mode"] = str(image["mode"])
+    a["colors"] = int(image["colors"])
+    a["log"] = bool(image["log"])
+    a["frequencies"] = np.asarray(fb.frequencies, dtype=np.float64)
+    a["time_columns"] = np.asarray(columns, dtype=np.int64)
+    a["n_fft"] = int(fb.n_fft)
+    a["fs"] = float(info.fs)
+    a["window"] = int(info.window)
+    a.create("classes", np.array([str(c) for c in info.classes], dtype=object), dtype=_STR)
+    a["ecgcwt_version"] = __version__
+
+
+def read_scalogram_attrs(path: str | os.PathLike) -> dict:
+    """Root attributes of a scalogram cache as plain Python / numpy values."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"scalogram cache {path} does not exist; build it with the scalograms step")
+    with h5py.File(path, "r") as f:
+        out = {}
+        for k, v in f.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode("utf-8")
+            elif isinstance(v, np.ndarray) and v.dtype.kind in "OS":
+                v = tuple(x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in v)
+            elif isinstance(v, np.generic):
+                v = v.item()
+            out[k] = v
+        out["n_images"] = int(f["images"].shape[0])
+    return out
+
+
+def write_gallery(
+    scalograms_h5: str | os.PathLike, out_png: str | os.PathLike, per_class: int = 3, seed: int = 0
+) -> Path:
+    """A PNG grid of example scalograms: one row per class, ``per_class`` random images each.
+
+    Axes in seconds (time) and Hz (log-spaced rows, highest at the top).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attrs = read_scalogram_attrs(scalograms_h5)
+    classes = list(attrs["classes"])
+    freqs = np.asarray(attrs["frequencies"], dtype=np.float64)
+    duration = attrs["window"] / attrs["fs"]
+    rng = np.random.default_rng(seed)
+    with h5py.File(scalograms_h5, "r") as f:
+        table = segment_store.table_from_group(f["table"])
+        chosen: list[list[int]] = []
+        for c in classes:
+            rows = np.flatnonzero(table["label"].to_numpy() == c)
+            chosen.append(sorted(rng.choice(rows, size=min(per_class, len(rows)), replace=False).tolist()))
+        images = {r: f["images"][r] for rows in chosen for r in rows}
+    size = attrs["image_size"]
+    ticks_hz = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if freqs[-1] <= t <= freqs[0]]
+    # pixel row of a frequency: rows are log-spaced, resized from S rows to `size`
+    s = len(freqs)
+    j = np.interp(np.log(ticks_hz), np.log(freqs[::-1]), np.arange(s)[::-1]) if ticks_hz else np.array([])
+    tick_px = (j + 0.5) * size / s - 0.5
+    ncols = max(1, per_class)
+    fig, axes = plt.subplots(len(classes), ncols, figsize=(3.2 * ncols, 2.9 * len(classes)), squeeze=False)
+    for i, c in enumerate(classes):
+        for k in range(ncols):
+            ax = axes[i][k]
+            if k >= len(chosen[i]):
+                ax.axis("off")
+                continue
+            r = chosen[i][k]
+            ax.imshow(images[r], aspect="auto", extent=(0, duration, size - 0.5, -0.5))
+            ax.set_yticks(tick_px, [f"{t:g}" for t in ticks_hz])
+            row = table.iloc[r]
+            ax.set_title(f"{c}: {row['db']}/{row['record']} lead {row['lead']} @ {row['start'] / attrs['fs']:.0f} s", fontsize=8)
+            ax.set_xlabel("time (s)", fontsize=8)
+            if k == 0:
+                ax.set_ylabel("frequency (Hz)", fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.suptitle(
+        f"CWT scalograms ({attrs['wavelet']}, {attrs['voices_per_octave']} voices/octave, "
+        f"{freqs[-1]:.2g}-{freqs[0]:.3g} Hz, {attrs['image_mode']})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    out_png = Path(out_png)
+    with atomic_path(out_png, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return out_png
