@@ -73,7 +73,12 @@ i.e. sampling the output at every D-th column is the same as aliasing (folding)
 its spectrum into M bins. The fold over ``q`` is a matrix product per bin ``r``:
 one batched GEMM ``(M, B, Q) @ (M, Q, S) -> (M, B, S)`` with the bank ``G``
 precomputed once per (stride, offset), followed by a short inverse FFT of
-length M. The GEMM does as many multiply-adds as the full-resolution product
+length M. Two implementation details: the phase ``exp(2 pi i k n0 / L)`` is a
+circular shift of the extended signal by n0 samples, applied in the gather
+index, so the bank is real (a real GEMM on (re, im) rows, half the work of a
+complex one); and with few bins per residue (short signals, Q <= 8) the real
+bank is stored as 2x2 identity blocks acting on interleaved (re, im) pairs, so
+the GEMM writes complex (M, B, S) directly and no transposing copy is needed. The GEMM does as many multiply-adds as the full-resolution product
 (``L/2 * S`` per signal) but replaces S inverse FFTs of length L by S of
 length M, and never materialises the (S, L) full-resolution output. Nothing is
 approximated: the result equals the full-resolution transform at those columns
@@ -532,22 +537,32 @@ class FilterBank:
         # signal by n0 samples: rolling the gather index makes the bank real, so
         # the fold is a real GEMM on (re, im) rows, half the work of a complex one.
         index = torch.roll(self._ext_index, -n0)
+        g32 = np.ascontiguousarray(g, dtype=np.float32)
+        if q <= _BLOCK_MAX_Q:
+            # Few bins per residue (short signals): the GEMM moves more memory than it
+            # computes, so use the bank as 2x2 identity blocks, [[G, 0], [0, G]] on
+            # interleaved (re, im): the output comes out as interleaved complex (M, B, S),
+            # ready for the inverse FFT without a transposing copy.
+            blk = np.zeros((m, q, 2, self.n_scales, 2), np.float32)
+            blk[:, :, 0, :, 0] = g32
+            blk[:, :, 1, :, 1] = g32
+            bank = blk.reshape(m, 2 * q, 2 * self.n_scales)
+        else:
+            bank = g32
         fold = _Fold(
-            bank=torch.from_numpy(np.ascontiguousarray(g, dtype=np.float32)).to(self.device),
-            index=index, m=m, q=q, nyq_swap=nyq_swap,
+            bank=torch.from_numpy(bank).to(self.device), index=index, m=m, q=q, nyq_swap=nyq_swap,
+            block=q <= _BLOCK_MAX_Q,
         )
         self._folded[key] = fold
         return fold
 
     def _folded_transform(self, xb: torch.Tensor, t0: int, d: int, t: int, *, magnitude: bool = False) -> torch.Tensor:
         fold = self._fold_bank(t0 + self.pad_left, d)
-        m, q, L = fold.m, fold.q, self.n_fft
+        m, q, L, S = fold.m, fold.q, self.n_fft, self.n_scales
         b_all = xb.shape[0]
-        out = torch.empty(
-            (b_all, self.n_scales, t), dtype=torch.float32 if magnitude else torch.complex64, device=self.device
-        )
+        out = torch.empty((b_all, S, t), dtype=torch.float32 if magnitude else torch.complex64, device=self.device)
         # Chunks keep every intermediate buffer a few MB: fewer page faults, better cache use.
-        chunk = max(1, int(_CHUNK_BYTES // (8 * m * max(self.n_scales, q))))
+        chunk = max(1, int(_CHUNK_BYTES // (8 * m * max(S, q))))
         for i in range(0, b_all, chunk):
             x = xb[i : i + chunk]
             b = x.shape[0]
@@ -560,29 +575,44 @@ class FilterBank:
             else:
                 spec = torch.nn.functional.pad(spec, (0, q * m - K))
                 K = q * m
-            # (b, Q, M) view of the bins as (re, im) pairs -> (M, b, 2, Q) -> (M, 2b, Q)
+            # the bins as a (b, Q, M) array of (re, im) pairs, without a copy
             re_im = torch.view_as_real(spec).as_strided((b, q, m, 2), (2 * K, 2 * m, 2, 1))
-            xs = re_im.permute(2, 0, 3, 1).reshape(m, 2 * b, q)
-            z = torch.bmm(xs, fold.bank)  # (M, 2b, S): the fold, one batched real GEMM
-            zc = torch.view_as_complex(z.view(m, b, 2, self.n_scales).permute(1, 3, 0, 2).contiguous())
-            w = torch.fft.ifft(zc, dim=2)[:, :, :t]  # (b, S, T): short inverse FFT of length M
+            if fold.block:
+                xs = re_im.permute(2, 0, 1, 3).reshape(m, b, 2 * q)  # (M, b, Q*(re, im))
+                z = torch.view_as_complex(torch.bmm(xs, fold.bank).view(m, b, S, 2))  # (M, b, S)
+                w = torch.fft.ifft(z, dim=0)[:t].permute(1, 2, 0)  # (b, S, T) view
+            else:
+                xs = re_im.permute(2, 0, 3, 1).reshape(m, 2 * b, q)  # (M, (b, re/im), Q)
+                z = torch.bmm(xs, fold.bank)  # (M, 2b, S): the fold, one batched real GEMM
+                zc = torch.view_as_complex(z.view(m, b, 2, S).permute(1, 3, 0, 2).contiguous())
+                w = torch.fft.ifft(zc, dim=2)[:, :, :t]  # (b, S, T): short inverse FFT of length M
             if magnitude:
-                torch.abs(w, out=out[i : i + b])
+                _abs_into(w, out[i : i + b])
             else:
                 out[i : i + b] = w
         return out
 
 
+def _abs_into(w: torch.Tensor, out: torch.Tensor) -> None:
+    """|w| into ``out``: sqrt(re^2 + im^2) in three vectorised passes, ~2x faster than torch.abs on complex."""
+    re, im = w.real, w.imag
+    torch.mul(re, re, out=out)
+    out.addcmul_(im, im)
+    out.sqrt_()
+
+
+_BLOCK_MAX_Q = 8
 _CHUNK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
 class _Fold:
-    bank: torch.Tensor  # (M, Q, S) float32: psihat(s w_k) / D at k = r + M q
+    bank: torch.Tensor  # (M, Q, S) float32: psihat(s w_k) / D at k = r + M q (or its block form)
     index: torch.Tensor  # extension index rolled by n0
     m: int
     q: int
     nyq_swap: bool
+    block: bool  # bank stored as (M, 2Q, 2S) identity blocks for interleaved complex
 
 
 # --------------------------------------------------------------------------- float64 reference

@@ -61,10 +61,6 @@ def jet_colormap(m: int = 128) -> np.ndarray:
     return j
 
 
-def _lut(colors: int) -> torch.Tensor:
-    return torch.from_numpy(np.round(jet_colormap(colors) * 255.0).astype(np.uint8))
-
-
 def validate_image_config(size: int, mode: str, colors: int, log: bool) -> None:
     if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not 8 <= size <= 4096:
         raise ConfigError(f"cwt.image.size must be an integer in 8..4096 pixels, got {size!r}")
@@ -103,13 +99,20 @@ def scalogram_images(
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"magnitudes must have shape (B, S, T), got {tuple(m.shape)}")
-    v = rescale_per_image(m, log=log)
-    v = F.interpolate(v[:, None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[:, 0]
-    v = v.clamp_(0.0, 1.0)
-    if mode == "jet":
-        idx = torch.round(v * (colors - 1)).to(torch.int64)
-        rgb = _lut(colors).to(v.device)[idx]  # (B, H, W, 3)
-    else:
-        g = torch.round(v * 255.0).to(torch.uint8)
-        rgb = g[..., None].expand(*g.shape, 3)
-    return rgb.contiguous().cpu().numpy()
+    out = np.empty((m.shape[0], size, size, 3), dtype=np.uint8)
+    lut = np.round(jet_colormap(colors) * 255.0).astype(np.uint8)
+    # sub-batches bound the float intermediates (4 bytes/pixel) whatever the batch size
+    for i in range(0, m.shape[0], _SUB_BATCH):
+        v = rescale_per_image(m[i : i + _SUB_BATCH], log=log)
+        v = F.interpolate(v[:, None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[:, 0]
+        v = v.clamp_(0.0, 1.0)
+        if mode == "jet":
+            idx = torch.round(v * (colors - 1)).to(torch.uint8).cpu().numpy()  # colors <= 256
+            out[i : i + len(idx)] = lut[idx]
+        else:
+            out[i : i + len(v), ..., 0] = torch.round(v * 255.0).to(torch.uint8).cpu().numpy()
+            out[i : i + len(v), ..., 1:] = out[i : i + len(v), ..., :1]
+    return out
+
+
+_SUB_BATCH = 64

@@ -1,0 +1,201 @@
+"""Tests of the scalogram cache scalograms.h5 (ecgcwt.scalogram_cache)."""
+
+from __future__ import annotations
+
+import copy
+from fractions import Fraction
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ecgcwt import segment_store
+from ecgcwt.cwt import CwtParams, FilterBank
+from ecgcwt.errors import ConfigError
+from ecgcwt.scalogram_cache import build_scalogram_cache, read_scalogram_attrs, write_gallery
+from ecgcwt.scalogram_image import scalogram_images
+
+PHYSIONET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "physionet"
+CLASSES = ["ARR", "CHF", "NSR"]
+
+CFG = {
+    "wavelet": "morse",
+    "morse_gamma": 3,
+    "morse_time_bandwidth": 60,
+    "amor_omega0": 6.0,
+    "voices_per_octave": 12,
+    "freq_limits": None,
+    "boundary": "reflect",
+    "image": {"size": 48, "mode": "jet", "colors": 128, "log": False},
+    "batch_size": 4,
+}
+
+
+def make_table(n: int, labels=None) -> pd.DataFrame:
+    idx = np.arange(n)
+    labels = labels if labels is not None else [CLASSES[i % 3] for i in idx]
+    return pd.DataFrame({
+        "segment": idx, "db": "synth", "record": [str(i // 2) for i in idx],
+        "subject": [f"synth/{i // 2}" for i in idx], "recording": [f"synth/{i // 2}/0" for i in idx],
+        "lead": 0, "lead_name": "MLII", "start": (idx % 2) * 512,
+        "label": labels, "label_index": [CLASSES.index(c) for c in labels],
+    })
+
+
+@pytest.fixture()
+def store(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    n, window = 10, 512
+    t = np.arange(window) / 128.0
+    sig = np.stack([np.sin(2 * np.pi * (1 + i) * t) + 0.1 * rng.standard_normal(window) for i in range(n)])
+    path = tmp_path / "segments.h5"
+    segment_store.write_segment_store(path, sig, make_table(n), fs=128.0, window=window, hop=window, classes=CLASSES)
+    return path
+
+
+def test_cache_format_attrs_table_and_chunks(store, tmp_path):
+    out = build_scalogram_cache(store, tmp_path / "sc" / "scalograms.h5", CFG, threads=1)
+    with h5py.File(out, "r") as f:
+        ds = f["images"]
+        assert ds.shape == (10, 48, 48, 3) and ds.dtype == np.uint8
+        assert ds.chunks == (1, 48, 48, 3)
+        assert ds.compression == "gzip" and ds.compression_opts == 1
+        table = segment_store.table_from_group(f["table"])
+    pd.testing.assert_frame_equal(table, segment_store.read_table(store))
+    a = read_scalogram_attrs(out)
+    for key in ("wavelet", "morse_gamma", "morse_time_bandwidth", "amor_omega0", "voices_per_octave", "fmin_hz",
+                "fmax_hz", "boundary", "image_size", "image_mode", "colors", "log", "frequencies", "fs", "window",
+                "classes", "ecgcwt_version"):
+        assert key in a, key
+    assert a["wavelet"] == "morse" and a["image_size"] == 48 and a["colors"] == 128 and a["log"] is False
+    assert a["classes"] == tuple(CLASSES) and a["fs"] == 128.0 and a["window"] == 512
+    freqs = np.asarray(a["frequencies"])
+    assert freqs.dtype == np.float64 and np.all(np.diff(freqs) < 0)
+    assert freqs[0] == pytest.approx(a["fmax_hz"]) and a["freq_limits_source"] == "matlab_default"
+    assert a["n_images"] == 10
+
+
+def test_cached_images_equal_the_direct_pipeline(store, tmp_path):
+    """The parallel zlib + direct-chunk write stores exactly what the pipeline computed."""
+    out = build_scalogram_cache(store, tmp_path / "scalograms.h5", CFG, batch_size=3)
+    signals = next(segment_store.iter_signal_batches(store, 100))[1]
+    fb = FilterBank(512, 128.0, CwtParams.from_config(CFG))
+    expected = scalogram_images(fb.magnitude(signals, fb.image_columns(48)), size=48)
+    with h5py.File(out, "r") as f:
+        assert np.array_equal(f["images"][:], expected)
+        assert np.array_equal(f["images"][7], expected[7])  # a random single read
+
+
+def test_build_reads_in_bounded_batches_and_honours_threads(store, tmp_path, monkeypatch):
+    seen, threads_seen = [], []
+    real = segment_store.iter_signal_batches
+
+    def spy(path, batch_size, rows=None):
+        for r, s in real(path, batch_size, rows):
+            seen.append(len(r))
+            yield r, s
+
+    monkeypatch.setattr(segment_store, "iter_signal_batches", spy)
+    before = torch.get_num_threads()
+    build_scalogram_cache(
+        store, tmp_path / "scalograms.h5", CFG, batch_size=3, threads=1,
+        progress=lambda done, total: threads_seen.append((done, total, torch.get_num_threads())),
+    )
+    assert seen == [3, 3, 3, 1]
+    assert [d for d, _, _ in threads_seen] == [3, 6, 9, 10] and all(t == 10 for _, t, _ in threads_seen)
+    assert all(th == 1 for _, _, th in threads_seen)
+    assert torch.get_num_threads() == before
+    # without the argument the configured batch size applies
+    seen.clear()
+    build_scalogram_cache(store, tmp_path / "again.h5", CFG)
+    assert seen == [4, 4, 2]
+
+
+def test_failure_leaves_no_file(store, tmp_path):
+    target = tmp_path / "out" / "scalograms.h5"
+
+    def boom(done, total):
+        if done >= 4:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        build_scalogram_cache(store, target, CFG, progress=boom)
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []  # no temporary file left behind either
+
+
+def test_previous_cache_survives_a_failed_rebuild(store, tmp_path):
+    target = tmp_path / "scalograms.h5"
+    build_scalogram_cache(store, target, CFG)
+    before = target.read_bytes()
+    cfg = copy.deepcopy(CFG)
+    cfg["image"]["mode"] = "gray3"
+    with pytest.raises(RuntimeError):
+        build_scalogram_cache(store, target, cfg, progress=lambda d, t: (_ for _ in ()).throw(RuntimeError("x")))
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"freq_limits": [20.0, 5.0]}, "cwt.freq_limits"),
+        ({"freq_limits": [1.0, 100.0]}, "Nyquist"),
+        ({"wavelet": "haar"}, "cwt.wavelet"),
+        ({"voices_per_octave": 0}, "cwt.voices_per_octave"),
+        ({"batch_size": 0}, "cwt.batch_size"),
+        ({"colour": 3}, "unknown cwt keys"),
+        ({"image": {"size": 48, "mode": "hot"}}, "cwt.image.mode"),
+    ],
+)
+def test_bad_config_raises_config_error_naming_the_key(store, tmp_path, change, key):
+    cfg = {**copy.deepcopy(CFG), **change}
+    with pytest.raises(ConfigError, match=key):
+        build_scalogram_cache(store, tmp_path / "x.h5", cfg)
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_explicit_frequency_limits_are_recorded(store, tmp_path):
+    cfg = {**copy.deepcopy(CFG), "freq_limits": [0.5, 40.0]}
+    a = read_scalogram_attrs(build_scalogram_cache(store, tmp_path / "s.h5", cfg))
+    assert a["fmin_hz"] == 0.5 and a["fmax_hz"] == 40.0 and a["freq_limits_source"] == "config"
+    assert a["frequencies"][0] == pytest.approx(40.0)
+
+
+def test_gallery_png(store, tmp_path):
+    sc = build_scalogram_cache(store, tmp_path / "scalograms.h5", CFG)
+    png = write_gallery(sc, tmp_path / "fig" / "gallery.png", per_class=2, seed=1)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert [p.name for p in png.parent.iterdir()] == ["gallery.png"]
+
+
+def test_cache_from_a_real_physionet_record(tmp_path):
+    """mitdb/100 (360 Hz) -> 128 Hz polyphase -> 1024-sample windows -> segments.h5 -> scalograms.h5."""
+    wfdb = pytest.importorskip("wfdb")
+    from scipy.signal import resample_poly
+
+    rec = PHYSIONET / "mitdb" / "100"
+    if not rec.with_suffix(".hea").exists():
+        pytest.skip(f"real PhysioNet records not found at {PHYSIONET} (see ../shared/data/physionet/README.md)")
+    r = wfdb.rdrecord(str(rec), sampto=360 * 60)
+    frac = Fraction(128, int(r.fs))
+    x = resample_poly(r.p_signal[:, 0], frac.numerator, frac.denominator)
+    windows = np.stack([x[i : i + 1024] for i in range(0, len(x) - 1023, 1024)]).astype(np.float32)
+    n = len(windows)
+    assert n == 7
+    seg = tmp_path / "segments.h5"
+    segment_store.write_segment_store(seg, windows, make_table(n, ["ARR"] * n), fs=128.0, window=1024, hop=1024,
+                                      classes=CLASSES)
+    cfg = {**copy.deepcopy(CFG), "image": {"size": 224, "mode": "jet", "colors": 128, "log": False}}
+    out = build_scalogram_cache(seg, tmp_path / "scalograms.h5", cfg, threads=1)
+    a = read_scalogram_attrs(out)
+    assert a["n_images"] == n and a["fmax_hz"] == pytest.approx(0.4341 * 128, rel=1e-3)
+    with h5py.File(out, "r") as f:
+        img = f["images"][3]
+    assert img.shape == (224, 224, 3)
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 40  # a real scalogram uses much of the colour map
+    # QRS complexes (~1 Hz, broadband) show as vertical bands: columns vary a lot more than rows' order
+    assert img.std(axis=(0, 2)).max() > 5

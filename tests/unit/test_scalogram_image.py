@@ -1,0 +1,76 @@
+"""Tests of scalogram magnitudes -> uint8 images (ecgcwt.scalogram_image)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ecgcwt.errors import ConfigError
+from ecgcwt.scalogram_image import jet_colormap, rescale_per_image, scalogram_images
+
+
+def test_jet_matches_matlab_values():
+    # MATLAB: jet(128) first row [0 0 0.5312], last row [0.5 0 0]; jet(64) (the old
+    # default colormap) first row [0 0 0.5625], last [0.5 0 0]; jet(4) = [0 0 1; 0 1 1; 1 1 0; 1 0 0].
+    j128 = jet_colormap(128)
+    assert j128.shape == (128, 3)
+    assert np.allclose(j128[0], [0, 0, 0.53125]) and np.allclose(j128[-1], [0.5, 0, 0])
+    j64 = jet_colormap(64)
+    assert np.allclose(j64[0], [0, 0, 0.5625]) and np.allclose(j64[-1], [0.5, 0, 0])
+    assert np.allclose(jet_colormap(4), [[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]])
+    # the map runs blue -> cyan -> yellow -> red: blue falls last, red rises first
+    assert np.all((j128 >= 0) & (j128 <= 1))
+    assert np.argmax(j128[:, 2]) < np.argmax(j128[:, 1]) < np.argmax(j128[:, 0])
+
+
+def test_shape_dtype_and_orientation():
+    b, s, t = 3, 40, 300
+    mag = torch.zeros(b, s, t)
+    mag[:, :5, :] = 1.0  # energy only at the highest frequencies (rows 0..4)
+    img = scalogram_images(mag, size=64)
+    assert img.shape == (b, 64, 64, 3) and img.dtype == np.uint8
+    lut = np.round(jet_colormap(128) * 255).astype(np.uint8)
+    assert np.array_equal(img[0, 0, 0], lut[-1])  # top row: highest frequency, hottest colour
+    assert np.array_equal(img[0, -1, 0], lut[0])  # bottom row: coldest colour
+
+
+def test_rescale_per_image_and_constant_image():
+    mag = torch.stack([torch.linspace(2, 5, 600).view(20, 30), torch.full((20, 30), 7.0)])
+    v = rescale_per_image(mag)
+    assert float(v[0].min()) == 0.0 and float(v[0].max()) == 1.0
+    assert torch.all(v[1] == 0)  # a constant image has no contrast: all minimum, not NaN
+    img = scalogram_images(mag, size=16)
+    lut = np.round(jet_colormap(128) * 255).astype(np.uint8)
+    assert np.all(img[1] == lut[0])
+
+
+def test_gray3_and_log():
+    ramp = torch.linspace(0.0, 1.0, 200) ** 4  # smooth, so that resizing keeps the full range
+    mag = ramp.expand(2, 30, 200)
+    g = scalogram_images(mag, size=32, mode="gray3")
+    assert np.array_equal(g[..., 0], g[..., 1]) and np.array_equal(g[..., 0], g[..., 2])
+    assert g.max() > 200 and g.min() < 30
+    glog = scalogram_images(mag, size=32, mode="gray3", log=True)
+    # log compresses the dynamic range: the median pixel gets brighter
+    assert np.median(glog) > np.median(g)
+
+
+def test_resize_antialiases_time_axis():
+    """Shrinking 1000 alternating columns to 50 averages them (anti-aliasing), rather than
+    picking every 20th column (which would be all-high or all-low)."""
+    mag = torch.zeros(1, 50, 1000)
+    mag[:, :, ::2] = 1.0
+    mag[:, 0, 0] = 2.0  # keep a maximum so that 1.0 maps to ~0.5
+    g = scalogram_images(mag, size=50, mode="gray3")
+    row = g[0, 25, :, 0].astype(int)
+    assert np.all(np.abs(row - 64) <= 3)  # 0.5 * 0.5 * 255
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [({"size": 4}, "size"), ({"mode": "viridis"}, "mode"), ({"colors": 1}, "colors"), ({"log": "yes"}, "log")],
+)
+def test_bad_image_settings_name_the_key(kwargs, key):
+    with pytest.raises(ConfigError, match=f"cwt.image.{key}"):
+        scalogram_images(torch.ones(1, 4, 4), **kwargs)
