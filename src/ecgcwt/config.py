@@ -10,6 +10,7 @@ and what is allowed. :func:`check_config` adds the rules a schema cannot say.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -39,26 +40,47 @@ def _with_defaults(validator_class):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def load_schema(path: str | os.PathLike | None = None) -> dict:
-    with open(path or SCHEMA_PATH) as fh:
+@functools.lru_cache(maxsize=4)
+def _read_schema(path: str) -> dict:
+    with open(path) as fh:
         return yaml.safe_load(fh)
 
 
-def validate_config(config: dict, schema: dict | None = None) -> dict:
-    """Fill defaults into ``config`` (in place) and validate it; returns it."""
-    schema = schema or load_schema()
-    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+def load_schema(path: str | os.PathLike | None = None) -> dict:
+    return copy.deepcopy(_read_schema(str(path or SCHEMA_PATH)))
+
+
+def _check_against(schema: dict, instance, prefix: str = "") -> None:
+    """Fill defaults into ``instance`` and raise one ConfigError listing every violation."""
+    errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
         for e in errors[:10]:
-            where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+            where = ".".join([*([prefix] if prefix else []), *(str(p) for p in e.absolute_path)]) or "(top level)"
             lines.append(f"  {where}: {e.message}")
         raise ConfigError(
             "invalid configuration:\n" + "\n".join(lines) + "\nSee workflow/schemas/config.schema.yaml for every "
             "key, its allowed values and default."
         )
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Fill defaults into ``config`` (in place) and validate it; returns it."""
+    _check_against(schema or load_schema(), config)
     check_config(config)
     return config
+
+
+def validate_section(name: str, section: dict | None) -> dict:
+    """Validate one top-level section (e.g. ``training``) alone; returns a copy with defaults.
+
+    Library entry points (``train_fold``, ``build_report``, ...) call this, so
+    that the schema is the one place where keys, allowed values and defaults
+    are defined, with or without Snakemake.
+    """
+    out = copy.deepcopy(dict(section or {}))
+    _check_against(load_schema()["properties"][name], out, prefix=name)
+    return out
 
 
 def load_config(path: str | os.PathLike, overrides: dict | None = None) -> dict:

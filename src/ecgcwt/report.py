@@ -31,14 +31,14 @@ import pandas as pd  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .atomic import atomic_path, write_csv, write_text  # noqa: E402
-from .errors import ConfigError, DataError  # noqa: E402
+from .config import validate_section  # noqa: E402
+from .errors import DataError  # noqa: E402
 from .metrics import PER_CLASS_METRICS, SCALAR_METRICS, aggregate, bootstrap_metrics, confusion, flat_metrics  # noqa: E402
 
 #: Levels reported (``subject_vote`` stays in each fold's metrics.json).
 REPORT_LEVELS = ("segment", "recording", "recording_vote", "subject")
 
 #: Defaults of the ``evaluate:`` mapping of config.yaml.
-EVALUATE_DEFAULTS = {"bootstrap": 1000, "ci": 0.95, "seed": 0}
 
 SUMMARY_COLUMNS = ["backbone", "level", "metric", "value", "ci_low", "ci_high", "n_segments", "n_recordings", "n_subjects"]
 _LEVEL_TEXT = {
@@ -50,18 +50,8 @@ _LEVEL_TEXT = {
 
 
 def resolve_evaluate_config(cfg: dict | None) -> dict:
-    """Fill defaults into the ``evaluate:`` mapping (bootstrap, ci, seed) and check it."""
-    unknown = sorted(set(cfg or {}) - set(EVALUATE_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"evaluate: unknown keys {unknown}; known keys: {sorted(EVALUATE_DEFAULTS)}")
-    c = {**EVALUATE_DEFAULTS, **(cfg or {})}
-    if isinstance(c["bootstrap"], bool) or not isinstance(c["bootstrap"], int) or c["bootstrap"] < 1:
-        raise ConfigError(f"evaluate.bootstrap: {c['bootstrap']!r} must be an integer >= 1 (resamples over subjects)")
-    if isinstance(c["ci"], bool) or not isinstance(c["ci"], (int, float)) or not 0 < c["ci"] < 1:
-        raise ConfigError(f"evaluate.ci: {c['ci']!r} must be a confidence level in (0, 1), e.g. 0.95")
-    if isinstance(c["seed"], bool) or not isinstance(c["seed"], int):
-        raise ConfigError(f"evaluate.seed: {c['seed']!r} must be an integer")
-    return c
+    """Fill defaults into the ``evaluate:`` mapping (bootstrap, ci, seed) and check it against the schema."""
+    return validate_section("evaluate", cfg)
 
 
 def pool_predictions(predictions: Sequence[tuple[str, int | str, str | os.PathLike]]) -> dict[str, pd.DataFrame]:

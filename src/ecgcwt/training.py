@@ -45,31 +45,11 @@ from torch import nn
 
 from . import __version__
 from .atomic import atomic_path, write_csv, write_text
+from .config import validate_section
 from .dataset import ScalogramDataset, make_loader, read_scalogram_info, read_scalogram_table
 from .errors import ConfigError, DataError
 from .metrics import evaluate_predictions
 from .models import STRATEGIES, BuiltModel, build_model, set_train_mode
-
-#: Defaults of the ``training:`` mapping; keys marked (*) are not in config.yaml yet.
-TRAINING_DEFAULTS: dict = {
-    "backbones": ["googlenet", "squeezenet1_1", "resnet18"],
-    "pretrained": "imagenet",
-    "strategy": "finetune",
-    "epochs": 10,
-    "batch_size": 32,
-    "lr": 3e-4,
-    "weight_decay": 1e-4,
-    "optimizer": "adamw",
-    "val_fraction": 0.2,
-    "patience": 3,
-    "seed": 0,
-    "precision": "auto",
-    "channels_last": True,
-    "num_workers": 0,
-    "dropout": 0.6,  # (*) dropout before the new head (MathWorks: 0.6)
-    "lr_schedule": "cosine",  # (*) cosine (annealed to 0 over `epochs`) | constant
-    "augment": False,  # (*) random circular time shift of training images
-}
 
 #: Keys that cannot change the result, left out of the resume hash.
 _NOT_HASHED = ("backbones", "num_workers")
@@ -93,41 +73,10 @@ class TrainingInterrupted(Exception):
 
 
 def resolve_training_config(cfg: dict | None) -> dict:
-    """Fill defaults into the ``training:`` mapping and check every value."""
-    unknown = sorted(set(cfg or {}) - set(TRAINING_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"training: unknown keys {unknown}; known keys: {sorted(TRAINING_DEFAULTS)}")
-    c = {**TRAINING_DEFAULTS, **(cfg or {})}
-
-    def need(ok: bool, key: str, what: str) -> None:
-        if not ok:
-            raise ConfigError(f"training.{key}: {c[key]!r} is invalid; {what}")
-
-    need(c["strategy"] in STRATEGIES, "strategy", f"use one of {', '.join(STRATEGIES)}")
-    need(c["optimizer"] in ("adamw", "sgd"), "optimizer", "use adamw or sgd")
-    need(c["precision"] in ("auto", "fp32", "bf16"), "precision", "use auto, fp32 or bf16")
-    need(c["lr_schedule"] in ("cosine", "constant"), "lr_schedule", "use cosine or constant")
-    need(_is_int(c["epochs"]) and c["epochs"] >= 1, "epochs", "give an integer >= 1")
-    need(_is_int(c["batch_size"]) and c["batch_size"] >= 1, "batch_size", "give an integer >= 1")
-    need(_is_int(c["patience"]) and c["patience"] >= 1, "patience", "give an integer >= 1")
-    need(_is_int(c["seed"]), "seed", "give an integer")
-    need(_is_int(c["num_workers"]) and c["num_workers"] >= 0, "num_workers", "give an integer >= 0")
-    need(_is_num(c["lr"]) and c["lr"] > 0, "lr", "give a number > 0")
-    need(_is_num(c["weight_decay"]) and c["weight_decay"] >= 0, "weight_decay", "give a number >= 0")
-    need(_is_num(c["val_fraction"]) and 0 <= c["val_fraction"] < 1, "val_fraction", "give a number in [0, 1)")
-    need(_is_num(c["dropout"]) and 0 <= c["dropout"] < 1, "dropout", "give a number in [0, 1)")
-    need(isinstance(c["channels_last"], bool), "channels_last", "give true or false")
-    need(isinstance(c["augment"], bool), "augment", "give true or false")
+    """Fill defaults into the ``training:`` mapping and check every value against the schema."""
+    c = validate_section("training", cfg)
     c["pretrained"] = str(c["pretrained"])
     return c
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -116,5 +116,5 @@ def test_evaluate_config():
     assert resolve_evaluate_config({"bootstrap": 200})["bootstrap"] == 200
     with pytest.raises(ConfigError, match="evaluate.ci"):
         resolve_evaluate_config({"ci": 95})
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match=r"evaluate: Additional properties are not allowed \('n_boot'"):
         resolve_evaluate_config({"n_boot": 10})

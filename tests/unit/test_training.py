@@ -196,7 +196,7 @@ def test_early_stopping_keeps_the_best_epoch(data, tmp_path):
 
 def test_config_validation():
     assert resolve_training_config({})["dropout"] == 0.6
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match=r"training: Additional properties are not allowed \('learning_rate'"):
         resolve_training_config({"learning_rate": 0.1})
     with pytest.raises(ConfigError, match="training.optimizer"):
         resolve_training_config({"optimizer": "adam"})
