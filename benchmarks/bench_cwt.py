@@ -17,7 +17,9 @@ each library's fastest way to produce scalogram magnitudes for a batch:
 PyWavelets ``cwt(method='fft')`` on the whole batch, fCWT one segment at a time
 (its API is 1-D) with ``threads`` OpenMP threads, ssqueezepy on the batch, ours
 ``FilterBank.magnitude`` at the ~256 columns a 224-px image needs (the point of
-our design; peers compute all N columns, they cannot do otherwise).
+our design; peers compute all N columns, they cannot do otherwise), its batch
+chunks on ``threads`` threads (``ours_intraop_per_s``: the same chunks in turn,
+torch intra-op threading).
 
 Errors: max |W - W_ref| / max |W_ref| over a region, per segment, max over
 segments, against a float64 numpy reference of each library's own definition
@@ -183,7 +185,12 @@ def run_length(n: int, threads: int, quick: bool) -> dict:
                  "our_columns": int(len(cols)), "missing": {}}
 
     with torch.inference_mode():
+        # default: the batch cut into chunks that run on `threads` threads (workers=None);
+        # for reference, the same chunks one after another with torch's intra-op threading
         res["ours_per_s"] = best_rate(lambda: fb.magnitude(xt, cols), batch, reps * 2, min_time=0.5 if quick else 2.0)
+        res["ours_intraop_per_s"] = best_rate(
+            lambda: fb.magnitude(xt, cols, workers=1), batch, reps, min_time=0.25 if quick else 1.0
+        )
 
     # accuracy of ours: same definition in float64
     n_err = 2 if long else 8

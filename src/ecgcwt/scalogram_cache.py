@@ -90,7 +90,9 @@ def build_scalogram_cache(
 
     ``cwt_cfg`` is the ``cwt:`` mapping of config.yaml. ``batch_size`` (default:
     ``cwt_cfg["batch_size"]``, else 256) segments are transformed at a time;
-    ``threads`` sets torch's intra-op threads for the call (restored after);
+    ``threads`` sets torch's intra-op threads for the call (restored after) and
+    how many chunks of each batch the CPU transform runs at once (see
+    :meth:`FilterBank.transform`'s ``workers``);
     ``progress(done, total)`` is called after every batch.
     """
     params, image, cfg_batch = parse_cwt_config(cwt_cfg)
@@ -133,7 +135,9 @@ def build_scalogram_cache(
                 workers = max(1, torch.get_num_threads())
                 with torch.inference_mode(), ThreadPoolExecutor(workers) as pool:
                     for rows, signals in segment_store.iter_signal_batches(segments_h5, batch):
-                        mag = fb.magnitude(torch.from_numpy(np.ascontiguousarray(signals, dtype=np.float32)), columns)
+                        mag = fb.magnitude(
+                            torch.from_numpy(np.ascontiguousarray(signals, dtype=np.float32)), columns, workers=workers
+                        )
                         imgs = scalogram_images(
                             mag, size=size, mode=image["mode"], colors=int(image["colors"]), log=bool(image["log"])
                         )

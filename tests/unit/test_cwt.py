@@ -205,6 +205,35 @@ def test_batched_equals_single_segment_on_cpu():
         assert torch.allclose(single, batch[i], rtol=0, atol=1e-6 * float(batch[i].max()))
 
 
+@pytest.mark.parametrize("n", [1000, 16384])  # elementwise fold (Q = 2) and GEMM fold (Q = 32)
+def test_batch_parallel_equals_serial_exactly(n):
+    """Chunks run on worker threads (one intra-op thread each) give bit-identical values to the
+    same chunks run one after another at one intra-op thread; the caller's thread count and
+    inference mode are left as they were."""
+    b = 23 if n == 1000 else 11  # 3 chunks of up to 11 and 2 of up to 7 signals, the last one short
+    x = torch.from_numpy(signals(b, n, seed=3))
+    fb = FilterBank(n, 128.0, CwtParams(wavelet="amor"))
+    cols = fb.image_columns(224)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial_mag = fb.magnitude(x, cols, workers=1)
+        serial_cw = fb.transform(x, cols, workers=1)
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            parallel_mag = fb.magnitude(x, cols, workers=2)
+        assert torch.get_num_threads() == 2
+        parallel_cw = fb.transform(x, cols, workers=3)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(parallel_mag, serial_mag)
+    assert torch.equal(parallel_cw, serial_cw)
+    assert rel(serial_mag, serial_cw.abs()) < 1e-6
+    with pytest.raises(ConfigError, match="workers"):
+        fb.magnitude(x, cols, workers=0)
+
+
 def test_reference_definition_golden():
     """cwt_reference against values it produced when this test was written (see tests/golden/make_golden.py)."""
     g = np.load(GOLDEN / "reference_definition.npz")
