@@ -37,43 +37,27 @@ import torch
 from . import __version__
 from . import segment_store
 from .atomic import atomic_path
+from .config import validate_section
 from .cwt import CwtParams, FilterBank
 from .errors import ConfigError, DataError
 from .scalogram_image import scalogram_images, validate_image_config
 
 _STR = h5py.string_dtype("utf-8")
 
-_CWT_KEYS = {
-    "wavelet", "morse_gamma", "morse_time_bandwidth", "amor_omega0", "voices_per_octave",
-    "freq_limits", "boundary", "image", "batch_size",
-}
-_IMAGE_KEYS = {"size", "mode", "colors", "log"}
-_IMAGE_DEFAULTS = {"size": 224, "mode": "jet", "colors": 128, "log": False}
-
-
 def parse_cwt_config(cwt_cfg: Mapping) -> tuple[CwtParams, dict, int]:
     """Validate the ``cwt:`` mapping; return (transform params, image params, batch size).
 
-    Raises :class:`ConfigError` naming the offending key.
+    Keys, allowed values and defaults come from the config schema (one place);
+    :class:`CwtParams` and :func:`validate_image_config` add the checks that
+    need the values together. Raises :class:`ConfigError` naming the key.
     """
     if not isinstance(cwt_cfg, Mapping):
         raise ConfigError(f"cwt must be a mapping, got {type(cwt_cfg).__name__}")
-    unknown = set(cwt_cfg) - _CWT_KEYS
-    if unknown:
-        raise ConfigError(f"unknown cwt keys {sorted(unknown)}; known keys are {sorted(_CWT_KEYS)}")
-    params = CwtParams.from_config(cwt_cfg)
-    image_cfg = cwt_cfg.get("image") or {}
-    if not isinstance(image_cfg, Mapping):
-        raise ConfigError(f"cwt.image must be a mapping, got {image_cfg!r}")
-    unknown = set(image_cfg) - _IMAGE_KEYS
-    if unknown:
-        raise ConfigError(f"unknown cwt.image keys {sorted(unknown)}; known keys are {sorted(_IMAGE_KEYS)}")
-    image = {**_IMAGE_DEFAULTS, **image_cfg}
+    cfg = validate_section("cwt", cwt_cfg)
+    params = CwtParams.from_config(cfg)
+    image = cfg["image"]
     validate_image_config(image["size"], image["mode"], image["colors"], image["log"])
-    batch = cwt_cfg.get("batch_size", 256)
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise ConfigError(f"cwt.batch_size must be a positive integer, got {batch!r}")
-    return params, image, batch
+    return params, image, cfg["batch_size"]
 
 
 def build_scalogram_cache(
