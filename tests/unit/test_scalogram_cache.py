@@ -146,7 +146,7 @@ def test_previous_cache_survives_a_failed_rebuild(store, tmp_path):
         ({"wavelet": "haar"}, "cwt.wavelet"),
         ({"voices_per_octave": 0}, "cwt.voices_per_octave"),
         ({"batch_size": 0}, "cwt.batch_size"),
-        ({"colour": 3}, "unknown cwt keys"),
+        ({"colour": 3}, r"cwt: Additional properties are not allowed \('colour'"),
         ({"image": {"size": 48, "mode": "hot"}}, "cwt.image.mode"),
     ],
 )
