@@ -10,6 +10,9 @@ class every fold then tests every class.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -71,9 +74,17 @@ def assign_folds(segments: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
     return out[FOLD_COLUMNS].sort_values(["fold", "label", "subject"]).reset_index(drop=True)
 
 
-def read_folds(path) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype={"subject": str, "label": str})
-    missing = [c for c in ("subject", "label", "fold") if c not in df.columns]
+def read_folds(folds_csv: str | os.PathLike) -> pd.DataFrame:
+    """``folds.csv``: one row per subject, columns ``subject, label, fold``."""
+    path = Path(folds_csv)
+    if not path.is_file():
+        raise DataError(f"folds file {str(path)!r} does not exist; run the folds step first")
+    folds = pd.read_csv(path, dtype={"subject": str, "label": str})
+    missing = [c for c in ("subject", "label", "fold") if c not in folds.columns]
     if missing:
-        raise DataError(f"{path} lacks columns {missing}; rebuild it with the folds rule.")
-    return df
+        raise DataError(f"{str(path)!r} lacks columns {missing}; expected subject,label,fold")
+    if folds["subject"].duplicated().any():
+        dup = folds.loc[folds["subject"].duplicated(), "subject"].tolist()[:5]
+        raise DataError(f"{str(path)!r}: subjects listed more than once: {dup}")
+    folds["fold"] = folds["fold"].astype(int)
+    return folds

@@ -156,7 +156,7 @@ def segment_databases(
                 for s in starts[keep]:
                     rows.append({
                         "db": src.db, "record": name, "subject": subject, "recording": recording,
-                        "lead": lead, "lead_name": rec.sig_names[lead] if spec.leads is None else rec.sig_names[j],
+                        "lead": lead, "lead_name": rec.sig_names[j],  # rec holds only the selected leads
                         "start": int(s), "label": src.label, "label_index": class_index[src.label],
                     })
     table = pd.DataFrame(rows, columns=[

@@ -48,6 +48,7 @@ from .atomic import atomic_path, write_csv, write_text
 from .config import validate_section
 from .dataset import ScalogramDataset, make_loader, read_scalogram_info, read_scalogram_table
 from .errors import ConfigError, DataError
+from .folds import read_folds
 from .metrics import evaluate_predictions
 from .models import STRATEGIES, BuiltModel, build_model, set_train_mode
 
@@ -119,22 +120,6 @@ class SubjectSplit:
     train: list[str]
     val: list[str]
     test: list[str]
-
-
-def read_folds(folds_csv: str | os.PathLike) -> pd.DataFrame:
-    """``folds.csv``: one row per subject, columns ``subject, label, fold``."""
-    path = Path(folds_csv)
-    if not path.is_file():
-        raise DataError(f"folds file {str(path)!r} does not exist; run the folds step first")
-    folds = pd.read_csv(path, dtype={"subject": str, "label": str})
-    missing = [c for c in ("subject", "label", "fold") if c not in folds.columns]
-    if missing:
-        raise DataError(f"{str(path)!r} lacks columns {missing}; expected subject,label,fold")
-    if folds["subject"].duplicated().any():
-        dup = folds.loc[folds["subject"].duplicated(), "subject"].tolist()[:5]
-        raise DataError(f"{str(path)!r}: subjects listed more than once: {dup}")
-    folds["fold"] = folds["fold"].astype(int)
-    return folds
 
 
 def split_subjects(folds: pd.DataFrame, fold: int | str, val_fraction: float, seed: int) -> SubjectSplit:
