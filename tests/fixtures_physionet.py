@@ -159,6 +159,8 @@ def _handler_for(mirror: PhysioNetMirror):
             self._send(206, data[start : end + 1], head, range_header, {"Content-Range": f"bytes {start}-{end}/{size}"})
 
         def _send(self, status, body, head, range_header, extra=None) -> None:
+            # log before answering: once the client has the answer, the test may read the log at once
+            mirror._record(Request(self.command, self.path, range_header, status, 0 if head else len(body)))
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Accept-Ranges", "bytes")
@@ -168,7 +170,6 @@ def _handler_for(mirror: PhysioNetMirror):
             self.end_headers()
             if not head:
                 self.wfile.write(body)
-            mirror._record(Request(self.command, self.path, range_header, status, 0 if head else len(body)))
 
     return Handler
 
