@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .errors import DataError
-from .segment_store import table_from_group
+from .segment_store import decode_str, table_from_group
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def read_scalogram_info(path: str | os.PathLike) -> ScalogramInfo:
                 f"{str(path)!r}: /images must be uint8 (N, H, W, 3), found {images.dtype} {images.shape}"
             )
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        classes = tuple(_decode(c) for c in f.attrs.get("classes", []))
+        classes = tuple(decode_str(c) for c in f.attrs.get("classes", []))
         if not classes:
             raise DataError(f"{str(path)!r}: root attribute 'classes' is missing or empty")
         n, h, w, _ = images.shape
@@ -196,14 +196,10 @@ def _random_time_shift(x: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 3, cols.view(-1, 1, 1, width).expand_as(x))
 
 
-def _decode(v) -> str:
-    return v.decode("utf-8") if isinstance(v, bytes) else str(v)
-
-
 def _plain(v):
     """HDF5 attribute value as plain Python (for JSON metadata and hashing)."""
     if isinstance(v, np.ndarray):
-        return [_decode(x) if isinstance(x, (bytes, str)) else x.item() for x in v.ravel()]
+        return [decode_str(x) if isinstance(x, (bytes, str)) else x.item() for x in v.ravel()]
     if isinstance(v, np.generic):
         return v.item()
-    return _decode(v) if isinstance(v, bytes) else v
+    return decode_str(v) if isinstance(v, bytes) else v

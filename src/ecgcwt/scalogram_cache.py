@@ -42,7 +42,6 @@ from .cwt import CwtParams, FilterBank
 from .errors import ConfigError, DataError
 from .scalogram_image import scalogram_images, validate_image_config
 
-_STR = h5py.string_dtype("utf-8")
 
 def parse_cwt_config(cwt_cfg: Mapping) -> tuple[CwtParams, dict, int]:
     """Validate the ``cwt:`` mapping; return (transform params, image params, batch size).
@@ -159,7 +158,7 @@ def _write_attrs(f: h5py.File, fb: FilterBank, params: CwtParams, image: dict, i
     a["n_fft"] = int(fb.n_fft)
     a["fs"] = float(info.fs)
     a["window"] = int(info.window)
-    a.create("classes", np.array([str(c) for c in info.classes], dtype=object), dtype=_STR)
+    a.create("classes", np.array([str(c) for c in info.classes], dtype=object), dtype=segment_store.STR_DTYPE)
     a["ecgcwt_version"] = __version__
 
 

@@ -44,7 +44,8 @@ TABLE_COLUMNS: dict[str, str] = {
     "label_index": "int64",  # position of label in the file's ``classes`` attribute
 }
 
-_STR = h5py.string_dtype("utf-8")
+#: HDF5 type of every string this package stores (variable-length UTF-8).
+STR_DTYPE = h5py.string_dtype("utf-8")
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def write_segment_store(
             f.attrs["fs"] = float(fs)
             f.attrs["window"] = int(window)
             f.attrs["hop"] = int(hop)
-            f.attrs.create("classes", np.array([str(c) for c in classes], dtype=object), dtype=_STR)
+            f.attrs.create("classes", np.array([str(c) for c in classes], dtype=object), dtype=STR_DTYPE)
             f.attrs["ecgcwt_version"] = __version__
             for k, v in (extra_attrs or {}).items():
                 f.attrs[k] = v
@@ -103,7 +104,7 @@ def read_info(path: str | os.PathLike) -> SegmentStoreInfo:
             fs=float(f.attrs["fs"]),
             window=int(f.attrs["window"]),
             hop=int(f.attrs["hop"]),
-            classes=tuple(_decode(c) for c in f.attrs["classes"]),
+            classes=tuple(decode_str(c) for c in f.attrs["classes"]),
             n_segments=int(f["signals"].shape[0]),
         )
 
@@ -118,7 +119,7 @@ def table_from_group(g: h5py.Group) -> pd.DataFrame:
     data = {}
     for col, kind in TABLE_COLUMNS.items():
         arr = g[col][()]
-        data[col] = [_decode(v) for v in arr] if kind == "str" else arr.astype(kind)
+        data[col] = [decode_str(v) for v in arr] if kind == "str" else arr.astype(kind)
     return pd.DataFrame(data)
 
 
@@ -127,7 +128,7 @@ def write_table_group(g: h5py.Group, table: pd.DataFrame) -> None:
     for col, kind in TABLE_COLUMNS.items():
         values = table[col].to_numpy()
         if kind == "str":
-            g.create_dataset(col, data=np.array([str(v) for v in values], dtype=object), dtype=_STR)
+            g.create_dataset(col, data=np.array([str(v) for v in values], dtype=object), dtype=STR_DTYPE)
         else:
             g.create_dataset(col, data=values.astype(kind))
 
@@ -147,5 +148,6 @@ def iter_signal_batches(
                 yield b, np.stack([ds[int(j)] for j in b]) if len(b) else np.empty((0, ds.shape[1]), np.float32)
 
 
-def _decode(v) -> str:
+def decode_str(v) -> str:
+    """An HDF5 string value (bytes or str) as str."""
     return v.decode("utf-8") if isinstance(v, bytes) else str(v)
