@@ -86,12 +86,16 @@ def build_model(
     dropout: float = 0.6,
     image_size: int | None = None,
     model_kwargs: dict | None = None,
+    weights_file: str | os.PathLike | None = None,
 ) -> BuiltModel:
     """Build ``backbone`` with a fresh ``num_classes`` head.
 
     ``image_size`` (square input, pixels) is checked against the smallest input
     the architecture accepts, and fixes the input size of vision transformers.
     ``model_kwargs`` overrides the builder arguments (used to rebuild a saved model).
+    ``weights_file``: with ``pretrained="imagenet"``, read the ImageNet weights
+    from this local file (fetched beforehand by the workflow's ``weights`` rule)
+    instead of downloading them.
     """
     if backbone not in supported_backbones():
         raise ConfigError(
@@ -112,7 +116,9 @@ def build_model(
     kwargs = _builder_kwargs(backbone, source, default_weights, image_size)
     kwargs.update(model_kwargs or {})
 
-    if source == "imagenet":
+    if source == "imagenet" and weights_file is not None:
+        model, kwargs = _load_weights_file(backbone, Path(weights_file), kwargs)
+    elif source == "imagenet":
         model = torchvision.models.get_model(backbone, weights=default_weights, **kwargs)
     elif source == "none":
         model = torchvision.models.get_model(backbone, weights=None, **kwargs)

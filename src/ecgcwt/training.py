@@ -171,6 +171,7 @@ def train_fold(
     out_dir: str | os.PathLike,
     threads: int | None = None,
     device: str = "auto",
+    weights_file: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
     on_epoch_end: Callable[[dict], None] | None = None,
 ) -> dict:
@@ -217,7 +218,7 @@ def train_fold(
     _seed_all(c["seed"])
     built = build_model(
         backbone, len(classes), pretrained=c["pretrained"], strategy=c["strategy"], dropout=c["dropout"],
-        image_size=min(info.height, info.width),
+        image_size=min(info.height, info.width), weights_file=weights_file,
     )
     model = built.model.to(dev)
     memory_format = torch.channels_last if c["channels_last"] else torch.contiguous_format
