@@ -7,34 +7,42 @@
    per class (at least one when a class has two or more training subjects)
    form the inner validation set, drawn with the seed. A subject is never on
    two sides, so all of its windows and leads stay together.
-2. train with early stopping on the *validation loss* (smoother than balanced
+2. feed the images (:mod:`ecgcwt.feeding`): the job's rows decoded once into
+   memory as uint8 when they fit ``training.memory_budget_mb``, else streamed
+   from the cache with raw chunk reads; uint8 batches go to the device and
+   are converted and normalised there.
+3. train with early stopping on the *validation loss* (smoother than balanced
    accuracy, which on a handful of validation subjects moves in coarse steps
-   and ties often); the best epoch's weights are kept.
-3. after every epoch save ``checkpoint.pt`` atomically; a rerun with the same
-   configuration and data resumes after the last completed epoch and ends
-   with exactly the result of an uninterrupted run (the data order of epoch
-   ``e`` is drawn from ``(seed, e)``, and the RNG states are restored).
-4. predict the test subjects and write ``model.pt``, ``history.csv``,
-   ``predictions.csv`` and ``metrics.json``, each atomically; then delete the
-   checkpoint (it holds optimizer state and a second copy of the weights,
-   about 3-4 times ``model.pt``, useless once the job is complete, and a
-   finished job that Snakemake reruns must start clean).
+   and ties often); the best epoch's weights are kept. Losses and confusion
+   counts accumulate on the device: the host waits for the device once per
+   epoch, not once per batch. Validation and test run in inference mode at
+   ``training.eval_batch_size``.
+4. checkpoint (``checkpoint.pt``, atomic) after an epoch when at least
+   ``training.checkpoint_interval_s`` seconds have passed since the last one
+   (0: after every epoch); a rerun with the same configuration and data
+   resumes after the checkpointed epoch and ends with exactly the result of
+   an uninterrupted run (the data order and augmentation of epoch ``e`` are
+   drawn from ``(seed, e)``, the RNG states are restored). Checkpoints are
+   read with ``weights_only=True``: a file that does not load that way is
+   reported and ignored, never executed.
+5. predict the test subjects and write ``model.pt``, ``history.csv``,
+   ``predictions.csv`` and ``metrics.json`` (with the job's timing profile),
+   each atomically; then delete the checkpoint (it holds optimizer state and
+   a second copy of the weights, useless once the job is complete).
 
-Speed on CPU: bf16 autocast when the CPU has native bf16 (AVX512-BF16 or
-AMX; without it bf16 is emulated and slower) and ``channels_last``; see
-:func:`resolve_precision`.
+Precision, memory format and cuDNN autotuning are chosen per device and
+backbone in :mod:`ecgcwt.numerics`.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -46,24 +54,33 @@ from torch import nn
 from . import __version__
 from .atomic import atomic_path, write_csv, write_text
 from .config import validate_section
-from .dataset import ScalogramDataset, make_loader, read_scalogram_info, read_scalogram_table
+from .dataset import read_scalogram_info, read_scalogram_table
 from .errors import ConfigError, DataError
+from .feeding import BatchFeeder, open_image_source
 from .folds import read_folds
+from .image_reader import ChunkReader
 from .metrics import evaluate_predictions
-from .models import STRATEGIES, BuiltModel, build_model, set_train_mode
+from .models import BuiltModel, build_model, set_train_mode
+from .numerics import (  # noqa: F401  (resolve_precision and cpu_has_native_bf16 are part of this module's API)
+    Numerics,
+    choose_numerics,
+    configure_backends,
+    cpu_has_native_bf16,
+    resolve_device,
+    resolve_precision,
+)
 
 #: Keys that cannot change the result, left out of the resume hash.
-_NOT_HASHED = ("backbones", "num_workers")
-
-#: Backbones measured slower with bf16 autocast than fp32 on a bf16 CPU
-#: (mobilenet_v3_small 84 img/s bf16 vs 97 fp32 + channels_last, DESIGN.md).
-_BF16_SLOWER_ON_CPU = frozenset({"mobilenet_v3_small"})
+_NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s")
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY_COLUMNS = [
     "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_balanced_acc", "lr", "seconds", "images_per_s",
 ]
 PREDICTION_COLUMNS = ["segment", "db", "record", "subject", "recording", "lead", "label", "label_index"]
+
+#: Batches read ahead by the streaming path (each 4.8 MB at 32 x 224 px).
+_PREFETCH = 4
 
 
 class TrainingInterrupted(Exception):
@@ -78,38 +95,6 @@ def resolve_training_config(cfg: dict | None) -> dict:
     c = validate_section("training", cfg)
     c["pretrained"] = str(c["pretrained"])
     return c
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available on this machine")
-    return torch.device(device)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays off."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-
-
-def resolve_precision(precision: str, device: torch.device, backbone: str) -> torch.dtype | None:
-    """Autocast dtype for ``precision`` on ``device`` (``None`` = plain fp32).
-
-    ``auto``: on CUDA bf16 where supported, else fp16 (with gradient scaling);
-    on CPU bf16 only with native bf16 support, and not for backbones measured
-    slower in bf16. ``bf16`` forces bf16 autocast.
-    """
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_native_bf16() and backbone not in _BF16_SLOWER_ON_CPU:
-        return torch.bfloat16
-    return None
 
 
 # --------------------------------------------------------------------------- subjects
@@ -177,11 +162,13 @@ def train_fold(
 ) -> dict:
     """Train ``backbone`` on ``fold`` and write the fold's outputs to ``out_dir``; return metrics.json's content.
 
-    ``on_epoch_end(history_row)`` is called after each epoch's checkpoint is
-    saved; raising :class:`TrainingInterrupted` there stops the run as a kill
-    would (used to test resume).
+    ``weights_file``: the backbone's ImageNet weights, fetched beforehand
+    (the workflow's ``weights`` rule), used when ``pretrained`` is ``imagenet``.
+    ``on_epoch_end(history_row)`` is called after each epoch (and its
+    checkpoint, when one is due); raising :class:`TrainingInterrupted` there
+    stops the run as a kill would (used to test resume).
     """
-    t_start = time.perf_counter()
+    clock = _Clock()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     c = resolve_training_config(cfg)
@@ -189,8 +176,9 @@ def train_fold(
     if threads is not None:
         torch.set_num_threads(int(threads))
     dev = resolve_device(device)
-    amp_dtype = resolve_precision(c["precision"], dev, backbone)
-    if dev.type == "cpu" and amp_dtype == torch.bfloat16 and not cpu_has_native_bf16():
+    numerics = choose_numerics(c, dev, backbone)
+    configure_backends(numerics, dev)
+    if dev.type == "cpu" and numerics.amp_dtype == torch.bfloat16 and not cpu_has_native_bf16():
         log("warning: training.precision bf16 on a CPU without native bf16: emulated, expect it slower than fp32")
 
     # ---- data and split
@@ -220,9 +208,7 @@ def train_fold(
         backbone, len(classes), pretrained=c["pretrained"], strategy=c["strategy"], dropout=c["dropout"],
         image_size=min(info.height, info.width), weights_file=weights_file,
     )
-    model = built.model.to(dev)
-    memory_format = torch.channels_last if c["channels_last"] else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
+    model = built.model.to(dev, memory_format=numerics.memory_format)
     params = [p for p in model.parameters() if p.requires_grad]
     if c["optimizer"] == "adamw":
         optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=c["lr"], weight_decay=c["weight_decay"])
@@ -230,87 +216,87 @@ def train_fold(
         optimizer = torch.optim.SGD(params, lr=c["lr"], momentum=0.9, weight_decay=c["weight_decay"])
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c["epochs"])
                  if c["lr_schedule"] == "cosine" else None)
-    scaler = torch.amp.GradScaler("cuda") if (dev.type == "cuda" and amp_dtype == torch.float16) else None
+    scaler = torch.amp.GradScaler("cuda") if (dev.type == "cuda" and numerics.amp_dtype == torch.float16) else None
     log(f"{backbone}: weights {built.weights_source}, strategy {c['strategy']}, device {dev}, "
-        f"autocast {amp_dtype if amp_dtype is not None else 'off (fp32)'}, channels_last {c['channels_last']}, "
-        f"threads {torch.get_num_threads()}")
-
-    def loader(name: str, epoch: int | None) -> torch.utils.data.DataLoader:
-        r = rows[name]
-        ds = ScalogramDataset(scalograms_h5, r, table["label_index"].to_numpy()[r], built.mean, built.std,
-                              augment=c["augment"] and name == "train")
-        shuffle = epoch is not None
-        seed = _epoch_seed(c["seed"], epoch) if shuffle else 0
-        # a last training batch of one image breaks batch norm over 1x1 feature maps; drop it
-        # (shuffled, so a different image sits out each epoch)
-        drop_last = shuffle and len(r) % c["batch_size"] == 1
-        return make_loader(ds, c["batch_size"], shuffle=shuffle, seed=seed, num_workers=c["num_workers"],
-                           drop_last=drop_last)
+        f"autocast {numerics.precision}, channels_last {numerics.channels_last}, "
+        f"cudnn.benchmark {numerics.cudnn_benchmark}, threads {torch.get_num_threads()}")
 
     # ---- resume
-    cfg_hash = _config_hash(c, backbone, fold, scalograms_h5, folds_csv, amp_dtype, dev)
-    state = _TrainState()
+    cfg_hash = _config_hash(c, backbone, fold, info, table, folds_csv, numerics, dev)
     ckpt_path = out_dir / CHECKPOINT
-    if ckpt_path.exists():
-        # our own file; it holds numpy/python RNG states, which weights_only refuses
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ckpt.get("config_hash") == cfg_hash:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
+    state = _resume(ckpt_path, cfg_hash, model, optimizer, scheduler, scaler, dev, log)
+
+    # ---- images
+    reader = ChunkReader(scalograms_h5, threads=torch.get_num_threads())
+    try:
+        with clock.phase("load_images"):
+            source = open_image_source(reader, np.concatenate(list(rows.values())), c["memory_budget_mb"],
+                                       pin_memory=dev.type == "cuda")
+        log(f"images: {source.mode}" + (f" ({source.nbytes / 1e6:.0f} MB uint8)" if source.mode == "memory" else
+                                         f" (the job's images exceed training.memory_budget_mb "
+                                         f"{c['memory_budget_mb']}; read from the cache batch by batch)"))
+        feeder = BatchFeeder(source, dev, built.mean, built.std, channels_last=numerics.channels_last,
+                             prefetch=_PREFETCH)
+        labels = torch.tensor(table["label_index"].to_numpy(np.int64), device=dev)  # by cache row
+        loop = _Loop(model, feeder, labels, dev, numerics, len(classes), c["eval_batch_size"])
+
+        # ---- epochs
+        last_checkpoint = time.perf_counter()
+        while state.epoch < c["epochs"] and not state.stopped:
+            epoch = state.epoch
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            set_train_mode(built, c["strategy"])
+            order, shifts = _epoch_order(rows["train"], c, epoch, info.width)
+            with clock.phase("train"):
+                tr = loop.train(order, shifts, c["batch_size"], optimizer, scaler, clock)
+            t_train = time.perf_counter() - t0
+            with clock.phase("validate"):
+                va = loop.evaluate(rows["val"]) if len(rows["val"]) else _EMPTY
             if scheduler is not None:
-                scheduler.load_state_dict(ckpt["scheduler"])
-            if scaler is not None and ckpt.get("scaler"):
-                scaler.load_state_dict(ckpt["scaler"])
-            state = _TrainState(**ckpt["state"])
-            _set_rng_state(ckpt["rng"])
-            log(f"resuming from {ckpt_path} after epoch {state.epoch}")
-        else:
-            log(f"{ckpt_path} was written with another configuration or data: starting over")
+                scheduler.step()
+            row = {
+                "epoch": epoch + 1, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": va["loss"],
+                "val_acc": va["acc"], "val_balanced_acc": va["balanced_acc"], "lr": lr,
+                "seconds": time.perf_counter() - t0, "images_per_s": tr["n"] / max(t_train, 1e-9),
+            }
+            state.history.append(row)
+            state.epoch = epoch + 1
+            # without a validation set the last epoch is the one kept
+            improved = not len(rows["val"]) or state.best_loss is None or va["loss"] < state.best_loss
+            if improved:
+                state.best_loss = va["loss"] if len(rows["val"]) else None
+                state.best_epoch = epoch + 1
+                state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                state.since_best = 0
+            else:
+                state.since_best += 1
+                state.stopped = state.since_best >= c["patience"]
+            finished = state.stopped or state.epoch >= c["epochs"]
+            # the last epoch needs no checkpoint: the outputs are written right after it
+            if not finished and time.perf_counter() - last_checkpoint >= c["checkpoint_interval_s"]:
+                with clock.phase("checkpoint"):
+                    _save_checkpoint(ckpt_path, model, optimizer, scheduler, scaler, state, cfg_hash)
+                last_checkpoint = time.perf_counter()
+            log(f"epoch {epoch + 1}/{c['epochs']}: train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | val loss "
+                f"{va['loss']:.4f} bal.acc {va['balanced_acc']:.3f} | {row['seconds']:.1f} s, "
+                f"{row['images_per_s']:.1f} img/s{' *' if improved else ''}")
+            if state.stopped:
+                log(f"early stop: no validation-loss improvement for {c['patience']} epochs; best epoch {state.best_epoch}")
+            if on_epoch_end is not None:
+                on_epoch_end(row)
 
-    # ---- epochs
-    while state.epoch < c["epochs"] and not state.stopped:
-        epoch = state.epoch
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        set_train_mode(built, c["strategy"])
-        tr = _run_epoch(model, loader("train", epoch), dev, amp_dtype, memory_format, optimizer, scaler)
-        t_train = time.perf_counter() - t0
-        if len(rows["val"]):
-            model.eval()
-            va = _run_epoch(model, loader("val", None), dev, amp_dtype, memory_format)
-        else:
-            va = {"loss": float("nan"), "acc": float("nan"), "balanced_acc": float("nan")}
-        if scheduler is not None:
-            scheduler.step()
-        row = {
-            "epoch": epoch + 1, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": va["loss"],
-            "val_acc": va["acc"], "val_balanced_acc": va["balanced_acc"], "lr": lr,
-            "seconds": time.perf_counter() - t0, "images_per_s": tr["n"] / max(t_train, 1e-9),
-        }
-        state.history.append(row)
-        state.epoch = epoch + 1
-        # without a validation set the last epoch is the one kept
-        improved = not len(rows["val"]) or state.best_loss is None or va["loss"] < state.best_loss
-        if improved:
-            state.best_loss = va["loss"] if len(rows["val"]) else None
-            state.best_epoch = epoch + 1
-            state.best_state = _cpu_state(model)
-            state.since_best = 0
-        else:
-            state.since_best += 1
-            state.stopped = state.since_best >= c["patience"]
-        _save_checkpoint(ckpt_path, model, optimizer, scheduler, scaler, state, cfg_hash)
-        log(f"epoch {epoch + 1}/{c['epochs']}: train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | val loss "
-            f"{va['loss']:.4f} bal.acc {va['balanced_acc']:.3f} | {row['seconds']:.1f} s, "
-            f"{row['images_per_s']:.1f} img/s{' *' if improved else ''}")
-        if state.stopped:
-            log(f"early stop: no validation-loss improvement for {c['patience']} epochs; best epoch {state.best_epoch}")
-        if on_epoch_end is not None:
-            on_epoch_end(row)
+        # ---- outputs
+        model.load_state_dict(state.best_state)
+        model.eval()
+        probs = None
+        if fold != "all":
+            with clock.phase("test"):
+                probs = loop.predict(rows["test"])
+    finally:
+        reader.close()
 
-    # ---- outputs
-    model.load_state_dict(state.best_state)
-    model.eval()
+    best_cpu = {k: v.detach().to("cpu") for k, v in state.best_state.items()}
     meta = {
         "backbone": backbone, "classes": classes, "image_size": [info.height, info.width],
         "mean": list(built.mean), "std": list(built.std), "model_kwargs": built.model_kwargs,
@@ -318,7 +304,7 @@ def train_fold(
         "ecgcwt_version": __version__, "scalogram_attrs": info.attrs,
     }
     with atomic_path(out_dir / "model.pt", suffix=".pt.tmp") as tmp:
-        torch.save({"state_dict": state.best_state, "meta": meta}, tmp)
+        torch.save({"state_dict": best_cpu, "meta": meta}, tmp)
     write_csv(pd.DataFrame(state.history, columns=HISTORY_COLUMNS), out_dir / "history.csv")
 
     metrics: dict = {
@@ -327,11 +313,11 @@ def train_fold(
         "n_segments": {k: int(len(v)) for k, v in rows.items()},
         "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped,
         "early_stopping_monitor": "val_loss",
-        "precision": str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "fp32",
-        "channels_last": c["channels_last"], "device": str(dev), "threads": torch.get_num_threads(),
+        "precision": numerics.precision, "channels_last": numerics.channels_last,
+        "cudnn_benchmark": numerics.cudnn_benchmark, "device": str(dev), "threads": torch.get_num_threads(),
+        "images": source.mode,
     }
-    if fold != "all":
-        probs = _predict(model, loader("test", None), dev, amp_dtype, memory_format)
+    if probs is not None:
         preds = table.iloc[rows["test"]][PREDICTION_COLUMNS].reset_index(drop=True)
         preds["pred_index"] = probs.argmax(axis=1)
         preds["pred_label"] = [classes[i] for i in preds["pred_index"]]
@@ -339,11 +325,154 @@ def train_fold(
             preds[f"prob_{name}"] = probs[:, j]
         write_csv(preds, out_dir / "predictions.csv")
         metrics["levels"] = evaluate_predictions(preds, classes)
-    metrics["seconds"] = time.perf_counter() - t_start
+    metrics["timing"] = clock.summary()
+    metrics["seconds"] = metrics["timing"]["total_s"]
     write_text(out_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
     ckpt_path.unlink(missing_ok=True)
-    log(f"{backbone} fold {fold}: done in {metrics['seconds']:.1f} s, outputs in {out_dir}")
+    log(f"{backbone} fold {fold}: done in {metrics['seconds']:.1f} s (start-up {metrics['timing']['startup_s']:.1f} s "
+        f"in this call, {metrics['timing']['process_startup_s']:.1f} s since the process started), "
+        f"outputs in {out_dir}")
     return metrics
+
+
+_EMPTY = {"loss": float("nan"), "acc": float("nan"), "balanced_acc": float("nan"), "n": 0}
+
+
+class _Loop:
+    """Training and inference passes over cache rows, with all bookkeeping kept on the device."""
+
+    def __init__(self, model: nn.Module, feeder: BatchFeeder, labels: torch.Tensor, dev: torch.device,
+                 numerics: Numerics, n_classes: int, eval_batch_size: int) -> None:
+        self.model, self.feeder, self.labels, self.dev = model, feeder, labels, dev
+        self.numerics, self.n_classes, self.eval_batch_size = numerics, n_classes, int(eval_batch_size)
+
+    def train(self, order: np.ndarray, shifts: torch.Tensor | None, batch_size: int, optimizer, scaler,
+              clock: "_Clock") -> dict:
+        n = len(order)
+        bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+            # a last training batch of one image breaks batch norm over 1x1 feature maps; drop it
+            # (the order is shuffled, so a different image sits out each epoch)
+            bounds.pop()
+        order_dev = torch.from_numpy(order).to(self.dev, non_blocking=True)
+        labels = self.labels[order_dev]
+        shifts = shifts.to(self.dev, non_blocking=True) if shifts is not None else None
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
+        confusion = torch.zeros(self.n_classes ** 2, dtype=torch.int64, device=self.dev)
+        batches = self.feeder.batches([order[a:b] for a, b in bounds],
+                                      [shifts[a:b] for a, b in bounds] if shifts is not None else None)
+        for (a, b), x in zip(bounds, batches):
+            clock.first_step()
+            y = labels[a:b]
+            with self.numerics.autocast(self.dev):
+                logits = self.model(x)
+            loss = nn.functional.cross_entropy(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                loss_sum += loss.detach() * (b - a)
+                confusion += torch.bincount(y * self.n_classes + logits.argmax(1), minlength=self.n_classes ** 2)
+        return _summary(float(loss_sum), confusion, self.n_classes, sum(b - a for a, b in bounds))
+
+    @torch.inference_mode()
+    def evaluate(self, rows: np.ndarray) -> dict:
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
+        confusion = torch.zeros(self.n_classes ** 2, dtype=torch.int64, device=self.dev)
+        for y, logits in self._logits(rows):
+            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
+            confusion += torch.bincount(y * self.n_classes + logits.argmax(1), minlength=self.n_classes ** 2)
+        return _summary(float(loss_sum), confusion, self.n_classes, len(rows))
+
+    @torch.inference_mode()
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Class probabilities of ``rows`` (float64 on the host, one row per image)."""
+        out = [torch.softmax(logits, dim=1) for _, logits in self._logits(rows)]
+        if not out:
+            return np.empty((0, self.n_classes))
+        return torch.cat(out).to("cpu", torch.float64).numpy()
+
+    def _logits(self, rows: np.ndarray):
+        rows = np.array(rows, dtype=np.int64)  # a writable copy: torch refuses read-only arrays
+        step = self.eval_batch_size
+        chunks = [rows[i:i + step] for i in range(0, len(rows), step)]
+        rows_dev = torch.from_numpy(rows).to(self.dev, non_blocking=True)
+        for i, x in zip(range(0, len(rows), step), self.feeder.batches(chunks)):
+            with self.numerics.autocast(self.dev):
+                logits = self.model(x)
+            yield self.labels[rows_dev[i:i + step]], logits.float()
+
+
+def _summary(loss_sum: float, confusion: torch.Tensor, n_classes: int, n: int) -> dict:
+    """Mean loss, accuracy and balanced accuracy (recall averaged over the classes present)."""
+    if n == 0:
+        return dict(_EMPTY)
+    cm = confusion.cpu().numpy().reshape(n_classes, n_classes)  # rows: true class
+    support = cm.sum(axis=1)
+    present = support > 0
+    recalls = np.diag(cm)[present] / support[present]
+    return {"loss": loss_sum / n, "acc": float(np.trace(cm)) / n, "balanced_acc": float(np.mean(recalls)), "n": n}
+
+
+def _epoch_order(train_rows: np.ndarray, c: dict, epoch: int, width: int) -> tuple[np.ndarray, torch.Tensor | None]:
+    """Shuffled training rows of ``epoch`` and, with augmentation, each image's time shift; drawn from (seed, epoch)."""
+    g = torch.Generator().manual_seed(_epoch_seed(c["seed"], epoch))
+    order = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
+    shifts = torch.randint(0, width, (len(order),), generator=g) if c["augment"] else None
+    return order, shifts
+
+
+class _Clock:
+    """Where a job's time goes: start-up (until the first training step), each phase, checkpoints."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.wall0 = time.time()
+        self.phases: dict[str, float] = {}
+        self.startup_s: float | None = None
+        self.process_startup_s: float | None = None
+        self.checkpoints = 0
+
+    def first_step(self) -> None:
+        if self.startup_s is None:
+            self.startup_s = time.perf_counter() - self.t0
+            self.process_startup_s = time.time() - _process_start_time()
+
+    def phase(self, name: str):
+        clock = self
+
+        class _Phase:
+            def __enter__(self):
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                clock.phases[name] = clock.phases.get(name, 0.0) + time.perf_counter() - self.t
+                if name == "checkpoint" and exc[0] is None:
+                    clock.checkpoints += 1
+
+        return _Phase()
+
+    def summary(self) -> dict:
+        total = time.perf_counter() - self.t0
+        out = {"total_s": total, "startup_s": self.startup_s, "process_startup_s": self.process_startup_s,
+               "checkpoints": self.checkpoints}
+        out.update({f"{k}_s": v for k, v in self.phases.items()})
+        return out
+
+
+def _process_start_time() -> float:
+    """Wall-clock time this process started (so start-up includes interpreter and imports)."""
+    try:
+        import psutil
+
+        return psutil.Process().create_time()
+    except Exception:  # psutil missing or /proc unreadable: count from the call instead
+        return time.time()
 
 
 @dataclass
@@ -356,56 +485,39 @@ class _TrainState:
     best_state: dict | None = None
     since_best: int = 0
     stopped: bool = False
-    history: list | None = None
-
-    def __post_init__(self) -> None:
-        if self.history is None:
-            self.history = []
+    history: list = field(default_factory=list)
 
 
-def _run_epoch(model, loader, dev, amp_dtype, memory_format, optimizer=None, scaler=None) -> dict:
-    """One pass over ``loader``; trains when ``optimizer`` is given. Returns mean loss, accuracy, balanced accuracy."""
-    train = optimizer is not None
-    loss_sum, n, correct = 0.0, 0, 0
-    y_all, p_all = [], []
-    with torch.set_grad_enabled(train):
-        for x, y, _ in loader:
-            x = x.to(dev, non_blocking=True).contiguous(memory_format=memory_format)
-            y = y.to(dev, non_blocking=True)
-            with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits = model(x)
-            loss = nn.functional.cross_entropy(logits.float(), y)
-            if train:
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-            pred = logits.argmax(dim=1)
-            loss_sum += float(loss.detach()) * len(y)
-            n += len(y)
-            correct += int((pred == y).sum())
-            y_all.append(y.cpu())
-            p_all.append(pred.cpu())
-    if n == 0:
-        return {"loss": float("nan"), "acc": float("nan"), "balanced_acc": float("nan"), "n": 0}
-    yt, yp = torch.cat(y_all).numpy(), torch.cat(p_all).numpy()
-    recalls = [np.mean(yp[yt == k] == k) for k in np.unique(yt)]
-    return {"loss": loss_sum / n, "acc": correct / n, "balanced_acc": float(np.mean(recalls)), "n": n}
-
-
-@torch.no_grad()
-def _predict(model, loader, dev, amp_dtype, memory_format) -> np.ndarray:
-    out = []
-    for x, _, _ in loader:
-        x = x.to(dev).contiguous(memory_format=memory_format)
-        with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model(x)
-        out.append(torch.softmax(logits.float(), dim=1).cpu())
-    return torch.cat(out).numpy() if out else np.empty((0, 0))
+def _resume(path: Path, cfg_hash: str, model, optimizer, scheduler, scaler, dev, log) -> _TrainState:
+    """The state of a matching checkpoint, restored into the model and optimizer; else a fresh state."""
+    if not path.exists():
+        return _TrainState()
+    try:
+        # weights_only: a checkpoint is data; a file that needs arbitrary unpickling is refused, not run
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        matches = isinstance(ckpt, dict) and ckpt.get("config_hash") == cfg_hash
+    except Exception as exc:  # unreadable, foreign, truncated or hostile file
+        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        log(f"ignoring checkpoint {path}: it cannot be read safely ({type(exc).__name__}: {reason}); starting over")
+        return _TrainState()
+    if not matches:
+        log(f"{path} was written with another configuration or data: starting over")
+        return _TrainState()
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        state = _TrainState(**ckpt["state"])
+        state.best_state = {k: v.to(dev) for k, v in state.best_state.items()}
+        _set_rng_state(ckpt["rng"])
+    except Exception as exc:
+        raise DataError(f"checkpoint {str(path)!r} matches this run but is damaged ({type(exc).__name__}: {exc}); "
+                        "delete it and rerun the job") from exc
+    log(f"resuming from {path} after epoch {state.epoch}")
+    return state
 
 
 # --------------------------------------------------------------------------- saved models
@@ -433,11 +545,14 @@ def predict_scalograms(
     scalograms_h5: str | os.PathLike,
     *,
     rows=None,
-    batch_size: int = 64,
+    batch_size: int = 128,
     device: str = "cpu",
     threads: int | None = None,
 ) -> pd.DataFrame:
-    """Predictions of a saved model for (some rows of) a scalogram cache, in ``predictions.csv`` form."""
+    """Predictions of a saved model for (some rows of) a scalogram cache, in ``predictions.csv`` form.
+
+    Images are streamed from the cache (bounded memory, however large it is).
+    """
     if threads is not None:
         torch.set_num_threads(int(threads))
     built, meta = load_trained_model(model_pt, device)
@@ -450,15 +565,19 @@ def predict_scalograms(
     r = np.arange(len(table)) if rows is None else np.asarray(rows, dtype=np.int64)
     # label indices of the cache follow its own class list; map them onto the model's
     known = {c: i for i, c in enumerate(classes)}
-    labels = np.array([known.get(lbl, -1) for lbl in table["label"].to_numpy()[r]])
+    labels = np.array([known.get(lbl, -1) for lbl in table["label"].to_numpy()], dtype=np.int64)
     dev = resolve_device(device)
-    amp_dtype = resolve_precision(meta["config"]["precision"], dev, meta["backbone"])
-    memory_format = torch.channels_last if meta["config"]["channels_last"] else torch.contiguous_format
-    built.model.to(memory_format=memory_format)
-    ds = ScalogramDataset(scalograms_h5, r, np.maximum(labels, 0), built.mean, built.std)
-    probs = _predict(built.model, make_loader(ds, batch_size, shuffle=False), dev, amp_dtype, memory_format)
+    numerics = choose_numerics(meta["config"], dev, meta["backbone"])
+    built.model.to(memory_format=numerics.memory_format)
+    with ChunkReader(scalograms_h5, threads=torch.get_num_threads()) as reader:
+        source = open_image_source(reader, r, budget_mb=0)  # streaming
+        feeder = BatchFeeder(source, dev, built.mean, built.std, channels_last=numerics.channels_last,
+                             prefetch=_PREFETCH)
+        loop = _Loop(built.model, feeder, torch.from_numpy(np.maximum(labels, 0)).to(dev), dev, numerics,
+                     len(classes), batch_size)
+        probs = loop.predict(r)
     preds = table.iloc[r][PREDICTION_COLUMNS].reset_index(drop=True)
-    preds["label_index"] = labels
+    preds["label_index"] = labels[r]
     preds["pred_index"] = probs.argmax(axis=1)
     preds["pred_label"] = [classes[i] for i in preds["pred_index"]]
     for j, name in enumerate(classes):
@@ -479,22 +598,25 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch)) % 2**63
 
 
-def _cpu_state(model: nn.Module) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
 def _rng_state() -> dict:
+    """Every global RNG state as tensors and plain numbers, so checkpoints load with ``weights_only=True``."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
 
 
 def _set_rng_state(s: dict) -> None:
-    random.setstate(s["python"])
-    np.random.set_state(s["numpy"])
+    py = s["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    npy = s["numpy"]
+    np.random.set_state((npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached"]))
     torch.set_rng_state(s["torch"])
     if s.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(s["cuda"])
@@ -507,23 +629,23 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, state: _Tr
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None else None,
-        "state": copy.copy(state.__dict__),
+        "state": dict(vars(state)),  # shallow: serialised right away
         "rng": _rng_state(),
     }
     with atomic_path(path, suffix=".pt.tmp") as tmp:
         torch.save(ckpt, tmp)
 
 
-def _config_hash(c: dict, backbone: str, fold, scalograms_h5, folds_csv, amp_dtype, dev) -> str:
+def _config_hash(c: dict, backbone: str, fold, info, table: pd.DataFrame, folds_csv, numerics: Numerics,
+                 dev: torch.device) -> str:
     """Identity of a training run: settings, data and numerics; a checkpoint is resumed only if it matches."""
     h = hashlib.sha256()
     settings = {k: v for k, v in c.items() if k not in _NOT_HASHED}
-    h.update(json.dumps({"cfg": settings, "backbone": backbone, "fold": str(fold), "amp": str(amp_dtype),
-                         "device": dev.type, "version": __version__}, sort_keys=True, default=str).encode())
-    info = read_scalogram_info(scalograms_h5)
+    h.update(json.dumps({"cfg": settings, "backbone": backbone, "fold": str(fold), "amp": numerics.precision,
+                         "channels_last": numerics.channels_last, "device": dev.type, "version": __version__},
+                        sort_keys=True, default=str).encode())
     h.update(json.dumps({"attrs": info.attrs, "shape": [info.n_images, info.height, info.width]},
                         sort_keys=True, default=str).encode())
-    table = read_scalogram_table(scalograms_h5)
     h.update(pd.util.hash_pandas_object(table[["segment", "subject", "recording", "label_index"]], index=False)
              .to_numpy().tobytes())
     h.update(Path(folds_csv).read_bytes())

@@ -134,12 +134,13 @@ def test_resume_after_interruption_matches_uninterrupted_run(reference_run, data
         if row["epoch"] == 1:
             raise TrainingInterrupted
 
+    every_epoch = {**BASE_CFG, "checkpoint_interval_s": 0}
     with pytest.raises(TrainingInterrupted):
-        train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=BASE_CFG, out_dir=tmp_path, threads=2, log=QUIET,
+        train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=every_epoch, out_dir=tmp_path, threads=2, log=QUIET,
                    on_epoch_end=stop_after_first)
     assert (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "model.pt").exists()
     messages = []
-    train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=BASE_CFG, out_dir=tmp_path, threads=2,
+    train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=every_epoch, out_dir=tmp_path, threads=2,
                log=messages.append)
     assert any("resuming" in m and "epoch 1" in m for m in messages)
     assert not (tmp_path / "checkpoint.pt").exists()  # removed once the outputs are complete
@@ -152,7 +153,7 @@ def test_changed_config_does_not_resume(data, tmp_path):
     def stop(row):
         raise TrainingInterrupted
 
-    cfg1 = {**BASE_CFG, "epochs": 1}
+    cfg1 = {**BASE_CFG, "epochs": 2, "checkpoint_interval_s": 0}
     with pytest.raises(TrainingInterrupted):
         train_fold(*data, backbone="squeezenet1_1", fold=0, cfg=cfg1, out_dir=tmp_path, threads=2, log=QUIET,
                    on_epoch_end=stop)
@@ -216,10 +217,10 @@ def test_precision_choice(monkeypatch):
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu, "resnet18") is None
     assert resolve_precision("bf16", cpu, "resnet18") == torch.bfloat16
-    monkeypatch.setattr("ecgcwt.training.cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr("ecgcwt.numerics.cpu_has_native_bf16", lambda: True)
     assert resolve_precision("auto", cpu, "resnet18") == torch.bfloat16
     assert resolve_precision("auto", cpu, "mobilenet_v3_small") is None  # measured slower in bf16
-    monkeypatch.setattr("ecgcwt.training.cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr("ecgcwt.numerics.cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", cpu, "resnet18") is None
 
 
@@ -229,3 +230,73 @@ def test_last_training_batch_of_one_is_dropped(data, tmp_path):
     cfg = {**BASE_CFG, "epochs": 1, "batch_size": 35}
     train_fold(*data, backbone="resnet18", fold=1, cfg=cfg, out_dir=tmp_path, threads=2, log=QUIET)
     assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [1]
+
+
+def test_streamed_images_train_exactly_like_images_in_memory(reference_run, data, tmp_path):
+    out, metrics = reference_run
+    assert metrics["images"] == "memory"
+    streamed = train_fold(*data, backbone="squeezenet1_1", fold=1, cfg={**BASE_CFG, "memory_budget_mb": 0},
+                          out_dir=tmp_path, threads=2, log=QUIET)
+    assert streamed["images"] == "stream"
+    pd.testing.assert_frame_equal(without_timing(pd.read_csv(out / "history.csv")),
+                                  without_timing(pd.read_csv(tmp_path / "history.csv")))
+    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(tmp_path / "predictions.csv"))
+
+
+def test_metrics_report_where_the_time_went(reference_run):
+    out, _ = reference_run
+    timing = json.loads((out / "metrics.json").read_text())["timing"]
+    assert 0 < timing["startup_s"] < timing["total_s"]
+    assert timing["process_startup_s"] >= timing["startup_s"]
+    for phase in ("load_images_s", "train_s", "validate_s", "test_s"):
+        assert 0 <= timing[phase] < timing["total_s"]
+    assert timing["checkpoints"] == 0  # a 2-epoch run under the 60-s default interval writes none
+
+
+def test_checkpoints_at_most_once_per_interval_and_a_rerun_still_matches(reference_run, data, tmp_path):
+    out, _ = reference_run
+
+    def stop_after_first(row):
+        if row["epoch"] == 1:
+            raise TrainingInterrupted
+
+    cfg = {**BASE_CFG, "checkpoint_interval_s": 3600}
+    with pytest.raises(TrainingInterrupted):
+        train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=cfg, out_dir=tmp_path, threads=2, log=QUIET,
+                   on_epoch_end=stop_after_first)
+    assert not (tmp_path / "checkpoint.pt").exists()  # none due yet: a kill here restarts the job
+    train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=cfg, out_dir=tmp_path, threads=2, log=QUIET)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(tmp_path / "predictions.csv"))
+
+
+class _RunsACommand:
+    """Pickles to a call of os.system: what a hostile checkpoint.pt would hold."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_hostile_checkpoint_is_not_executed(reference_run, data, tmp_path):
+    out, _ = reference_run
+    marker = tmp_path / "pwned"
+    run_dir = tmp_path / "fold1"
+    run_dir.mkdir()
+    torch.save({"config_hash": "x", "payload": _RunsACommand(marker)}, run_dir / "checkpoint.pt")
+    messages = []
+    train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=BASE_CFG, out_dir=run_dir, threads=2,
+               log=messages.append)
+    assert not marker.exists()
+    assert any("ignoring checkpoint" in m and "checkpoint.pt" in m for m in messages)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(run_dir / "predictions.csv"))
+
+
+def test_a_truncated_checkpoint_is_ignored(data, tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    metrics = train_fold(*data, backbone="squeezenet1_1", fold=1, cfg={**BASE_CFG, "epochs": 1}, out_dir=tmp_path,
+                         threads=2, log=QUIET)
+    assert metrics["epochs_run"] == 1 and not (tmp_path / "checkpoint.pt").exists()
