@@ -151,17 +151,17 @@ def check_config(config: dict[str, Any]) -> None:
     if pre not in ("imagenet", "none") and not Path(pre).is_file():
         raise ConfigError(
             f"training.pretrained is {pre!r}: neither 'imagenet', 'none' nor an existing weights file. "
-            f"Give the path of a torchvision state_dict (e.g. from the fetch_weights rule)."
+            f"Give the path of a torchvision state_dict (e.g. a file written by the weights rule into resources/weights/)."
         )
 
 
 def check_backbones(names) -> None:
-    import torchvision
+    from .models import supported_backbones, unknown_backbone_hint  # torch: imported only when needed
 
-    known = set(torchvision.models.list_models(module=torchvision.models))
+    known = set(supported_backbones())
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
             f"training.backbones: unknown backbone(s) {unknown}. torchvision classification models are: "
-            f"{', '.join(sorted(known))}."
+            f"{', '.join(sorted(known))}.{unknown_backbone_hint(unknown)}"
         )

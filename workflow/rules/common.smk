@@ -53,3 +53,15 @@ def model_files(name):
         backbone=BACKBONES,
         fold=FOLDS,
     )
+
+
+def weights_input(wildcards):
+    """The backbone's ImageNet weights file (rule weights) when training starts from it, else nothing.
+
+    ancient(): the file's content is fixed (checked against torchvision's hash),
+    so a re-fetched or hand-placed copy with a newer time does not retrain.
+    """
+    training = config["training"]
+    if training["pretrained"] == "imagenet" and training["strategy"] != "scratch":
+        return {"weights": ancient(f"resources/weights/{wildcards.backbone}.pth")}
+    return {}

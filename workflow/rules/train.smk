@@ -1,5 +1,25 @@
+localrules:
+    weights,
+
+
+# ImageNet weights, fetched once per backbone before any training job. A local
+# rule: on SLURM it runs on the submit host, which has internet when compute
+# nodes do not. ECGCWT_WEIGHTS_URL may name a mirror; a file placed here by hand
+# is used as is (see README, "ImageNet weights offline").
+rule weights:
+    output:
+        weights="resources/weights/{backbone}.pth",
+    log:
+        "logs/weights/{backbone}.log",
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/weights.py"
+
+
 rule train:
     input:
+        unpack(weights_input),
         scalograms=rules.scalograms.output.scalograms,
         folds=rules.folds.output.folds,
     output:

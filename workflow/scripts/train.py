@@ -16,5 +16,7 @@ train_fold(
     cfg=snakemake.params.training,
     out_dir=Path(snakemake.output.model).parent,
     threads=snakemake.threads,
+    # resources/weights/{backbone}.pth when training starts from ImageNet weights
+    weights_file=snakemake.input.get("weights"),
     log=log.info,
 )
