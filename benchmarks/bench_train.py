@@ -72,9 +72,8 @@ def build_cache(work: Path, subjects_per_class: int, threads: int) -> tuple[Path
     import pandas as pd
 
     from ecgcwt.folds import assign_folds
-    from ecgcwt.scalogram_cache import build_scalogram_cache
-    from ecgcwt.segment_store import write_segment_store
-    from ecgcwt.segmentation import DatabaseSource, SegmentSpec, segment_databases
+    from ecgcwt.pipeline import build_data
+    from ecgcwt.segmentation import DatabaseSource, SegmentSpec
     from ecgcwt.synthetic import generate_database
 
     sources = []
@@ -82,11 +81,8 @@ def build_cache(work: Path, subjects_per_class: int, threads: int) -> tuple[Path
         generate_database(db, label, work / "records" / db, subjects=subjects_per_class, duration_s=90, seed=0)
         sources.append(DatabaseSource(db, work / "records" / db, label))
     spec = SegmentSpec(fs=128, window=1024, hop=1024, max_per_recording=10, max_duration_s=None)
-    signals, table, _, classes = segment_databases(sources, spec, {})
-    write_segment_store(work / "segments.h5", signals, table, fs=128, window=1024, hop=1024, classes=classes)
+    _, table = build_data(sources, spec, {"image": {"size": SIZE}}, work, threads=threads)
     assign_folds(table, k=5, seed=0).to_csv(work / "folds.csv", index=False)
-    cwt = {"image": {"size": SIZE}}
-    build_scalogram_cache(work / "segments.h5", work / "scalograms.h5", cwt, threads=threads)
     assert len(pd.read_csv(work / "folds.csv")) == 3 * subjects_per_class
     return work / "scalograms.h5", work / "folds.csv"
 
