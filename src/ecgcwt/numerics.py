@@ -14,10 +14,13 @@ here, per device and backbone:
   (AVX512-BF16 or AMX; elsewhere it is emulated and ~15x slower: resnet18
   at 128 px went from 35 img/s fp32 to 2.4 img/s on an AVX2-only AMD EPYC),
   and not for the backbones in :data:`CPU_FP32_BACKBONES`, measured slower
-  in bf16 (see ``benchmarks/bench_train.py --sweep``). ``channels_last``
-  everywhere on CPU (oneDNN's preferred layout: 35 -> 41 img/s for resnet18
-  on that AVX2 CPU). CPU runs are bit-reproducible on the same machine
-  and thread count.
+  in bf16. ``channels_last`` everywhere on CPU (oneDNN's preferred layout).
+  Measured with ``benchmarks/bench_train.py --sweep`` on a 2-core AMD EPYC
+  with AVX512-BF16 (224 px, batch 32, bare training step, img/s, fp32 ->
+  fp32 + channels_last -> bf16 -> bf16 + channels_last): resnet18 14.7 /
+  17.4 / 28.5 / 33.7; squeezenet1_1 45.3 / 61.9 / 70.5 / 108.0; googlenet
+  9.6 / 14.5 / 18.7 / 31.0. CPU runs are bit-reproducible on the same
+  machine and thread count.
 """
 
 from __future__ import annotations
