@@ -14,6 +14,10 @@ Python's ``SimpleHTTPRequestHandler`` ignores ``Range``. Every request is
 logged, and tests can make a path fail with given HTTP statuses or stall, to
 exercise retries and timeouts.
 
+Tests can also corrupt answers in flight (``corrupt``: bytes of the body sent
+are zeroed, the file on disk is unchanged), to exercise the download's second,
+independent read; ``reads`` lists requests ignoring their query string.
+
 The records are copied at test time and never committed into the project.
 """
 
@@ -67,6 +71,7 @@ class PhysioNetMirror:
         self._failures: dict[str, list[int]] = {}
         self._always: dict[str, int] = {}
         self._stalls: dict[str, float] = {}
+        self._corruptions: dict[str, tuple[list[bool], int, int]] = {}
         self._lock = threading.Lock()
 
     # -- files ---------------------------------------------------------------
@@ -88,6 +93,26 @@ class PhysioNetMirror:
         """Wait ``seconds`` before answering requests whose path ends with ``suffix``."""
         with self._lock:
             self._stalls[suffix] = seconds
+
+    def corrupt(self, suffix: str, *plan: bool, offset: int = 0, length: int = 1000) -> None:
+        """Corrupt bodies in flight: zero ``length`` bytes from ``offset`` (in the body sent)
+        of successful answers (200/206) to paths ending with ``suffix`` (query string
+        ignored), in turn as ``plan`` says (True: corrupt this answer), then answer normally.
+        The file on disk is not changed."""
+        with self._lock:
+            self._corruptions[suffix] = (list(plan), offset, length)
+
+    def _maybe_corrupt(self, path: str, status: int, body: bytes) -> bytes:
+        if status not in (200, 206):
+            return body
+        with self._lock:
+            for suffix, (plan, offset, length) in self._corruptions.items():
+                if path.split("?", 1)[0].endswith(suffix) and plan:
+                    if plan.pop(0):
+                        end = min(len(body), offset + length)
+                        return body[:offset] + bytes(max(0, end - offset)) + body[end:]
+                    return body
+        return body
 
     def _planned(self, path: str) -> tuple[int | None, float]:
         with self._lock:
@@ -114,6 +139,12 @@ class PhysioNetMirror:
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+
+    def reads(self, suffix: str, method: str = "GET") -> list[Request]:
+        """Logged requests whose path WITHOUT its query string ends with ``suffix``
+        (``hits`` matches the path as sent, query included)."""
+        with self._lock:
+            return [r for r in self.requests if r.method == method and r.path.split("?", 1)[0].endswith(suffix)]
 
 
 def _handler_for(mirror: PhysioNetMirror):
@@ -159,6 +190,7 @@ def _handler_for(mirror: PhysioNetMirror):
             self._send(206, data[start : end + 1], head, range_header, {"Content-Range": f"bytes {start}-{end}/{size}"})
 
         def _send(self, status, body, head, range_header, extra=None) -> None:
+            body = mirror._maybe_corrupt(self.path, status, body)
             # log before answering: once the client has the answer, the test may read the log at once
             mirror._record(Request(self.command, self.path, range_header, status, 0 if head else len(body)))
             self.send_response(status)

@@ -7,6 +7,8 @@ never a half-written output that a later rule would read as valid.
 from __future__ import annotations
 
 import contextlib
+import glob
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -21,9 +23,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix if suffix is not None else ".tmp", dir=path.parent
-    )
+    suffix = suffix if suffix is not None else ".tmp"
+    remove_stale_temporaries(path, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     # mkstemp creates mode 0600; give the output the usual permissions (0666 less the umask)
     umask = os.umask(0)
@@ -36,6 +38,24 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(path: str | os.PathLike, suffix: str = ".tmp") -> list[Path]:
+    """Delete temporary files an interrupted writer of ``path`` left beside it; return them.
+
+    Only one job writes a given output at a time (Snakemake's rule), so any
+    ``.{name}.*{suffix}`` file there when a new write starts is a leftover of
+    a killed run: it would never be renamed, only take disk space (a stray
+    scalogram cache can be gigabytes).
+    """
+    path = Path(path)
+    stale = [p for p in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix)}") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    if stale:
+        logging.getLogger("ecgcwt").info("removed %d stale temporary file(s) of %s: %s", len(stale), path,
+                                         ", ".join(p.name for p in stale))
+    return stale
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -46,7 +46,7 @@ def read_scalogram_info(path: str | os.PathLike) -> ScalogramInfo:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"scalogram cache {str(path)!r} does not exist; run the scalograms step first")
-    with h5py.File(path, "r") as f:
+    with _open_cache(path) as f:
         if "images" not in f or "table" not in f:
             raise DataError(f"{str(path)!r} is not a scalogram cache: it lacks /images or /table")
         images = f["images"]
@@ -64,12 +64,31 @@ def read_scalogram_info(path: str | os.PathLike) -> ScalogramInfo:
 
 def read_scalogram_table(path: str | os.PathLike) -> pd.DataFrame:
     """The segment table stored beside the images (row ``i`` describes ``/images[i]``)."""
-    with h5py.File(path, "r") as f:
-        table = table_from_group(f["table"])
-        n = f["images"].shape[0]
+    with _open_cache(path) as f:
+        try:
+            table = table_from_group(f["table"])
+            n = f["images"].shape[0]
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f"cannot read the segment table of {str(path)!r} ({exc}); the file is damaged: "
+                            f"{_REBUILD}") from exc
     if len(table) != n:
         raise DataError(f"{str(path)!r}: table has {len(table)} rows but /images has {n}")
     return table
+
+
+_REBUILD = "rebuild it with `snakemake --forcerun scalograms`"
+
+
+def _open_cache(path: str | os.PathLike) -> h5py.File:
+    """Open a scalogram cache read-only; a truncated or damaged file is a DataError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"scalogram cache {str(path)!r} does not exist; run the scalograms step first")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"cannot open scalogram cache {str(path)!r} ({exc}); the file is truncated or damaged "
+                        f"(an interrupted copy or a full disk?): {_REBUILD}") from exc
 
 
 class ScalogramDataset(Dataset):

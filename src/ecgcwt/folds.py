@@ -11,6 +11,7 @@ class every fold then tests every class.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,17 +75,52 @@ def assign_folds(segments: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
     return out[FOLD_COLUMNS].sort_values(["fold", "label", "subject"]).reset_index(drop=True)
 
 
-def read_folds(folds_csv: str | os.PathLike) -> pd.DataFrame:
-    """``folds.csv``: one row per subject, columns ``subject, label, fold``."""
+_REBUILD_FOLDS = "rebuild it with `snakemake --forcerun folds`"
+
+
+def read_folds(folds_csv: str | os.PathLike, k: int | None = None) -> pd.DataFrame:
+    """``folds.csv``: one row per subject, columns ``subject, label, fold``; checked before any work.
+
+    With ``k`` (``folds.k``), every fold number must lie in ``0..k-1``: a
+    subject in another fold would never be tested. Without it, fold numbers
+    must still be non-negative integers. Every problem is a :class:`DataError`
+    that names the file and says how to rebuild it.
+    """
     path = Path(folds_csv)
     if not path.is_file():
         raise DataError(f"folds file {str(path)!r} does not exist; run the folds step first")
-    folds = pd.read_csv(path, dtype={"subject": str, "label": str})
+    try:
+        with warnings.catch_warnings():
+            # a row with more fields than the header: pandas would drop them with a warning
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            folds = pd.read_csv(path, dtype={"subject": str, "label": str, "fold": str}, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError,
+            ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{str(path)!r} is not a valid folds table ({reason}); {_REBUILD_FOLDS}") from exc
     missing = [c for c in ("subject", "label", "fold") if c not in folds.columns]
     if missing:
-        raise DataError(f"{str(path)!r} lacks columns {missing}; expected subject,label,fold")
+        raise DataError(f"{str(path)!r} lacks columns {missing}; expected subject,label,fold; {_REBUILD_FOLDS}")
+    empty = folds[["subject", "label", "fold"]].isna().any(axis=1)
+    if empty.any():
+        line = int(np.flatnonzero(empty.to_numpy())[0]) + 2  # 1-based, after the header
+        raise DataError(f"{str(path)!r} line {line}: empty subject, label or fold; {_REBUILD_FOLDS}")
+    fold_text = folds["fold"].str.strip()
+    bad = ~fold_text.str.fullmatch(r"\d+")
+    if bad.any():
+        line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise DataError(f"{str(path)!r} line {line}: fold {folds['fold'].iloc[line - 2]!r} is not a non-negative "
+                        f"integer; {_REBUILD_FOLDS}")
+    folds["fold"] = fold_text.astype(int)
+    if k is not None:
+        outside = ~folds["fold"].between(0, int(k) - 1)
+        if outside.any():
+            row = folds[outside].iloc[0]
+            raise DataError(
+                f"{str(path)!r}: subject {row['subject']!r} is in fold {row['fold']}, outside 0..{int(k) - 1} "
+                f"(folds.k is {int(k)}), so it would never be tested; {_REBUILD_FOLDS}"
+            )
     if folds["subject"].duplicated().any():
         dup = folds.loc[folds["subject"].duplicated(), "subject"].tolist()[:5]
-        raise DataError(f"{str(path)!r}: subjects listed more than once: {dup}")
-    folds["fold"] = folds["fold"].astype(int)
+        raise DataError(f"{str(path)!r}: subjects listed more than once: {dup}; {_REBUILD_FOLDS}")
     return folds

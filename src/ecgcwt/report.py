@@ -98,12 +98,16 @@ def build_report(
     seed: int = 0,
     extra: dict | None = None,
     histories: Sequence[tuple[str, int | str, str | os.PathLike]] | None = None,
+    segments_qc: str | os.PathLike | pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Write the report for ``predictions`` (``(backbone, fold, predictions.csv)`` triples) into ``out_dir``.
 
     ``extra`` is a mapping of further facts shown in a "Settings" table (e.g.
     the configuration used); ``histories`` are ``(backbone, fold, history.csv)``
-    triples for the training-curve figure. Returns the summary table.
+    triples for the training-curve figure. ``segments_qc`` is the segment
+    step's QC table (``results/data/segments_qc.csv``, a path or a frame): the
+    records it marks ``skipped`` (``data.on_bad_record: skip``) are listed with
+    their reasons in a "Skipped records" section. Returns the summary table.
     """
     resolve_evaluate_config({"bootstrap": n_boot, "ci": ci, "seed": seed})
     classes = list(classes)
@@ -144,9 +148,32 @@ def build_report(
         _plot_histories(histories, curves)
 
     blocks = _report_blocks(pooled, summary, per_fold, figures, curves, classes, n_boot, ci, seed, extra, out_dir)
+    skipped = skipped_records_table(segments_qc)
+    if len(skipped):
+        at = next(i for i, b in enumerate(blocks) if b == ("h2", "Results"))
+        blocks[at:at] = [
+            ("h2", "Skipped records"),
+            ("p", f"{len(skipped)} record(s) could not be used and were left out (data.on_bad_record: skip); "
+                  "every result below is without them. See results/data/segments_qc.csv."),
+            ("table", skipped),
+        ]
     write_text(out_dir / "report.md", _to_markdown(blocks))
     write_text(out_dir / "report.html", _to_html(blocks, out_dir))
     return summary
+
+
+def skipped_records_table(segments_qc: str | os.PathLike | pd.DataFrame | None) -> pd.DataFrame:
+    """``db, record, label, reason`` of each record a QC table marks ``skipped`` (empty without any)."""
+    cols = ["db", "record", "label", "reason"]
+    if segments_qc is None:
+        return pd.DataFrame(columns=cols)
+    qc = segments_qc if isinstance(segments_qc, pd.DataFrame) else pd.read_csv(
+        segments_qc, dtype={"db": str, "record": str, "label": str, "status": str, "reason": str},
+        keep_default_na=False)
+    if "status" not in qc.columns:  # a QC table from before the status column
+        return pd.DataFrame(columns=cols)
+    rows = qc[qc["status"] == "skipped"].drop_duplicates(["db", "record"])
+    return rows[cols].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- figures

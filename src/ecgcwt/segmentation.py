@@ -6,6 +6,11 @@ samples every ``hop`` samples, drop windows that fail the quality checks
 (missing samples, flat line, ADC clipping, implausible amplitude) and count
 why, then keep at most ``max_per_recording`` windows spread evenly over the
 recording (so a cap samples the whole recording rather than its start).
+
+A record that cannot be used (missing, truncated or corrupt files, shorter
+than one window, no usable window on any lead) stops the run, or with
+``on_bad_record="skip"`` (``data.on_bad_record``) is left out and listed in
+the QC table with ``status`` ``skipped`` and its ``reason``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import resample_poly
 
-from .errors import DataError, RecordError
-from .records import read_record, read_record_list
+from .errors import ConfigError, DataError
+from .records import UnusableRecord, check_record_names, read_record, read_record_list
 
 log = logging.getLogger(__name__)
 
@@ -99,75 +104,197 @@ def classify_windows(
     return reasons
 
 
+#: Values of ``data.on_bad_record``.
+ON_BAD_RECORD = ("fail", "skip")
+
+#: Columns of the QC table: the per-recording counts, then ``status`` and ``reason``.
+QC_COLUMNS = [
+    "db", "record", "lead", "recording", "subject", "label", "seconds", "windows",
+    *(f"dropped_{r}" for r in DROP_REASONS), "kept", "status", "reason",
+]
+#: ``status`` of a QC row: a recording that gave windows, a lead without a usable window in a record that
+#: gave windows on another lead, or a record left out (``data.on_bad_record: skip``).
+QC_STATUS = ("ok", "empty", "skipped")
+
+
+def _no_window_reason(qc_rows: list[dict]) -> str:
+    leads = "; ".join(
+        f"lead {q['lead']}: {q['windows']} windows, dropped "
+        + ", ".join(f"{r} {q[f'dropped_{r}']}" for r in DROP_REASONS if q[f"dropped_{r}"])
+        for q in qc_rows
+    )
+    return f"no usable window: every window failed the quality checks ({leads})"
+
+
+def skipped_records(qc: pd.DataFrame) -> pd.DataFrame:
+    """One row per record left out (``db, record, label, reason``) from a QC table; empty when none."""
+    cols = ["db", "record", "label", "reason"]
+    if "status" not in qc.columns:
+        return pd.DataFrame(columns=cols)
+    rows = qc[qc["status"] == "skipped"]
+    return rows.drop_duplicates(["db", "record"])[cols].reset_index(drop=True)
+
+
 def segment_databases(
     sources: Iterable[DatabaseSource],
     spec: SegmentSpec,
     subject_map: dict[str, str] | None = None,
+    *,
+    on_bad_record: str = "fail",
+    data_source: str = "physionet",
 ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame, list[str]]:
     """Segment every record of every database.
 
     Returns ``(signals, table, qc, classes)``: float32 windows (n, window), the
-    segment table (columns of :data:`ecgcwt.segment_store.TABLE_COLUMNS`), one
-    quality-control row per recording, and the sorted class names.
+    segment table (columns of :data:`ecgcwt.segment_store.TABLE_COLUMNS`), the
+    quality-control table (:data:`QC_COLUMNS`: one row per recording, and per
+    skipped record) and the sorted class names.
+
+    A record that cannot be used (missing, truncated or corrupt files, shorter
+    than one window, or no window passing the quality checks on any lead)
+    raises :class:`~ecgcwt.records.UnusableRecord` with ``on_bad_record="fail"``
+    (the advice fits ``data_source``, the config's ``data.source``); with
+    ``"skip"`` it is left out, logged, and listed in the QC table with
+    ``status`` ``skipped`` and its ``reason``. Either way an invalid record
+    name (RECORDS entry or ``DatabaseSource.records``) is an error, checked
+    before any record is read, and so is a class left without any window.
     """
+    if on_bad_record not in ON_BAD_RECORD:
+        raise ConfigError(f"data.on_bad_record is {on_bad_record!r}; allowed: {', '.join(ON_BAD_RECORD)}.")
     sources = list(sources)
     subject_map = subject_map or {}
     classes = sorted({s.label for s in sources})
     class_index = {c: i for i, c in enumerate(classes)}
+    # every name of every database is checked before the first record is read
+    names_of = {}
+    for src in sources:
+        if src.records is not None:
+            listed_in = f"config data.records.{src.db}"
+            names_of[src.db] = (check_record_names(list(src.records), listed_in), listed_in)
+        else:
+            names_of[src.db] = (read_record_list(src.path, data_source=data_source), str(Path(src.path) / "RECORDS"))
     chunks: list[np.ndarray] = []
     rows: list[dict] = []
     qc_rows: list[dict] = []
+    bad: list[tuple[DatabaseSource, str, str]] = []  # (source, record, reason) of records without any window
+
+    def skip(src: DatabaseSource, name: str, subject: str, error: UnusableRecord, rec_rows=()) -> None:
+        log.warning("skipped record %s/%s (%s): %s", src.db, name, src.label, error.reason)
+        bad.append((src, name, error.reason))
+        base = {"db": src.db, "record": name, "subject": subject, "label": src.label, "status": "skipped",
+                "reason": error.reason}
+        if rec_rows:
+            qc_rows.extend({**q, **base} for q in rec_rows)
+        else:
+            qc_rows.append(base)  # nothing was read: no lead, no counts
+
     for src in sources:
-        names = list(src.records) if src.records is not None else read_record_list(src.path)
+        names, listed_in = names_of[src.db]
         for name in names:
-            rec = read_record(src.path, name, max_duration_s=spec.max_duration_s, channels=spec.leads)
-            leads = list(spec.leads) if spec.leads is not None else list(range(rec.signal.shape[1]))
             subject = subject_map.get(f"{src.db}/{name}", f"{src.db}/{name}")
-            for j, lead in enumerate(leads):
-                raw = rec.signal[:, j]
-                bad = np.isnan(raw)
-                filled = np.where(bad, 0.0, raw)
-                x = resample(filled, rec.fs, spec.fs)
-                starts = window_starts(len(x), spec.window, spec.hop)
-                if len(starts) == 0:
-                    raise RecordError(
-                        f"record {rec.path} lead {lead} has {len(x)} samples at {spec.fs:g} Hz "
-                        f"({len(x) / spec.fs:.1f} s), shorter than one window of {spec.window} samples "
-                        f"({spec.window / spec.fs:.1f} s). Lower segments.window, raise data.max_duration_s, "
-                        f"or leave the record out with data.records."
+            try:
+                rec = read_record(src.path, name, max_duration_s=spec.max_duration_s, channels=spec.leads,
+                                  data_source=data_source, listed_in=listed_in)
+            except UnusableRecord as exc:
+                if on_bad_record == "fail":
+                    raise
+                skip(src, name, subject, exc)
+                continue
+            leads = list(spec.leads) if spec.leads is not None else list(range(rec.signal.shape[1]))
+            rec_rows, rec_chunks, rec_table = [], [], []
+            try:
+                for j, lead in enumerate(leads):
+                    raw = rec.signal[:, j]
+                    bad_samples = np.isnan(raw)
+                    filled = np.where(bad_samples, 0.0, raw)
+                    x = resample(filled, rec.fs, spec.fs)
+                    starts = window_starts(len(x), spec.window, spec.hop)
+                    recording = f"{src.db}/{name}/{lead}"
+                    qc = {
+                        "db": src.db, "record": name, "lead": lead, "recording": recording, "subject": subject,
+                        "label": src.label, "seconds": len(x) / spec.fs, "windows": len(starts),
+                    }
+                    if len(starts) == 0:
+                        rec_rows.append({**qc, **{f"dropped_{r}": 0 for r in DROP_REASONS}, "kept": 0})
+                        raise UnusableRecord(
+                            f"record {rec.path} lead {lead} has {len(x)} samples at {spec.fs:g} Hz "
+                            f"({len(x) / spec.fs:.1f} s), shorter than one window of {spec.window} samples "
+                            f"({spec.window / spec.fs:.1f} s).",
+                            "Lower segments.window, raise data.max_duration_s, leave the record out with "
+                            "data.records, or set data.on_bad_record: skip to go on without it.",
+                        )
+                    reasons = classify_windows(
+                        x, bad_samples, rec.clipped[:, j], starts, spec.window, rec.fs / spec.fs, spec.quality
                     )
-                reasons = classify_windows(
-                    x, bad, rec.clipped[:, j], starts, spec.window, rec.fs / spec.fs, spec.quality
-                )
-                good = np.flatnonzero(reasons == "")
-                keep = good[evenly_spaced(len(good), spec.max_per_recording)]
-                recording = f"{src.db}/{name}/{lead}"
-                qc = {
-                    "db": src.db, "record": name, "lead": lead, "recording": recording, "subject": subject,
-                    "label": src.label, "seconds": len(x) / spec.fs, "windows": len(starts),
-                }
-                qc.update({f"dropped_{r}": int(np.sum(reasons == r)) for r in DROP_REASONS})
-                qc["kept"] = len(keep)
-                qc_rows.append(qc)
-                if len(keep) == 0:
-                    log.warning("%s: no usable window (%s)", recording, {r: qc[f"dropped_{r}"] for r in DROP_REASONS})
-                    continue
-                chunks.append(np.stack([x[s : s + spec.window] for s in starts[keep]]).astype(np.float32))
-                for s in starts[keep]:
-                    rows.append({
-                        "db": src.db, "record": name, "subject": subject, "recording": recording,
-                        "lead": lead, "lead_name": rec.sig_names[j],  # rec holds only the selected leads
-                        "start": int(s), "label": src.label, "label_index": class_index[src.label],
-                    })
+                    good = np.flatnonzero(reasons == "")
+                    keep = good[evenly_spaced(len(good), spec.max_per_recording)]
+                    qc.update({f"dropped_{r}": int(np.sum(reasons == r)) for r in DROP_REASONS})
+                    qc["kept"] = len(keep)
+                    qc["status"], qc["reason"] = "ok", ""
+                    rec_rows.append(qc)
+                    if len(keep) == 0:
+                        continue
+                    rec_chunks.append(np.stack([x[s : s + spec.window] for s in starts[keep]]).astype(np.float32))
+                    for s in starts[keep]:
+                        rec_table.append({
+                            "db": src.db, "record": name, "subject": subject, "recording": recording,
+                            "lead": lead, "lead_name": rec.sig_names[j],  # rec holds only the selected leads
+                            "start": int(s), "label": src.label, "label_index": class_index[src.label],
+                        })
+            except UnusableRecord as exc:
+                if on_bad_record == "fail":
+                    raise
+                skip(src, name, subject, exc, rec_rows)
+                continue
+            if not rec_chunks:
+                # no lead of this record gave a window: the record is unusable as a whole
+                reason = _no_window_reason(rec_rows)
+                if on_bad_record == "skip":
+                    skip(src, name, subject, UnusableRecord(reason, ""), rec_rows)
+                else:
+                    log.warning("record %s/%s (%s): %s", src.db, name, src.label, reason)
+                    bad.append((src, name, reason))
+                    qc_rows.extend({**q, "status": "empty", "reason": reason} for q in rec_rows)
+                continue
+            for q in rec_rows:
+                if q["kept"] == 0:
+                    q["status"], q["reason"] = "empty", _no_window_reason([q])
+                    log.warning("%s: %s; the record's other lead(s) are used", q["recording"], q["reason"])
+            qc_rows.extend(rec_rows)
+            chunks.extend(rec_chunks)
+            rows.extend(rec_table)
+
     table = pd.DataFrame(rows, columns=[
         "db", "record", "subject", "recording", "lead", "lead_name", "start", "label", "label_index"])
     table.insert(0, "segment", np.arange(len(table), dtype=np.int64))
-    qc_df = pd.DataFrame(qc_rows)
+    qc_df = _qc_frame(qc_rows)
     missing = [c for c in classes if c not in set(table["label"])]
     if missing:
+        listed = [f"{s.db}/{n} ({s.label}): {r}" for s, n, r in bad if s.label in missing]
+        what = "skipped or without a usable window" if on_bad_record == "skip" else "without a usable window"
         raise DataError(
-            f"no usable window left for class(es) {missing}: every window failed the quality checks "
-            f"(see the per-recording counts in the QC table). Check the records or loosen segments.quality."
+            f"no usable window left for class(es) {missing}: "
+            + (f"every record of the class is {what}:\n  " + "\n  ".join(listed) + "\n" if listed else
+               "every window failed the quality checks (see the per-recording counts in the QC table). ")
+            + "A classifier needs every class: fix or replace the records, loosen segments.quality, or remove "
+            "the class's database(s) from data.databases."
+        )
+    if bad and on_bad_record == "fail":
+        listed = "\n  ".join(f"{s.db}/{n} ({Path(s.path) / n}): {r}" for s, n, r in bad)
+        raise UnusableRecord(
+            f"{len(bad)} record(s) gave no usable window:\n  {listed}\n",
+            "Check the record(s), loosen segments.quality, leave them out with data.records, or set "
+            "data.on_bad_record: skip to go on without them.",
         )
     signals = np.concatenate(chunks) if chunks else np.empty((0, spec.window), np.float32)
     return signals, table, qc_df, classes
+
+
+def _qc_frame(qc_rows: list[dict]) -> pd.DataFrame:
+    """The QC table with integer counts that stay integers where a skipped record has none."""
+    qc = pd.DataFrame(qc_rows, columns=QC_COLUMNS)
+    for col in ["lead", "windows", *(f"dropped_{r}" for r in DROP_REASONS), "kept"]:
+        qc[col] = qc[col].astype("Int64")
+    qc["seconds"] = qc["seconds"].astype(float)
+    qc["reason"] = qc["reason"].fillna("")
+    return qc

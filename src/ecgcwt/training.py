@@ -157,6 +157,7 @@ def train_fold(
     threads: int | None = None,
     device: str = "auto",
     weights_file: str | os.PathLike | None = None,
+    n_folds: int | None = None,
     log: Callable[[str], None] = print,
     on_epoch_end: Callable[[dict], None] | None = None,
 ) -> dict:
@@ -164,6 +165,7 @@ def train_fold(
 
     ``weights_file``: the backbone's ImageNet weights, fetched beforehand
     (the workflow's ``weights`` rule), used when ``pretrained`` is ``imagenet``.
+    ``n_folds`` (``folds.k``): every fold number in ``folds.csv`` must be below it.
     ``on_epoch_end(history_row)`` is called after each epoch (and its
     checkpoint, when one is due); raising :class:`TrainingInterrupted` there
     stops the run as a kill would (used to test resume).
@@ -184,13 +186,23 @@ def train_fold(
     # ---- data and split
     info = read_scalogram_info(scalograms_h5)
     table = read_scalogram_table(scalograms_h5)
-    folds = read_folds(folds_csv)
+    folds = read_folds(folds_csv, k=n_folds)
     classes = list(info.classes)
     unknown_subjects = sorted(set(table["subject"]) - set(folds["subject"]))
     if unknown_subjects:
         raise DataError(
             f"{len(unknown_subjects)} subjects of {str(scalograms_h5)!r} are not in {str(folds_csv)!r} "
-            f"(first: {unknown_subjects[:5]}); rebuild folds.csv from the same segment table"
+            f"(first: {unknown_subjects[:5]}); rebuild folds.csv from the same segment table "
+            "(`snakemake --forcerun folds`)"
+        )
+    labels_of = table.drop_duplicates("subject").set_index("subject")["label"]
+    relabelled = folds[folds["subject"].isin(labels_of.index)]
+    relabelled = relabelled[relabelled["label"].to_numpy() != labels_of[relabelled["subject"]].to_numpy()]
+    if len(relabelled):
+        row = relabelled.iloc[0]
+        raise DataError(
+            f"{str(folds_csv)!r} gives subject {row['subject']!r} the label {row['label']!r}, but its windows in "
+            f"{str(scalograms_h5)!r} are {labels_of[row['subject']]!r}; rebuild it with `snakemake --forcerun folds`"
         )
     split = split_subjects(folds[folds["subject"].isin(set(table["subject"]))], fold, c["val_fraction"], c["seed"])
     rows = {name: np.flatnonzero(table["subject"].isin(set(getattr(split, name))).to_numpy())

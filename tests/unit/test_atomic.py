@@ -46,3 +46,15 @@ def test_outputs_get_umask_permissions_not_mkstemp_0600(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "scalograms.h5"
+    stray = tmp_path / ".scalograms.h5.k1ll3d.h5.tmp"  # what a kill during the write leaves
+    stray.write_bytes(b"x" * 1000)
+    other = tmp_path / ".segments.h5.abc.h5.tmp"  # another output's: not ours to touch
+    other.write_bytes(b"y")
+    with atomic_path(target, suffix=".h5.tmp") as tmp:
+        tmp.write_bytes(b"complete")
+    assert target.read_bytes() == b"complete"
+    assert not stray.exists() and other.exists()

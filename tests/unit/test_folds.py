@@ -61,3 +61,20 @@ def test_read_folds_round_trip(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match=r"lacks columns \['subject', 'label', 'fold'\]"):
         read_folds(tmp_path / "bad.csv")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,7\n", r"'mitdb/101' is in fold 7, outside 0\.\.2 \(folds\.k is 3\)"),
+    ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,one\n", r"line 3: fold 'one' is not a non-negative integer"),
+    ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,-1\n", r"line 3: fold '-1' is not a non-negative integer"),
+    ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,,1\n", r"line 3: empty subject, label or fold"),
+    ('subject,label,fold\nmitdb/100,ARR,0\n"mitdb/101,ARR,1\n', r"is not a valid folds table"),
+    ("subject,label,fold\nmitdb/100,ARR,0,5,6,7\nmitdb/101,ARR\n", r"is not a valid folds table"),
+    ("", r"is not a valid folds table"),
+], ids=["fold-outside-k", "not-a-number", "negative", "empty-field", "broken-quote", "ragged", "empty-file"])
+def test_damaged_folds_file_is_named_with_how_to_rebuild(tmp_path, content, message):
+    path = tmp_path / "folds.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message) as err:
+        read_folds(path, k=3)
+    assert "folds.csv" in str(err.value) and "snakemake --forcerun folds" in str(err.value)

@@ -300,3 +300,43 @@ def test_a_truncated_checkpoint_is_ignored(data, tmp_path):
     metrics = train_fold(*data, backbone="squeezenet1_1", fold=1, cfg={**BASE_CFG, "epochs": 1}, out_dir=tmp_path,
                          threads=2, log=QUIET)
     assert metrics["epochs_run"] == 1 and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_a_relabelled_subject_in_folds_is_refused(data, tmp_path):
+    folds = pd.read_csv(data[1])
+    folds.loc[0, "label"] = "NSR" if folds.loc[0, "label"] != "NSR" else "ARR"
+    folds.to_csv(tmp_path / "folds.csv", index=False)
+    with pytest.raises(DataError, match=r"gives subject 'db0/0' the label .*forcerun folds"):
+        train_fold(data[0], tmp_path / "folds.csv", backbone="squeezenet1_1", fold=0, cfg=BASE_CFG,
+                   out_dir=tmp_path / "out", log=QUIET)
+
+
+def test_a_fold_outside_k_is_refused_before_training(data, tmp_path):
+    with pytest.raises(DataError, match=r"outside 0\.\.2 \(folds\.k is 3\)"):
+        train_fold(*data, backbone="squeezenet1_1", fold=0, cfg=BASE_CFG, out_dir=tmp_path / "out", n_folds=3,
+                   log=QUIET)
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
+def test_truncated_scalogram_cache_is_named_before_any_work(data, tmp_path):
+    blob = data[0].read_bytes()
+    (tmp_path / "scalograms.h5").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataError, match=r"scalograms\.h5.*truncated or damaged.*forcerun scalograms"):
+        train_fold(tmp_path / "scalograms.h5", data[1], backbone="squeezenet1_1", fold=0, cfg=BASE_CFG,
+                   out_dir=tmp_path / "out", log=QUIET)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_zeroed_images_in_the_cache_stop_the_job_before_the_first_epoch(data, tmp_path):
+    damaged = tmp_path / "scalograms.h5"
+    damaged.write_bytes(data[0].read_bytes())
+    with h5py.File(damaged, "r") as f:
+        offset = f["images"].id.get_chunk_info(5).byte_offset
+    with open(damaged, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\0" * 200)  # part of image 5's compressed chunk zeroed
+    epochs = []
+    with pytest.raises(DataError, match=r"image 5 is corrupt.*forcerun scalograms"):
+        train_fold(damaged, data[1], backbone="squeezenet1_1", fold=0, cfg=BASE_CFG, out_dir=tmp_path / "out",
+                   log=QUIET, on_epoch_end=epochs.append)
+    assert epochs == []  # caught while loading the images, before any training

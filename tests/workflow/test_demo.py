@@ -70,3 +70,18 @@ def test_cwt_change_rebuilds_scalograms_and_what_follows(demo_run, tmp_path):
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
     assert jobs.get("scalograms") == 1 and jobs.get("train") == 6 and "segment" not in jobs
+
+
+def test_a_failing_rerun_keeps_the_folds_earlier_outputs(demo_run, tmp_path):
+    # last in this file: it leaves the demo run as it found it, which is the point
+    out = demo_run / "results/models/squeezenet1_1/fold0"
+    before = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    assert set(before) == {"model.pt", "metrics.json", "predictions.csv", "history.csv"}
+    bad = tmp_path / "not-weights.pth"
+    bad.write_text("not a state_dict")
+    cfg = write_config(tmp_path / "bad_weights.yaml", {"training": {"pretrained": str(bad)}})
+    r = snakemake(demo_run, "results/models/squeezenet1_1/fold0/metrics.json",
+                  configfiles=[REPO / "config" / "demo.yaml", cfg])
+    assert r.returncode != 0 and "cannot read weights file" in r.output, r.output[-3000:]
+    after = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    assert after == before  # the earlier good outputs are back, byte for byte

@@ -1,3 +1,11 @@
+from ecgcwt.errors import ConfigError
+from ecgcwt.records import check_config_record_names
+
+# Record names in data.records become paths below the database folder: one that
+# could leave it (absolute, '..', ...) stops the run before any job starts.
+check_config_record_names(config["data"]["records"], error=ConfigError)
+
+
 rule download_physionet:
     output:
         records="resources/physionet/{db}/RECORDS",
@@ -13,6 +21,7 @@ rule download_physionet:
         records=lambda wc: records_of(wc.db),
         max_duration_s=config["data"]["max_duration_s"],
         url=config["data"]["physionet_url"],
+        verify=config["data"]["verify"],
     script:
         "../scripts/download_physionet.py"
 
@@ -63,6 +72,8 @@ rule segment:
         max_duration_s=config["data"]["max_duration_s"],
         subject_map=config["data"]["subject_map"],
         segments=config["segments"],
+        source=config["data"]["source"],
+        on_bad_record=config["data"]["on_bad_record"],
     script:
         "../scripts/segment.py"
 

@@ -4,6 +4,8 @@ rule evaluate:
         metrics=model_files("metrics.json"),
         history=model_files("history.csv"),
         folds=rules.folds.output.folds,
+        # records left out by data.on_bad_record: skip are listed in the report
+        segments_qc=rules.segment.output.qc,
     output:
         summary=report(
             "results/report/summary.csv",

@@ -22,11 +22,14 @@ rule train:
         unpack(weights_input),
         scalograms=rules.scalograms.output.scalograms,
         folds=rules.folds.output.folds,
+    # update(): Snakemake backs up a fold's earlier outputs before the job and
+    # puts them back if it fails, instead of deleting them first; the job
+    # itself replaces each file atomically, so none is ever half-written.
     output:
-        model="results/models/{backbone}/fold{fold}/model.pt",
-        metrics="results/models/{backbone}/fold{fold}/metrics.json",
-        predictions="results/models/{backbone}/fold{fold}/predictions.csv",
-        history="results/models/{backbone}/fold{fold}/history.csv",
+        model=update("results/models/{backbone}/fold{fold}/model.pt"),
+        metrics=update("results/models/{backbone}/fold{fold}/metrics.json"),
+        predictions=update("results/models/{backbone}/fold{fold}/predictions.csv"),
+        history=update("results/models/{backbone}/fold{fold}/history.csv"),
     log:
         "logs/train/{backbone}/fold{fold}.log",
     benchmark:
@@ -42,5 +45,6 @@ rule train:
         gpu=1,
     params:
         training={k: v for k, v in config["training"].items() if k != "backbones"},
+        n_folds=config["folds"]["k"],
     script:
         "../scripts/train.py"

@@ -15,6 +15,7 @@ summary = download_database(
     records=snakemake.params.records or "all",
     max_duration_s=snakemake.params.max_duration_s,
     index_url=snakemake.params.url,
-    log=log.info,
+    verify=snakemake.params.verify,
+    log=lambda line: (log.warning if "WARNING" in line else log.info)(line),
 )
 log.info("done: %s", summary)

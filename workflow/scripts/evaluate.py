@@ -20,4 +20,5 @@ build_report(
     ci=ev["ci"],
     seed=ev["seed"],
     histories=[(b, f, p) for (b, f), p in zip(runs, snakemake.input.history)],
+    segments_qc=snakemake.input.segments_qc,
 )

@@ -13,6 +13,7 @@ from ecgcwt.segmentation import (  # noqa: E402
     QualityLimits,
     SegmentSpec,
     segment_databases,
+    skipped_records,
 )
 
 seg = snakemake.params.segments
@@ -30,8 +31,22 @@ sources = [
     for db, v in snakemake.params.databases.items()
 ]
 signals, table, qc, classes = segment_databases(
-    sources, spec, snakemake.params.subject_map
+    sources,
+    spec,
+    snakemake.params.subject_map,
+    on_bad_record=snakemake.params.on_bad_record,
+    data_source=snakemake.params.source,
 )
+skipped = skipped_records(qc)
+if len(skipped):
+    log.warning(
+        "data.on_bad_record: skip left out %d record(s) (listed with status skipped in %s):\n%s",
+        len(skipped),
+        snakemake.output.qc,
+        "\n".join(
+            f"  {r.db}/{r.record} ({r.label}): {r.reason}" for r in skipped.itertuples()
+        ),
+    )
 log.info(
     "%d windows from %d recordings of %d subjects; per class: %s",
     len(table),

@@ -18,5 +18,6 @@ train_fold(
     threads=snakemake.threads,
     # resources/weights/{backbone}.pth when training starts from ImageNet weights
     weights_file=snakemake.input.get("weights"),
+    n_folds=snakemake.params.n_folds,
     log=log.info,
 )
