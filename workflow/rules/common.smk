@@ -12,10 +12,15 @@ os.environ.update(
 )
 
 from ecgcwt.config import validate_config  # noqa: E402
+from ecgcwt.errors import ConfigError  # noqa: E402
+from ecgcwt.records import check_config_record_names  # noqa: E402
 
 # Validate first: a bad value stops the run before any job starts, with the key
 # named. Defaults from the schema are filled in place.
 validate_config(config)
+# Record names in data.records become paths below the database folder: one that
+# could leave it (absolute, '..', ...) stops the run here too.
+check_config_record_names(config["data"]["records"], error=ConfigError)
 
 DATABASES = list(config["data"]["databases"])
 CLASSES = sorted({v["label"] for v in config["data"]["databases"].values()})

@@ -1,9 +1,7 @@
-from ecgcwt.errors import ConfigError
-from ecgcwt.records import check_config_record_names
-
-# Record names in data.records become paths below the database folder: one that
-# could leave it (absolute, '..', ...) stops the run before any job starts.
-check_config_record_names(config["data"]["records"], error=ConfigError)
+# Downloads need the internet: on a cluster they run on the submit host, not on
+# compute nodes (which often have none).
+localrules:
+    download_physionet,
 
 
 rule download_physionet:
