@@ -14,7 +14,7 @@ import pandas as pd
 
 from .scalogram_cache import build_scalogram_cache
 from .segment_store import write_segment_store
-from .segmentation import DatabaseSource, SegmentSpec, segment_databases
+from .segmentation import DatabaseSource, SegmentSpec, segment_attrs, segment_databases
 
 
 def build_data(
@@ -42,6 +42,6 @@ def build_data(
             raise ValueError("edit_table must keep every row of the segment table, in order")
         table = edited
     write_segment_store(out_dir / "segments.h5", signals, table, fs=spec.fs, window=spec.window, hop=spec.hop,
-                        classes=classes)
+                        classes=classes, extra_attrs=segment_attrs(spec))
     cache = build_scalogram_cache(out_dir / "segments.h5", out_dir / "scalograms.h5", cwt_cfg, threads=threads)
     return cache, table

@@ -13,7 +13,10 @@ root attributes
     every CWT parameter (wavelet, morse_gamma, morse_time_bandwidth,
     amor_omega0, voices_per_octave, fmin_hz, fmax_hz, boundary, image_size,
     image_mode, colors, log), ``frequencies`` (float64 Hz, high to low = image
-    row order), ``fs``, ``window``, ``classes``, ``ecgcwt_version``; also
+    row order), ``fs``, ``window``, ``classes``, ``ecgcwt_version``; ``hop`` and the
+    segment store's segmentation settings (``leads``, ``max_per_recording``,
+    ``max_duration_s``, ``quality_*``: :data:`ecgcwt.segmentation.SEGMENT_ATTRS`),
+    when it has them; also
     ``freq_limits_source`` ("matlab_default" or "config"), ``time_columns``
     (the signal samples the CWT was evaluated at before resizing) and ``n_fft``.
 
@@ -111,6 +114,7 @@ def build_scalogram_cache(
                 )
                 segment_store.write_table_group(f.create_group("table"), table)
                 _write_attrs(f, fb, params, image, info, columns)
+                _copy_segment_attrs(segments_h5, f)
                 done = 0
                 # Chunks are deflated here, in parallel (zlib releases the GIL), and
                 # written as is: the same bytes HDF5's gzip filter would produce and
@@ -160,6 +164,16 @@ def _write_attrs(f: h5py.File, fb: FilterBank, params: CwtParams, image: dict, i
     a["window"] = int(info.window)
     a.create("classes", np.array([str(c) for c in info.classes], dtype=object), dtype=segment_store.STR_DTYPE)
     a["ecgcwt_version"] = __version__
+
+
+def _copy_segment_attrs(segments_h5: Path, f: h5py.File) -> None:
+    """The segmentation settings of the segment store (hop, leads, quality limits...), so a model can redo them."""
+    from .segmentation import SEGMENT_ATTRS
+
+    with h5py.File(segments_h5, "r") as src:
+        for k in ("hop", *SEGMENT_ATTRS):
+            if k in src.attrs:
+                f.attrs[k] = src.attrs[k]
 
 
 def read_scalogram_attrs(path: str | os.PathLike) -> dict:

@@ -69,6 +69,7 @@ from .numerics import (  # noqa: F401  (resolve_precision and cpu_has_native_bf1
     resolve_device,
     resolve_precision,
 )
+from .segmentation import preprocessing_from_attrs
 
 #: Keys that cannot change the result, left out of the resume hash.
 _NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s")
@@ -314,6 +315,9 @@ def train_fold(
         "mean": list(built.mean), "std": list(built.std), "model_kwargs": built.model_kwargs,
         "weights_source": built.weights_source, "config": c, "fold": fold, "best_epoch": state.best_epoch,
         "ecgcwt_version": __version__, "scalogram_attrs": info.attrs,
+        # how new recordings must be cut to match the training windows (read by `ecgcwt predict`)
+        # (None for a cache without fs/window: such a model cannot prepare new recordings)
+        "preprocessing": preprocessing_from_attrs(info.attrs) if {"fs", "window"} <= set(info.attrs) else None,
     }
     with atomic_path(out_dir / "model.pt", suffix=".pt.tmp") as tmp:
         torch.save({"state_dict": best_cpu, "meta": meta}, tmp)
@@ -341,9 +345,10 @@ def train_fold(
     metrics["seconds"] = metrics["timing"]["total_s"]
     write_text(out_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
     ckpt_path.unlink(missing_ok=True)
-    log(f"{backbone} fold {fold}: done in {metrics['seconds']:.1f} s (start-up {metrics['timing']['startup_s']:.1f} s "
-        f"in this call, {metrics['timing']['process_startup_s']:.1f} s since the process started), "
-        f"outputs in {out_dir}")
+    timing = metrics["timing"]
+    startup = ("" if timing["startup_s"] is None else f" (start-up {timing['startup_s']:.1f} s in this call, "
+               f"{timing['process_startup_s']:.1f} s since the process started)")
+    log(f"{backbone} fold {fold}: done in {metrics['seconds']:.1f} s{startup}, outputs in {out_dir}")
     return metrics
 
 

@@ -12,6 +12,7 @@ from ecgcwt.segmentation import (  # noqa: E402
     DatabaseSource,
     QualityLimits,
     SegmentSpec,
+    segment_attrs,
     segment_databases,
     skipped_records,
 )
@@ -65,4 +66,5 @@ write_segment_store(
     window=spec.window,
     hop=spec.hop,
     classes=classes,
+    extra_attrs=segment_attrs(spec),
 )

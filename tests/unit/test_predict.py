@@ -1,0 +1,222 @@
+"""`ecgcwt predict`: classify new WFDB records with a trained model.
+
+A tiny model (squeezenet1_1, 32-px images, one epoch) is trained once on a few
+real records; the tests then run the command as a user does.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import wfdb
+from scipy.signal import resample_poly
+
+from ecgcwt.pipeline import build_data
+from ecgcwt.predict import ModelFileError, load_predict_model, predict_records
+from ecgcwt.segmentation import DatabaseSource, SegmentSpec
+from ecgcwt.training import train_fold
+from tests.conftest import require_physionet
+
+CLASSES = ["ARR", "CHF", "NSR"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = require_physionet()
+    d = tmp_path_factory.mktemp("predict")
+    sources = [DatabaseSource("mitdb", root / "mitdb", "ARR", ["100", "101", "103"]),
+               DatabaseSource("chfdb", root / "chfdb", "CHF", ["chf02"]),
+               DatabaseSource("nsrdb", root / "nsrdb", "NSR", ["16483"])]
+    spec = SegmentSpec(fs=128, window=512, hop=512, max_per_recording=4, max_duration_s=60)
+    cache, table = build_data(sources, spec, {"image": {"size": 32}}, d / "data", threads=2)
+    subjects = table.drop_duplicates("subject")[["subject", "label"]].copy()
+    subjects["fold"] = np.arange(len(subjects)) % 2
+    subjects.to_csv(d / "folds.csv", index=False)
+    cfg = {"pretrained": "none", "epochs": 1, "batch_size": 8, "seed": 0, "checkpoint_interval_s": 0}
+    train_fold(cache, d / "folds.csv", backbone="squeezenet1_1", fold="all", cfg=cfg, out_dir=d / "model",
+               threads=2, log=lambda m: None)
+    return {"root": root, "dir": d, "model": d / "model" / "model.pt", "cache": cache,
+            "segments": d / "data" / "segments.h5"}
+
+
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ecgcwt", "predict", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+def parse_line(line: str) -> tuple[str, str, dict, int]:
+    parts = line.split()
+    probs = {k: float(v) for k, v in (p.split("=") for p in parts[2:-1])}
+    return parts[0], parts[1], probs, int(parts[-1].strip("()").split("=")[1])
+
+
+def write_copy(src_base: Path, out_dir: Path, name: str, *, seconds: float, fs_out: int | None = None) -> Path:
+    """The first ``seconds`` of a record, optionally resampled, written as a new WFDB record."""
+    rec = wfdb.rdrecord(str(src_base), sampto=int(seconds * wfdb.rdheader(str(src_base)).fs))
+    x, fs = rec.p_signal, rec.fs
+    if fs_out is not None and fs_out != fs:
+        x = resample_poly(x, fs_out, int(fs), axis=0)
+        fs = fs_out
+    wfdb.wrsamp(name, fs=fs, units=rec.units, sig_name=rec.sig_name, p_signal=x, fmt=["16"] * x.shape[1],
+                write_dir=str(out_dir))
+    return out_dir / name
+
+
+# --------------------------------------------------------------------------- normal use
+
+
+def test_predict_prints_one_line_per_record_and_writes_csv(trained, tmp_path):
+    mitdb = trained["root"] / "mitdb"
+    out = tmp_path / "pred.csv"
+    r = run_cli("--model", trained["model"], mitdb / "100", mitdb / "103", "--max-windows", 3, "--csv", out)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 2
+    for line, name in zip(lines, ("100", "103")):
+        record, predicted, probs, n = parse_line(line)
+        assert record == str(mitdb / name) and predicted in CLASSES
+        assert sorted(probs) == CLASSES and abs(sum(probs.values()) - 1) < 0.003
+        assert predicted == max(probs, key=probs.get)
+        assert 1 <= n <= 2 * 3  # two leads, at most 3 windows each
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["record", "predicted", "prob_ARR", "prob_CHF", "prob_NSR", "n_windows"]
+    assert df["record"].tolist() == [str(mitdb / "100"), str(mitdb / "103")]
+    np.testing.assert_allclose(df[[f"prob_{c}" for c in CLASSES]].sum(axis=1), 1.0, atol=1e-6)
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_console_script_is_installed(trained):
+    exe = Path(sys.executable).with_name("ecgcwt")
+    if not exe.exists():
+        pytest.skip("console script not installed (pip install -e .)")
+    r = subprocess.run([str(exe), "predict", "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--max-windows" in r.stdout
+
+
+def test_predict_image_of_a_cached_segment_equals_the_cache_image(trained):
+    model = load_predict_model(trained["model"])
+    rows = [0, 5, 13]
+    with h5py.File(trained["segments"], "r") as f:
+        signals = f["signals"][rows]
+    with h5py.File(trained["cache"], "r") as f:
+        cached = f["images"][rows]
+    together = model.images(signals)
+    assert together.dtype == np.uint8 and together.shape == cached.shape
+    np.testing.assert_array_equal(together, cached)
+    np.testing.assert_array_equal(model.images(signals[1:2])[0], cached[1])  # one at a time too
+
+
+def test_model_meta_carries_the_segmentation(trained):
+    prep = torch.load(trained["model"], weights_only=True)["meta"]["preprocessing"]
+    assert prep["fs"] == 128 and prep["window"] == 512 and prep["hop"] == 512 and prep["leads"] is None
+    assert prep["quality"] == {"flat_std_mv": 0.01, "clip_fraction": 0.05, "max_abs_mv": 10.0}
+    assert prep["defaulted"] == []
+
+
+def test_a_resampled_record_gives_the_same_class(trained, tmp_path):
+    base = trained["root"] / "mitdb" / "100"
+    native = write_copy(base, tmp_path, "r360", seconds=60)
+    other = write_copy(base, tmp_path, "r250", seconds=60, fs_out=250)
+    assert wfdb.rdheader(str(other)).fs == 250
+    table, errors = predict_records(trained["model"], [native, other])
+    assert errors == []
+    assert table["predicted"].iloc[0] == table["predicted"].iloc[1]
+    assert table["n_windows"].tolist() == [2 * 15, 2 * 15]  # 60 s at 128 Hz = 15 windows of 512, two leads
+    probs = table[[f"prob_{c}" for c in CLASSES]].to_numpy()
+    assert np.abs(probs[0] - probs[1]).max() < 0.1
+
+
+def test_a_model_saved_without_preprocessing_still_predicts(trained, tmp_path):
+    saved = torch.load(trained["model"], weights_only=True)
+    del saved["meta"]["preprocessing"]
+    old = tmp_path / "old.pt"
+    torch.save(saved, old)
+    rec = [trained["root"] / "mitdb" / "101"]
+    new_table, _ = predict_records(trained["model"], rec, max_windows=2)
+    old_table, errors = predict_records(old, rec, max_windows=2)
+    assert errors == []
+    pd.testing.assert_frame_equal(new_table, old_table)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_records_are_reported_one_line_each_and_the_others_predicted(trained, tmp_path):
+    mitdb = trained["root"] / "mitdb"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    # truncated signal file
+    for ext in ("hea", "dat"):
+        shutil.copy(mitdb / f"100.{ext}", bad / f"trunc.{ext}")
+    (bad / "trunc.hea").write_text((bad / "trunc.hea").read_text().replace("100.dat", "trunc.dat"))
+    with open(bad / "trunc.dat", "r+b") as f:
+        f.truncate(1000)
+    # missing signal file
+    shutil.copy(mitdb / "100.hea", bad / "nodat.hea")
+    (bad / "nodat.hea").write_text((bad / "nodat.hea").read_text().replace("100.dat", "nodat.dat"))
+    # unreadable header
+    (bad / "garbage.hea").write_bytes(b"\x00\xff this is not a header \x01\n")
+    # too short for one window (2 s, the window is 4 s)
+    short = write_copy(mitdb / "101", bad, "short", seconds=2)
+    # no usable window: a flat line
+    t = np.arange(30 * 360) / 360
+    flat = 0.001 * np.sin(2 * np.pi * t)[:, None]
+    wfdb.wrsamp("flat", fs=360, units=["mV"], sig_name=["MLII"], p_signal=flat, fmt=["16"], write_dir=str(bad))
+    # not a record: a plain file, and a folder
+    (bad / "notes.txt").write_text("hello\n")
+    cases = {
+        bad / "trunc": "truncated",
+        bad / "nodat": "not found",
+        bad / "garbage": "header",
+        short: "too short",
+        bad / "flat": "no usable window",
+        bad / "notes.txt": "not a WFDB record",
+        bad: "folder",
+        tmp_path / "nowhere" / "100": "no such record",
+    }
+    good = mitdb / "101"
+    r = run_cli("--model", trained["model"], good, *cases, "--max-windows", 2, "--csv", tmp_path / "p.csv")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    out = r.stdout.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith(f"{good}  ")
+    err = r.stderr.strip().splitlines()
+    assert len(err) == len(cases), r.stderr
+    for line, (record, reason) in zip(err, cases.items()):
+        assert f"{record}: " in line and reason in line, line
+    assert pd.read_csv(tmp_path / "p.csv")["record"].tolist() == [str(good)]
+
+
+@pytest.mark.parametrize("kind", ["random", "state_dict", "missing"])
+def test_a_foreign_model_file_is_a_usage_error(trained, tmp_path, kind):
+    path = tmp_path / "model.pt"
+    if kind == "random":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    elif kind == "state_dict":
+        import torchvision
+
+        torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
+    r = run_cli("--model", path, trained["root"] / "mitdb" / "100")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0]
+    expected = {"random": "cannot be loaded", "state_dict": "state_dict", "missing": "does not exist"}[kind]
+    assert expected in err[0]
+    with pytest.raises(ModelFileError):
+        load_predict_model(path)
+
+
+def test_usage_errors_exit_2(trained):
+    r = run_cli("--model", trained["model"])  # no record
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = run_cli("--model", trained["model"], "--max-windows", "0", trained["root"] / "mitdb" / "100")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
