@@ -30,11 +30,17 @@ test-unit: $(STAMP)
 test-workflow: $(STAMP)
 	$(BIN)/python -m pytest tests/workflow
 
+PY_SOURCES := src tests benchmarks workflow/scripts
+
 lint: $(STAMP)
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 
 format: $(STAMP)
+	$(BIN)/ruff check --fix $(PY_SOURCES)
+	$(BIN)/ruff format $(PY_SOURCES)
 	$(BIN)/snakefmt Snakefile workflow/rules
 
 bench: $(STAMP)

@@ -66,8 +66,12 @@ def load_segments(n: int, count: int, fs: float = 128.0) -> tuple[np.ndarray, st
         from scipy.signal import resample_poly
 
         pieces = []
-        records = [(db, r) for db in ("mitdb", "nsrdb", "chfdb") if (PHYSIONET / db / "RECORDS").exists()
-                   for r in (PHYSIONET / db / "RECORDS").read_text().split()]
+        records = [
+            (db, r)
+            for db in ("mitdb", "nsrdb", "chfdb")
+            if (PHYSIONET / db / "RECORDS").exists()
+            for r in (PHYSIONET / db / "RECORDS").read_text().split()
+        ]
         for db, rec in records:
             path = PHYSIONET / db / rec
             if not Path(str(path) + ".hea").exists():
@@ -181,8 +185,13 @@ def run_length(n: int, threads: int, quick: bool) -> dict:
     fb = FilterBank(n, 1.0, params, scales=scales)
     cols = fb.image_columns(224)
     xt = torch.from_numpy(x)
-    res: dict = {"segments": source, "n_scales": N_SCALES, "freq_range_cycles_per_sample": [fmin, fmax],
-                 "our_columns": int(len(cols)), "missing": {}}
+    res: dict = {
+        "segments": source,
+        "n_scales": N_SCALES,
+        "freq_range_cycles_per_sample": [fmin, fmax],
+        "our_columns": int(len(cols)),
+        "missing": {},
+    }
 
     with torch.inference_mode():
         # default: the batch cut into chunks that run on `threads` threads (workers=None);
@@ -205,8 +214,9 @@ def run_length(n: int, threads: int, quick: bool) -> dict:
     # PyWavelets, FFT method: one segment per call in float64 (how it is usually called, and
     # how DESIGN.md measured it), and its fastest way: the whole batch in one float32 call.
     try:
-        import pywt
         from importlib.metadata import version
+
+        import pywt
 
         nb = 2 if long else 32
         xs = x[:nb]
@@ -310,12 +320,20 @@ def _child_make_segments(path: str, n: int, window: int) -> None:
     sig += 0.01 * np.random.default_rng(1).standard_normal(sig.shape).astype(np.float32)
     classes = ["ARR", "CHF", "NSR"]
     idx = np.arange(n)
-    table = pd.DataFrame({
-        "segment": idx, "db": "synth", "record": [str(i // 100) for i in idx],
-        "subject": [f"synth/{i // 100}" for i in idx], "recording": [f"synth/{i // 100}/0" for i in idx],
-        "lead": 0, "lead_name": "MLII", "start": (idx % 100) * window,
-        "label": [classes[(i // 100) % 3] for i in idx], "label_index": (idx // 100) % 3,
-    })
+    table = pd.DataFrame(
+        {
+            "segment": idx,
+            "db": "synth",
+            "record": [str(i // 100) for i in idx],
+            "subject": [f"synth/{i // 100}" for i in idx],
+            "recording": [f"synth/{i // 100}/0" for i in idx],
+            "lead": 0,
+            "lead_name": "MLII",
+            "start": (idx % 100) * window,
+            "label": [classes[(i // 100) % 3] for i in idx],
+            "label_index": (idx // 100) % 3,
+        }
+    )
     segment_store.write_segment_store(path, sig, table, fs=128.0, window=window, hop=window, classes=classes)
 
 
@@ -347,14 +365,22 @@ def measure_cache(n: int, threads: int) -> dict:
         subprocess.run([sys.executable, __file__, "--_child", "segments", seg, str(n)], check=True)
         p = subprocess.run(
             [sys.executable, __file__, "--_child", "cache", seg, out, str(threads)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         r = json.loads(p.stdout.strip().splitlines()[-1])
         size = os.path.getsize(out)
     return {
-        "segments": n, "window": 1024, "image_size": 224, "peak_rss_mb": r["peak_rss_mb"],
-        "seconds": r["seconds"], "images_per_s": n / r["seconds"], "file_mb_per_1000": size / n * 1000 / 1e6,
-        "peak_rss_limit_mb": 1500, "within_limit": r["peak_rss_mb"] < 1500,
+        "segments": n,
+        "window": 1024,
+        "image_size": 224,
+        "peak_rss_mb": r["peak_rss_mb"],
+        "seconds": r["seconds"],
+        "images_per_s": n / r["seconds"],
+        "file_mb_per_1000": size / n * 1000 / 1e6,
+        "peak_rss_limit_mb": 1500,
+        "within_limit": r["peak_rss_mb"] < 1500,
     }
 
 
@@ -386,27 +412,42 @@ def main(argv=None) -> int:
     out["cache"] = cache
     import torch
 
-    out["setup"] = {"threads": a.threads, "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                    "quick": a.quick, "wavelet": "amor omega0=2pi == cmor2.0-1.0 == fcwt Morlet(1.0)"}
+    out["setup"] = {
+        "threads": a.threads,
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "quick": a.quick,
+        "wavelet": "amor omega0=2pi == cmor2.0-1.0 == fcwt Morlet(1.0)",
+    }
     if a.json:
         print(json.dumps(out, indent=1, default=float))
         return 0
     fmt = lambda v, f="{:,.0f}": "null" if v is None else f.format(v)
     print(f"CWT, {N_SCALES} scales, amor(2 pi) / cmor2.0-1.0, {a.threads} threads, scalograms/s")
-    print(f"{'length':>7} {'ours':>8} {'pywt':>7} {'fcwt':>7} {'ssq':>7} {'x pywt':>7} {'x fcwt':>7} {'x ssq':>6} {'err ours':>9}")
+    print(
+        f"{'length':>7} {'ours':>8} {'pywt':>7} {'fcwt':>7} {'ssq':>7} "
+        f"{'x pywt':>7} {'x fcwt':>7} {'x ssq':>6} {'err ours':>9}"
+    )
     print("        (pywt: one float64 segment per call; batched float32 pywt in the JSON)")
     for n in LENGTHS:
         r = out[str(n)]
-        print(f"{n:>7} {fmt(r['ours_per_s']):>8} {fmt(r['pywt_per_s'], '{:,.1f}'):>7} {fmt(r['fcwt_per_s'], '{:,.1f}'):>7} "
-              f"{fmt(r['ssqueezepy_per_s'], '{:,.1f}'):>7} {fmt(r['speedup_vs_pywt'], '{:.1f}'):>7} "
-              f"{fmt(r['speedup_vs_fcwt'], '{:.1f}'):>7} {fmt(r['speedup_vs_ssqueezepy'], '{:.1f}'):>6} "
-              f"{r['max_rel_error']:>9.1e}")
+        print(
+            f"{n:>7} {fmt(r['ours_per_s']):>8} {fmt(r['pywt_per_s'], '{:,.1f}'):>7} "
+            f"{fmt(r['fcwt_per_s'], '{:,.1f}'):>7} "
+            f"{fmt(r['ssqueezepy_per_s'], '{:,.1f}'):>7} {fmt(r['speedup_vs_pywt'], '{:.1f}'):>7} "
+            f"{fmt(r['speedup_vs_fcwt'], '{:.1f}'):>7} {fmt(r['speedup_vs_ssqueezepy'], '{:.1f}'):>6} "
+            f"{r['max_rel_error']:>9.1e}"
+        )
         for k, v in r["missing"].items():
             print(f"        {k}: null ({v})")
-        print(f"        peer errors: pywt {r.get('pywt_max_rel_error')}, fcwt {r.get('fcwt_max_rel_error')}, "
-              f"ssqueezepy {r.get('ssqueezepy_max_rel_error')}; targets {r['targets']}")
-    print(f"cache: {cache['segments']} segments, peak RSS {cache['peak_rss_mb']:.0f} MB "
-          f"(limit 1500), {cache['images_per_s']:.0f} images/s, {cache['file_mb_per_1000']:.1f} MB per 1000 images")
+        print(
+            f"        peer errors: pywt {r.get('pywt_max_rel_error')}, fcwt {r.get('fcwt_max_rel_error')}, "
+            f"ssqueezepy {r.get('ssqueezepy_max_rel_error')}; targets {r['targets']}"
+        )
+    print(
+        f"cache: {cache['segments']} segments, peak RSS {cache['peak_rss_mb']:.0f} MB "
+        f"(limit 1500), {cache['images_per_s']:.0f} images/s, {cache['file_mb_per_1000']:.1f} MB per 1000 images"
+    )
     return 0
 
 

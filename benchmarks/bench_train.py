@@ -94,8 +94,14 @@ def repeat_cache(src: Path, dest: Path, n: int) -> None:
     with h5py.File(src, "r") as f, h5py.File(dest, "w") as g:
         images = f["images"]
         m = images.shape[0]
-        out = g.create_dataset("images", shape=(n, *images.shape[1:]), dtype=np.uint8, chunks=images.chunks,
-                               compression="gzip", compression_opts=1)
+        out = g.create_dataset(
+            "images",
+            shape=(n, *images.shape[1:]),
+            dtype=np.uint8,
+            chunks=images.chunks,
+            compression="gzip",
+            compression_opts=1,
+        )
         chunks = [images.id.read_direct_chunk((i, 0, 0, 0)) for i in range(m)]
         for i in range(n):
             mask, data = chunks[i % m]
@@ -151,11 +157,24 @@ def job_img_s(backbone: str, cache: Path, folds: Path, work: Path, device: str, 
     from ecgcwt.training import train_fold
 
     cfg = {"pretrained": "none", "epochs": 2, "batch_size": BATCH, "seed": 0}
-    metrics = train_fold(cache, folds, backbone=backbone, fold=0, cfg=cfg, out_dir=work / f"job_{backbone}",
-                         threads=threads, device=device, log=lambda m: None)
+    metrics = train_fold(
+        cache,
+        folds,
+        backbone=backbone,
+        fold=0,
+        cfg=cfg,
+        out_dir=work / f"job_{backbone}",
+        threads=threads,
+        device=device,
+        log=lambda m: None,
+    )
     history = pd.read_csv(work / f"job_{backbone}" / "history.csv")
-    return {"job_img_s": float(history["images_per_s"].iloc[-1]), "precision": metrics["precision"],
-            "channels_last": metrics["channels_last"], "train_images": metrics["n_segments"]["train"]}
+    return {
+        "job_img_s": float(history["images_per_s"].iloc[-1]),
+        "precision": metrics["precision"],
+        "channels_last": metrics["channels_last"],
+        "train_images": metrics["n_segments"]["train"],
+    }
 
 
 def loader_img_s(cache: Path, dev, passes: int) -> float:
@@ -175,7 +194,7 @@ def loader_img_s(cache: Path, dev, passes: int) -> float:
         def one_pass():
             order = rng.permutation(rows)
             n = 0
-            for x in feeder.batches([order[i:i + BATCH] for i in range(0, len(order), BATCH)]):
+            for x in feeder.batches([order[i : i + BATCH] for i in range(0, len(order), BATCH)]):
                 n += x.shape[0]
             _sync(dev)
             return n
@@ -213,8 +232,12 @@ print(json.dumps({"img_s": n / dt, "rss_mb": hwm, "images": n, "cache_gb_uint8":
 
 
 def stream(cache: Path, device: str, threads: int, budget_mb: float) -> dict:
-    out = subprocess.run([sys.executable, "-c", STREAM_CHILD, str(cache), device, str(threads), str(budget_mb)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", STREAM_CHILD, str(cache), device, str(threads), str(budget_mb)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -236,13 +259,23 @@ print(json.dumps({"import_s": t1 - t0, "cuda_init_s": t2 - t1, **m["timing"]}))
 
 
 def startup(cache: Path, folds: Path, work: Path, device: str, threads: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", STARTUP_CHILD, str(cache), str(folds), str(work / "startup"),
-                          device, str(threads)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", STARTUP_CHILD, str(cache), str(folds), str(work / "startup"), device, str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     t = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"startup_s": t["process_startup_s"],
-            "startup": {"interpreter_and_imports_s": t["process_startup_s"] - t["startup_s"] - t["cuda_init_s"],
-                        "import_ecgcwt_training_s": t["import_s"], "cuda_init_s": t["cuda_init_s"],
-                        "train_fold_setup_s": t["startup_s"], "of_which_load_images_s": t.get("load_images_s")}}
+    return {
+        "startup_s": t["process_startup_s"],
+        "startup": {
+            "interpreter_and_imports_s": t["process_startup_s"] - t["startup_s"] - t["cuda_init_s"],
+            "import_ecgcwt_training_s": t["import_s"],
+            "cuda_init_s": t["cuda_init_s"],
+            "train_fold_setup_s": t["startup_s"],
+            "of_which_load_images_s": t.get("load_images_s"),
+        },
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -280,21 +313,34 @@ def main() -> None:
         t = time.perf_counter()
         cache, folds = build_cache(work, subjects, args.threads)
         result: dict = {"device": torch.cuda.get_device_name(dev) if gpu else f"cpu ({_cpu_name()})"}
-        setup = {"threads": args.threads, "torch": torch.__version__, "quick": args.quick, "batch": BATCH,
-                 "image_px": SIZE, "cache_images": _n_images(cache), "cache_build_s": time.perf_counter() - t}
+        setup = {
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "quick": args.quick,
+            "batch": BATCH,
+            "image_px": SIZE,
+            "cache_images": _n_images(cache),
+            "cache_build_s": time.perf_counter() - t,
+        }
 
         for b in backbones:
             num = choose_numerics({"precision": "auto", "channels_last": "auto"}, dev, b)
             raw = raw_step_img_s(b, dev, num.amp_dtype, num.channels_last, steps, warmup)
             job = job_img_s(b, cache, folds, work, device, args.threads)
-            result[b] = {"raw_img_s": round(raw, 1), "job_img_s": round(job["job_img_s"], 1),
-                         "ratio": round(job["job_img_s"] / raw, 3), "precision": job["precision"],
-                         "channels_last": job["channels_last"]}
+            result[b] = {
+                "raw_img_s": round(raw, 1),
+                "job_img_s": round(job["job_img_s"], 1),
+                "ratio": round(job["job_img_s"] / raw, 3),
+                "precision": job["precision"],
+                "channels_last": job["channels_last"],
+            }
             if args.sweep:
                 result[b]["sweep_raw_img_s"] = {
-                    f"{p}/{'channels_last' if cl else 'contiguous'}": round(raw_step_img_s(
-                        b, dev, None if p == "fp32" else torch.bfloat16, cl, steps, warmup), 1)
-                    for p in ("fp32", "bf16") for cl in (False, True)
+                    f"{p}/{'channels_last' if cl else 'contiguous'}": round(
+                        raw_step_img_s(b, dev, None if p == "fp32" else torch.bfloat16, cl, steps, warmup), 1
+                    )
+                    for p in ("fp32", "bf16")
+                    for cl in (False, True)
                 }
             _progress(args, b, result[b])
 
@@ -306,8 +352,12 @@ def main() -> None:
         s = stream(big, device, args.threads, budget)
         result["loader_stream_img_s"] = round(s["img_s"], 1)
         result["stream_rss_mb"] = round(s["rss_mb"], 1)
-        setup["stream"] = {"images": s["images"], "uint8_gb": round(s["cache_gb_uint8"], 2),
-                           "budget_mb": round(budget, 1), "file_mb": round(big.stat().st_size / 1e6, 1)}
+        setup["stream"] = {
+            "images": s["images"],
+            "uint8_gb": round(s["cache_gb_uint8"], 2),
+            "budget_mb": round(budget, 1),
+            "file_mb": round(big.stat().st_size / 1e6, 1),
+        }
         st = startup(cache, folds, work, device, args.threads)
         result["startup_s"] = round(st["startup_s"], 2)
         result["startup"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in st["startup"].items()}
@@ -326,9 +376,11 @@ def _targets(r: dict, backbones, gpu: bool) -> dict:
     t = {f"{b}.ratio>={TARGETS_CPU['ratio']}": r[b]["ratio"] >= TARGETS_CPU["ratio"] for b in backbones}
     top = max(r[b]["raw_img_s"] for b in backbones)
     t[f"loader_img_s>={TARGETS_CPU['loader_vs_raw']:.0f}x_max_raw ({top:.0f})"] = (
-        r["loader_img_s"] >= TARGETS_CPU["loader_vs_raw"] * top)
+        r["loader_img_s"] >= TARGETS_CPU["loader_vs_raw"] * top
+    )
     t[f"loader_stream_img_s>={TARGETS_CPU['loader_stream_img_s']:.0f}"] = (
-        r["loader_stream_img_s"] >= TARGETS_CPU["loader_stream_img_s"])
+        r["loader_stream_img_s"] >= TARGETS_CPU["loader_stream_img_s"]
+    )
     t[f"stream_rss_mb<={TARGETS_CPU['stream_rss_mb']:.0f}"] = r["stream_rss_mb"] <= TARGETS_CPU["stream_rss_mb"]
     return t
 
@@ -338,12 +390,16 @@ def _table(r: dict, backbones) -> None:
     print(f"{'backbone':<14}{'precision':>10}{'ch_last':>9}{'raw img/s':>11}{'job img/s':>11}{'ratio':>7}")
     for b in backbones:
         x = r[b]
-        print(f"{b:<14}{x['precision']:>10}{str(x['channels_last']):>9}{x['raw_img_s']:>11.1f}"
-              f"{x['job_img_s']:>11.1f}{x['ratio']:>7.3f}")
+        print(
+            f"{b:<14}{x['precision']:>10}{str(x['channels_last']):>9}{x['raw_img_s']:>11.1f}"
+            f"{x['job_img_s']:>11.1f}{x['ratio']:>7.3f}"
+        )
         if "sweep_raw_img_s" in x:
             print("    sweep: " + ", ".join(f"{k} {v:.1f}" for k, v in x["sweep_raw_img_s"].items()))
-    print(f"loader (in memory): {r['loader_img_s']:.0f} img/s; streaming: {r['loader_stream_img_s']:.0f} img/s, "
-          f"peak RSS {r['stream_rss_mb']:.0f} MB; start-up {r['startup_s']:.2f} s {r['startup']}")
+    print(
+        f"loader (in memory): {r['loader_img_s']:.0f} img/s; streaming: {r['loader_stream_img_s']:.0f} img/s, "
+        f"peak RSS {r['stream_rss_mb']:.0f} MB; start-up {r['startup_s']:.2f} s {r['startup']}"
+    )
     for k, ok in r["targets"].items():
         print(f"  target {k}: {'met' if ok else 'MISSED'}")
 

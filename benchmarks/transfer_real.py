@@ -38,8 +38,11 @@ def build(records: Path, work: Path, size: int, windows: int, threads: int) -> t
     from ecgcwt.pipeline import build_data
     from ecgcwt.segmentation import DatabaseSource, SegmentSpec
 
-    sources = [DatabaseSource("mitdb", records / "mitdb", "ARR"), DatabaseSource("chfdb", records / "chfdb", "CHF"),
-               DatabaseSource("nsrdb", records / "nsrdb", "NSR")]
+    sources = [
+        DatabaseSource("mitdb", records / "mitdb", "ARR"),
+        DatabaseSource("chfdb", records / "chfdb", "CHF"),
+        DatabaseSource("nsrdb", records / "nsrdb", "NSR"),
+    ]
     spec = SegmentSpec(fs=128, window=1024, hop=1024, max_per_recording=windows, max_duration_s=None)
 
     def split_single_subjects_in_time(table: pd.DataFrame) -> pd.DataFrame:
@@ -50,8 +53,9 @@ def build(records: Path, work: Path, size: int, windows: int, threads: int) -> t
             table.loc[m, "subject"] = table.loc[m, "subject"] + np.where(late, "#late", "#early")
         return table
 
-    cache, table = build_data(sources, spec, {"image": {"size": size}}, work, threads=threads,
-                              edit_table=split_single_subjects_in_time)
+    cache, table = build_data(
+        sources, spec, {"image": {"size": size}}, work, threads=threads, edit_table=split_single_subjects_in_time
+    )
     subjects = table.drop_duplicates("subject")[["subject", "label"]].reset_index(drop=True)
     arr = sorted(subjects.loc[subjects["label"] == "ARR", "subject"])
     test = set(arr[::2]) | {s for s in subjects["subject"] if s.endswith("#late")}
@@ -81,23 +85,42 @@ def main() -> None:
         weights = fetch_imagenet_weights(LITE, work / f"{LITE}.pth", log=lambda m: None)
         for seed in [int(s) for s in args.seeds.split(",")]:
             for start in ("imagenet", "scratch"):
-                cfg = {"pretrained": "imagenet", "strategy": "finetune" if start == "imagenet" else "scratch",
-                       "epochs": args.epochs, "batch_size": 32, "seed": seed, "augment": True}
+                cfg = {
+                    "pretrained": "imagenet",
+                    "strategy": "finetune" if start == "imagenet" else "scratch",
+                    "epochs": args.epochs,
+                    "batch_size": 32,
+                    "seed": seed,
+                    "augment": True,
+                }
                 t = time.perf_counter()
-                m = train_fold(cache, folds, backbone=LITE, fold=0, cfg=cfg, out_dir=work / f"{start}_{seed}",
-                               threads=args.threads, weights_file=weights, log=lambda s: None)
+                m = train_fold(
+                    cache,
+                    folds,
+                    backbone=LITE,
+                    fold=0,
+                    cfg=cfg,
+                    out_dir=work / f"{start}_{seed}",
+                    threads=args.threads,
+                    weights_file=weights,
+                    log=lambda s: None,
+                )
                 seg = m["levels"]["segment"]
-                run = {"start": start, "seed": seed, "seconds": round(time.perf_counter() - t, 1),
-                       "balanced_accuracy": round(seg["balanced_accuracy"], 3),
-                       "sensitivity": {k: round(v["sensitivity"], 3) for k, v in seg["per_class"].items()},
-                       "best_epoch": m["best_epoch"], "n_test": m["n_segments"]["test"]}
+                run = {
+                    "start": start,
+                    "seed": seed,
+                    "seconds": round(time.perf_counter() - t, 1),
+                    "balanced_accuracy": round(seg["balanced_accuracy"], 3),
+                    "sensitivity": {k: round(v["sensitivity"], 3) for k, v in seg["per_class"].items()},
+                    "best_epoch": m["best_epoch"],
+                    "n_test": m["n_segments"]["test"],
+                }
                 out["runs"].append(run)
                 print(json.dumps(run), file=sys.stderr)
     for start in ("imagenet", "scratch"):
         ba = [r["balanced_accuracy"] for r in out["runs"] if r["start"] == start]
         out[start] = {"balanced_accuracy_mean": round(float(np.mean(ba)), 3), "min": min(ba), "max": max(ba)}
-    print(json.dumps(out, indent=1) if args.json else
-          f"imagenet {out['imagenet']} | scratch {out['scratch']}")
+    print(json.dumps(out, indent=1) if args.json else f"imagenet {out['imagenet']} | scratch {out['scratch']}")
 
 
 if __name__ == "__main__":

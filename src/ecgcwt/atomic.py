@@ -53,8 +53,9 @@ def remove_stale_temporaries(path: str | os.PathLike, suffix: str = ".tmp") -> l
     for p in stale:
         p.unlink(missing_ok=True)
     if stale:
-        logging.getLogger("ecgcwt").info("removed %d stale temporary file(s) of %s: %s", len(stale), path,
-                                         ", ".join(p.name for p in stale))
+        logging.getLogger("ecgcwt").info(
+            "removed %d stale temporary file(s) of %s: %s", len(stale), path, ", ".join(p.name for p in stale)
+        )
     return stale
 
 

@@ -34,18 +34,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecgcwt", description="ECG rhythm classification from CWT scalograms.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser(
-        "predict", help="classify WFDB records with a trained model",
+        "predict",
+        help="classify WFDB records with a trained model",
         description="Classify WFDB records with a trained model (model.pt of the train step). Each record's "
-                    "usable windows (the training's window, leads, sampling rate and quality checks; no overlap) "
-                    "become scalograms as in training; the record's class probabilities are the mean of its "
-                    "windows'. Exit status: 0 all classified, 1 a record failed, 2 usage or model-file error.",
+        "usable windows (the training's window, leads, sampling rate and quality checks; no overlap) "
+        "become scalograms as in training; the record's class probabilities are the mean of its "
+        "windows'. Exit status: 0 all classified, 1 a record failed, 2 usage or model-file error.",
     )
     p.add_argument("--model", required=True, metavar="PATH", help="model.pt written by the train step")
-    p.add_argument("records", nargs="+", metavar="RECORD", help="WFDB record path without extension, e.g. data/mitdb/100")
-    p.add_argument("--csv", metavar="FILE", help="also write the predictions to FILE "
-                   "(columns record, predicted, prob_<class>..., n_windows)")
-    p.add_argument("--max-windows", type=_positive_int, metavar="N",
-                   help="use at most N windows per lead, spread evenly over the recording (default: all)")
+    p.add_argument(
+        "records", nargs="+", metavar="RECORD", help="WFDB record path without extension, e.g. data/mitdb/100"
+    )
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="also write the predictions to FILE (columns record, predicted, prob_<class>..., n_windows)",
+    )
+    p.add_argument(
+        "--max-windows",
+        type=_positive_int,
+        metavar="N",
+        help="use at most N windows per lead, spread evenly over the recording (default: all)",
+    )
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="torch CPU threads")
     return parser
@@ -84,7 +94,10 @@ def _predict(args) -> int:
         print(format_row(row, model.classes), flush=True)
 
     table, errors = predict_records(
-        model, args.records, max_windows=args.max_windows, on_result=show,
+        model,
+        args.records,
+        max_windows=args.max_windows,
+        on_result=show,
         on_error=lambda record, reason: _error(f"{record}: {reason}"),
     )
     if args.csv:

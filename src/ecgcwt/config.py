@@ -124,7 +124,9 @@ def check_config(config: dict[str, Any]) -> None:
 
         bad = {db: v["label"] for db, v in dbs.items() if v["label"] not in PROFILES}
         if bad:
-            raise ConfigError(f"data.source synthetic generates the classes {sorted(PROFILES)}; data.databases has {bad}.")
+            raise ConfigError(
+                f"data.source synthetic generates the classes {sorted(PROFILES)}; data.databases has {bad}."
+            )
         n = data["synthetic"]["subjects_per_class"]
         if n < config["folds"]["k"]:
             raise ConfigError(
@@ -151,7 +153,8 @@ def check_config(config: dict[str, Any]) -> None:
     if pre not in ("imagenet", "none") and not Path(pre).is_file():
         raise ConfigError(
             f"training.pretrained is {pre!r}: neither 'imagenet', 'none' nor an existing weights file. "
-            f"Give the path of a torchvision state_dict (e.g. a file written by the weights rule into resources/weights/)."
+            "Give the path of a torchvision state_dict "
+            "(e.g. a file written by the weights rule into resources/weights/)."
         )
 
 

@@ -106,7 +106,7 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -146,9 +146,7 @@ class CwtParams:
         if self.boundary not in BOUNDARIES:
             raise ConfigError(f"cwt.boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
         if not (isinstance(self.voices_per_octave, (int, np.integer)) and 1 <= self.voices_per_octave <= 64):
-            raise ConfigError(
-                f"cwt.voices_per_octave must be an integer in 1..64, got {self.voices_per_octave!r}"
-            )
+            raise ConfigError(f"cwt.voices_per_octave must be an integer in 1..64, got {self.voices_per_octave!r}")
         g, p2 = float(self.morse_gamma), float(self.morse_time_bandwidth)
         if not (math.isfinite(g) and g >= 1.0):
             raise ConfigError(f"cwt.morse_gamma must be >= 1, got {self.morse_gamma!r}")
@@ -166,9 +164,7 @@ class CwtParams:
             if len(fl) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in fl):
                 raise ConfigError(f"cwt.freq_limits must be null or [fmin_hz, fmax_hz], got {self.freq_limits!r}")
             if not 0 < fl[0] < fl[1]:
-                raise ConfigError(
-                    f"cwt.freq_limits must satisfy 0 < fmin < fmax, got {list(self.freq_limits)}"
-                )
+                raise ConfigError(f"cwt.freq_limits must satisfy 0 < fmin < fmax, got {list(self.freq_limits)}")
             object.__setattr__(self, "freq_limits", (float(fl[0]), float(fl[1])))
 
     @classmethod
@@ -258,9 +254,7 @@ class MorseWavelet(Wavelet):
         pos = w > 0
         wp = w[pos]
         # log form: beta*log(w/wp) - w^gamma + wp^gamma stays finite for large beta
-        out[pos] = 2.0 * np.exp(
-            self.beta * np.log(wp / self.omega_peak) - wp**self.gamma + self.omega_peak**self.gamma
-        )
+        out[pos] = 2.0 * np.exp(self.beta * np.log(wp / self.omega_peak) - wp**self.gamma + self.omega_peak**self.gamma)
         return out
 
     def psihat_prime(self, omega: np.ndarray) -> np.ndarray:
@@ -523,7 +517,10 @@ class FilterBank:
         return out[0] if single else out
 
     def magnitude(self, x, columns=None, *, workers: int | None = None) -> torch.Tensor:
-        """|CWT| as float32, same shapes and ``workers`` as :meth:`transform` (no complex output buffer on the fast path)."""
+        """|CWT| as float32, same shapes and ``workers`` as :meth:`transform`.
+
+        No complex output buffer is allocated on the fast path.
+        """
         return self.transform(x, columns, workers=workers, _magnitude=True)
 
     def _full(self, xb: torch.Tensor) -> torch.Tensor:
@@ -562,7 +559,11 @@ class FilterBank:
         else:
             bank = np.ascontiguousarray(resp.reshape(self.n_scales, q, m).transpose(2, 1, 0), dtype=np.float32)
         fold = _Fold(
-            bank=torch.from_numpy(bank).to(self.device), index=index, m=m, q=q, nyq_swap=nyq_swap,
+            bank=torch.from_numpy(bank).to(self.device),
+            index=index,
+            m=m,
+            q=q,
+            nyq_swap=nyq_swap,
             elementwise=elementwise,
         )
         self._folded[key] = fold

@@ -51,9 +51,7 @@ def read_scalogram_info(path: str | os.PathLike) -> ScalogramInfo:
             raise DataError(f"{str(path)!r} is not a scalogram cache: it lacks /images or /table")
         images = f["images"]
         if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
-            raise DataError(
-                f"{str(path)!r}: /images must be uint8 (N, H, W, 3), found {images.dtype} {images.shape}"
-            )
+            raise DataError(f"{str(path)!r}: /images must be uint8 (N, H, W, 3), found {images.dtype} {images.shape}")
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
         classes = tuple(decode_str(c) for c in f.attrs.get("classes", []))
         if not classes:
@@ -69,8 +67,9 @@ def read_scalogram_table(path: str | os.PathLike) -> pd.DataFrame:
             table = table_from_group(f["table"])
             n = f["images"].shape[0]
         except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"cannot read the segment table of {str(path)!r} ({exc}); the file is damaged: "
-                            f"{_REBUILD}") from exc
+            raise DataError(
+                f"cannot read the segment table of {str(path)!r} ({exc}); the file is damaged: {_REBUILD}"
+            ) from exc
     if len(table) != n:
         raise DataError(f"{str(path)!r}: table has {len(table)} rows but /images has {n}")
     return table
@@ -87,8 +86,10 @@ def _open_cache(path: str | os.PathLike) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(f"cannot open scalogram cache {str(path)!r} ({exc}); the file is truncated or damaged "
-                        f"(an interrupted copy or a full disk?): {_REBUILD}") from exc
+        raise DataError(
+            f"cannot open scalogram cache {str(path)!r} ({exc}); the file is truncated or damaged "
+            f"(an interrupted copy or a full disk?): {_REBUILD}"
+        ) from exc
 
 
 class ScalogramDataset(Dataset):

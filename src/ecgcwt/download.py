@@ -339,13 +339,13 @@ def _check_arguments(db, version, records, max_duration_s, retries, backoff_s, t
         isinstance(max_duration_s, (int, float)) and math.isfinite(max_duration_s) and max_duration_s > 0
     ):
         raise DownloadError(
-            f"max_duration_s must be a positive number of seconds or null (full length), " f"got {max_duration_s!r}"
+            f"max_duration_s must be a positive number of seconds or null (full length), got {max_duration_s!r}"
         )
     if not isinstance(retries, int) or retries < 1:
         raise DownloadError(f"retries must be an integer >= 1 (attempts per file), got {retries!r}")
     if backoff_s < 0 or timeout_s <= 0:
         raise DownloadError(
-            f"backoff_s must be >= 0 and timeout_s > 0, got backoff_s={backoff_s!r}, " f"timeout_s={timeout_s!r}"
+            f"backoff_s must be >= 0 and timeout_s > 0, got backoff_s={backoff_s!r}, timeout_s={timeout_s!r}"
         )
 
 
@@ -884,8 +884,7 @@ def _check_same_header(record: wfdb.Record, header, where: str) -> None:
     differ = [f for f in fields if getattr(record, f, None) != getattr(header, f, None)]
     if differ:
         raise _IntegrityError(
-            f"{where}: the header wfdb read differs from the one checked against SHA256SUMS.txt "
-            f"({', '.join(differ)})"
+            f"{where}: the header wfdb read differs from the one checked against SHA256SUMS.txt ({', '.join(differ)})"
         )
 
 

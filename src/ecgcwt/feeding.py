@@ -48,7 +48,7 @@ class InMemoryImages:
         self.images = torch.empty((len(rows), *self.image_shape), dtype=torch.uint8, pin_memory=pin_memory)
         flat = self.images.numpy()
         for i in range(0, len(rows), _FILL_BLOCK):
-            reader.read(rows[i:i + _FILL_BLOCK], out=flat[i:i + _FILL_BLOCK])
+            reader.read(rows[i : i + _FILL_BLOCK], out=flat[i : i + _FILL_BLOCK])
 
     @property
     def nbytes(self) -> int:

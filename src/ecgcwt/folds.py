@@ -33,12 +33,14 @@ def subject_table(segments: pd.DataFrame) -> pd.DataFrame:
             f"different databases/classes into one person. Fix data.subject_map."
         )
     g = segments.groupby("subject")
-    return pd.DataFrame({
-        "subject": labels.index,
-        "label": [v[0] for v in labels.values],
-        "n_recordings": g["recording"].nunique().reindex(labels.index).to_numpy(),
-        "n_segments": g.size().reindex(labels.index).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "subject": labels.index,
+            "label": [v[0] for v in labels.values],
+            "n_recordings": g["recording"].nunique().reindex(labels.index).to_numpy(),
+            "n_segments": g.size().reindex(labels.index).to_numpy(),
+        }
+    )
 
 
 def assign_folds(segments: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
@@ -49,8 +51,11 @@ def assign_folds(segments: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
     if len(short):
         detail = ", ".join(f"{lbl} has {n}" for lbl, n in short.items())
         lowest = int(counts.min())
-        fix = (f"Lower folds.k to {lowest}, or add" if lowest >= 2 else
-               "A class with a single subject cannot be tested on a subject it was not trained on: add")
+        fix = (
+            f"Lower folds.k to {lowest}, or add"
+            if lowest >= 2
+            else "A class with a single subject cannot be tested on a subject it was not trained on: add"
+        )
         raise DataError(
             f"folds.k is {k} but {detail} subject(s); every class needs at least k subjects so that each fold "
             f"tests every class. {fix} records of that class (data.records / data.databases)."
@@ -94,8 +99,13 @@ def read_folds(folds_csv: str | os.PathLike, k: int | None = None) -> pd.DataFra
             # a row with more fields than the header: pandas would drop them with a warning
             warnings.simplefilter("error", pd.errors.ParserWarning)
             folds = pd.read_csv(path, dtype={"subject": str, "label": str, "fold": str}, index_col=False)
-    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError,
-            ValueError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.ParserWarning,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        ValueError,
+    ) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{str(path)!r} is not a valid folds table ({reason}); {_REBUILD_FOLDS}") from exc
     missing = [c for c in ("subject", "label", "fold") if c not in folds.columns]
@@ -109,8 +119,10 @@ def read_folds(folds_csv: str | os.PathLike, k: int | None = None) -> pd.DataFra
     bad = ~fold_text.str.fullmatch(r"\d+")
     if bad.any():
         line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-        raise DataError(f"{str(path)!r} line {line}: fold {folds['fold'].iloc[line - 2]!r} is not a non-negative "
-                        f"integer; {_REBUILD_FOLDS}")
+        raise DataError(
+            f"{str(path)!r} line {line}: fold {folds['fold'].iloc[line - 2]!r} is not a non-negative "
+            f"integer; {_REBUILD_FOLDS}"
+        )
     folds["fold"] = fold_text.astype(int)
     if k is not None:
         outside = ~folds["fold"].between(0, int(k) - 1)

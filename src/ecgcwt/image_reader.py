@@ -74,7 +74,7 @@ class ChunkReader:
             raise DataError(f"{str(self.path)!r}: image row {bad} requested, the cache has {self.n_images}")
         if not self.raw_chunks:
             for i, r in enumerate(rows):
-                self._images.read_direct(out, np.s_[int(r):int(r) + 1], np.s_[i:i + 1])
+                self._images.read_direct(out, np.s_[int(r) : int(r) + 1], np.s_[i : i + 1])
             return out
         chunks = [self._read_chunk(int(r)) for r in rows]  # h5py holds its lock here; cheap
         flat = out.reshape(len(rows), -1)
@@ -85,15 +85,16 @@ class ChunkReader:
         else:
             # in contiguous slices, one per thread: fewer tasks, same parallelism
             step = -(-len(jobs) // self.threads)
-            list(self._pool.map(self._inflate_many, [jobs[i:i + step] for i in range(0, len(jobs), step)]))
+            list(self._pool.map(self._inflate_many, [jobs[i : i + step] for i in range(0, len(jobs), step)]))
         return out
 
     def _read_chunk(self, row: int) -> tuple[int, bytes]:
         try:
             return self._images.id.read_direct_chunk((row, 0, 0, 0))
         except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"{str(self.path)!r}: image {row} cannot be read ({exc}); the file is damaged: "
-                            f"{_REBUILD}") from exc
+            raise DataError(
+                f"{str(self.path)!r}: image {row} cannot be read ({exc}); the file is damaged: {_REBUILD}"
+            ) from exc
 
     def _inflate_many(self, jobs) -> None:
         for job in jobs:
@@ -106,8 +107,9 @@ class ChunkReader:
         except zlib.error as exc:
             raise DataError(f"{str(self.path)!r}: image {int(row)} is corrupt ({exc}); {_REBUILD}") from exc
         if len(raw) != self.image_bytes:
-            raise DataError(f"{str(self.path)!r}: image {int(row)} holds {len(raw)} bytes, expected "
-                            f"{self.image_bytes}; {_REBUILD}")
+            raise DataError(
+                f"{str(self.path)!r}: image {int(row)} holds {len(raw)} bytes, expected {self.image_bytes}; {_REBUILD}"
+            )
         dest[:] = np.frombuffer(raw, dtype=np.uint8)
 
     def close(self) -> None:

@@ -200,7 +200,7 @@ def _kappa(cm: np.ndarray) -> float:
 
 def classes_from_columns(df: pd.DataFrame) -> list[str]:
     """Class names from the ``prob_<CLASS>`` columns, in column (= label-index) order."""
-    classes = [c[len("prob_"):] for c in df.columns if c.startswith("prob_")]
+    classes = [c[len("prob_") :] for c in df.columns if c.startswith("prob_")]
     if not classes:
         raise DataError("predictions table has no prob_<CLASS> columns")
     return classes
@@ -238,11 +238,13 @@ def aggregate(predictions: pd.DataFrame, level: str, classes: Sequence[str] | No
     if (n_labels > 1).any():
         bad = list(n_labels[n_labels > 1].index[:5])
         raise DataError(f"{key}s with windows of more than one label (first: {bad}); the table is inconsistent")
-    out = pd.DataFrame({
-        "unit": grouped.size().index.to_numpy(),
-        "subject": grouped["subject"].first().to_numpy(),
-        "label_index": grouped["label_index"].first().to_numpy(np.int64),
-    })
+    out = pd.DataFrame(
+        {
+            "unit": grouped.size().index.to_numpy(),
+            "subject": grouped["subject"].first().to_numpy(),
+            "label_index": grouped["label_index"].first().to_numpy(np.int64),
+        }
+    )
     mean_prob = grouped[prob_cols].mean().to_numpy(np.float64)
     if level.endswith("_vote"):
         votes = np.zeros((len(out), len(classes)))

@@ -374,8 +374,12 @@ def _load_weights_file(backbone: str, path: Path, kwargs: dict) -> tuple[nn.Modu
     has_aux = any(k.startswith(aux) for k in state) if aux else False
     if aux:
         # as torchvision does for its own ImageNet files of these architectures
-        kwargs = {**kwargs, "aux_logits": has_aux, "transform_input": kwargs.get("transform_input", True),
-                  "init_weights": False}
+        kwargs = {
+            **kwargs,
+            "aux_logits": has_aux,
+            "transform_input": kwargs.get("transform_input", True),
+            "init_weights": False,
+        }
     model = _get_model(backbone, kwargs)
     try:
         model.load_state_dict(state, strict=True)

@@ -41,7 +41,15 @@ def build_data(
         if len(edited) != len(table):
             raise ValueError("edit_table must keep every row of the segment table, in order")
         table = edited
-    write_segment_store(out_dir / "segments.h5", signals, table, fs=spec.fs, window=spec.window, hop=spec.hop,
-                        classes=classes, extra_attrs=segment_attrs(spec))
+    write_segment_store(
+        out_dir / "segments.h5",
+        signals,
+        table,
+        fs=spec.fs,
+        window=spec.window,
+        hop=spec.hop,
+        classes=classes,
+        extra_attrs=segment_attrs(spec),
+    )
     cache = build_scalogram_cache(out_dir / "segments.h5", out_dir / "scalograms.h5", cwt_cfg, threads=threads)
     return cache, table

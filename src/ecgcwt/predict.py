@@ -60,9 +60,23 @@ from .segmentation import (
 #: Keys a ``model.pt``'s ``meta`` must have.
 META_KEYS = ("backbone", "classes", "image_size", "mean", "std", "model_kwargs", "config", "scalogram_attrs")
 #: Cache attributes the images are rebuilt from.
-IMAGE_ATTRS = ("wavelet", "morse_gamma", "morse_time_bandwidth", "amor_omega0", "voices_per_octave", "fmin_hz",
-               "fmax_hz", "freq_limits_source", "boundary", "image_size", "image_mode", "colors", "log", "fs",
-               "window")
+IMAGE_ATTRS = (
+    "wavelet",
+    "morse_gamma",
+    "morse_time_bandwidth",
+    "amor_omega0",
+    "voices_per_octave",
+    "fmin_hz",
+    "fmax_hz",
+    "freq_limits_source",
+    "boundary",
+    "image_size",
+    "image_mode",
+    "colors",
+    "log",
+    "fs",
+    "window",
+)
 
 
 class ModelFileError(EcgCwtError):
@@ -87,11 +101,17 @@ class PredictModel:
         """uint8 (n, H, W, 3) images of float32 windows (n, window), as the scalogram cache makes them."""
         with torch.inference_mode():
             mag = self.filter_bank.magnitude(
-                torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)), self.columns,
+                torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)),
+                self.columns,
                 workers=max(1, torch.get_num_threads()),
             )
-            return scalogram_images(mag, size=self.image["size"], mode=self.image["mode"],
-                                    colors=self.image["colors"], log=self.image["log"])
+            return scalogram_images(
+                mag,
+                size=self.image["size"],
+                mode=self.image["mode"],
+                colors=self.image["colors"],
+                log=self.image["log"],
+            )
 
 
 def load_predict_model(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
@@ -111,53 +131,81 @@ def load_predict_model(model_pt: str | os.PathLike, device: str = "cpu") -> Pred
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         if first.startswith("Weights only load failed"):
             first = "it holds objects that need code to unpickle, refused"
-        raise ModelFileError(f"model file {str(path)!r} cannot be loaded as a model.pt written by ecgcwt "
-                             f"({type(exc).__name__}: {first})") from None
+        raise ModelFileError(
+            f"model file {str(path)!r} cannot be loaded as a model.pt written by ecgcwt ({type(exc).__name__}: {first})"
+        ) from None
     if not isinstance(saved, dict) or not isinstance(saved.get("meta"), dict) or "state_dict" not in saved:
-        what = "a bare state_dict (e.g. torchvision weights)" if isinstance(saved, dict) and saved and all(
-            isinstance(v, torch.Tensor) for v in saved.values()) else f"a {type(saved).__name__} without 'meta'"
+        what = (
+            "a bare state_dict (e.g. torchvision weights)"
+            if isinstance(saved, dict) and saved and all(isinstance(v, torch.Tensor) for v in saved.values())
+            else f"a {type(saved).__name__} without 'meta'"
+        )
         raise ModelFileError(f"model file {str(path)!r} is not a model.pt written by ecgcwt training: it holds {what}")
     meta = saved["meta"]
     missing = [k for k in META_KEYS if k not in meta]
     attrs = meta.get("scalogram_attrs") or {}
     missing += [f"scalogram_attrs.{k}" for k in IMAGE_ATTRS if k not in attrs]
     if missing:
-        raise ModelFileError(f"model file {str(path)!r} lacks {', '.join(missing)}: it was not written by this "
-                             "version's training; retrain the model")
+        raise ModelFileError(
+            f"model file {str(path)!r} lacks {', '.join(missing)}: it was not written by this "
+            "version's training; retrain the model"
+        )
     try:
         built, meta = load_trained_model(path, device)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise ModelFileError(f"model file {str(path)!r}: its weights do not fit its backbone "
-                             f"{meta['backbone']!r} ({type(exc).__name__}: {first}); retrain the model") from None
+        raise ModelFileError(
+            f"model file {str(path)!r}: its weights do not fit its backbone "
+            f"{meta['backbone']!r} ({type(exc).__name__}: {first}); retrain the model"
+        ) from None
     prep = meta.get("preprocessing") or preprocessing_from_attrs(attrs)
     params = CwtParams(
-        wavelet=str(attrs["wavelet"]), morse_gamma=float(attrs["morse_gamma"]),
-        morse_time_bandwidth=float(attrs["morse_time_bandwidth"]), amor_omega0=float(attrs["amor_omega0"]),
-        voices_per_octave=int(attrs["voices_per_octave"]), boundary=str(attrs["boundary"]),
-        freq_limits=None if attrs["freq_limits_source"] == "matlab_default"
+        wavelet=str(attrs["wavelet"]),
+        morse_gamma=float(attrs["morse_gamma"]),
+        morse_time_bandwidth=float(attrs["morse_time_bandwidth"]),
+        amor_omega0=float(attrs["amor_omega0"]),
+        voices_per_octave=int(attrs["voices_per_octave"]),
+        boundary=str(attrs["boundary"]),
+        freq_limits=None
+        if attrs["freq_limits_source"] == "matlab_default"
         else (float(attrs["fmin_hz"]), float(attrs["fmax_hz"])),
     )
     fb = FilterBank(int(prep["window"]), float(prep["fs"]), params)
-    image = {"size": int(attrs["image_size"]), "mode": str(attrs["image_mode"]), "colors": int(attrs["colors"]),
-             "log": bool(attrs["log"])}
+    image = {
+        "size": int(attrs["image_size"]),
+        "mode": str(attrs["image_mode"]),
+        "colors": int(attrs["colors"]),
+        "log": bool(attrs["log"]),
+    }
     columns = fb.image_columns(image["size"])
     # the rebuilt transform must be the training's: same frequencies, same time columns
-    same = (np.allclose(fb.frequencies, np.asarray(attrs.get("frequencies", fb.frequencies), dtype=np.float64),
-                        rtol=1e-9, atol=0)
-            and np.array_equal(columns, np.asarray(attrs.get("time_columns", columns), dtype=np.int64)))
+    same = np.allclose(
+        fb.frequencies, np.asarray(attrs.get("frequencies", fb.frequencies), dtype=np.float64), rtol=1e-9, atol=0
+    ) and np.array_equal(columns, np.asarray(attrs.get("time_columns", columns), dtype=np.int64))
     if not same or [image["size"]] * 2 != list(meta["image_size"]):
-        raise ModelFileError(f"model file {str(path)!r}: its CWT settings do not rebuild the training's transform "
-                             "(written by another version of ecgcwt?); retrain the model")
-    return PredictModel(path=path, built=built, meta=meta, classes=list(meta["classes"]), prep=prep,
-                        filter_bank=fb, columns=columns, image=image, device=resolve_device(device))
+        raise ModelFileError(
+            f"model file {str(path)!r}: its CWT settings do not rebuild the training's transform "
+            "(written by another version of ecgcwt?); retrain the model"
+        )
+    return PredictModel(
+        path=path,
+        built=built,
+        meta=meta,
+        classes=list(meta["classes"]),
+        prep=prep,
+        filter_bank=fb,
+        columns=columns,
+        image=image,
+        device=resolve_device(device),
+    )
 
 
 # --------------------------------------------------------------------------- records
 
 
-def record_windows(record: str | os.PathLike, prep: dict, *, hop: int | None = None,
-                   max_windows: int | None = None) -> np.ndarray:
+def record_windows(
+    record: str | os.PathLike, prep: dict, *, hop: int | None = None, max_windows: int | None = None
+) -> np.ndarray:
     """float32 windows (n, window) of ``record`` (a WFDB record path without extension), as training cuts them.
 
     Every lead of ``prep["leads"]`` (None: all), resampled to ``prep["fs"]``,
@@ -197,13 +245,16 @@ def record_windows(record: str | os.PathLike, prep: dict, *, hop: int | None = N
         keep = good[evenly_spaced(len(good), max_windows)]
         counts.append((j, len(starts), {r: int(np.sum(reasons == r)) for r in DROP_REASONS}))
         if len(keep):
-            chunks.append(np.stack([x[s:s + window] for s in starts[keep]]).astype(np.float32))
+            chunks.append(np.stack([x[s : s + window] for s in starts[keep]]).astype(np.float32))
     if not counts:
-        raise RecordError(f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s), shorter than one "
-                          f"window of {window} samples ({window / fs:.1f} s)")
+        raise RecordError(
+            f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s), shorter than one "
+            f"window of {window} samples ({window / fs:.1f} s)"
+        )
     if not chunks:
-        detail = "; ".join(f"lead {j}: {n} windows, dropped " + ", ".join(f"{r} {c}" for r, c in d.items() if c)
-                           for j, n, d in counts)
+        detail = "; ".join(
+            f"lead {j}: {n} windows, dropped " + ", ".join(f"{r} {c}" for r, c in d.items() if c) for j, n, d in counts
+        )
         raise RecordError(f"no usable window: every window failed the quality checks ({detail})")
     return np.concatenate(chunks)
 
@@ -232,10 +283,11 @@ def window_probabilities(model: PredictModel, images: np.ndarray, batch_size: in
     """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation."""
     numerics = choose_numerics(model.meta["config"], model.device, model.meta["backbone"])
     net = model.built.model.to(memory_format=numerics.memory_format)
-    feeder = BatchFeeder(_ArraySource(images), model.device, model.built.mean, model.built.std,
-                         channels_last=numerics.channels_last)
+    feeder = BatchFeeder(
+        _ArraySource(images), model.device, model.built.mean, model.built.std, channels_last=numerics.channels_last
+    )
     rows = np.arange(len(images))
-    chunks = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
     out = []
     with torch.inference_mode():
         for x in feeder.batches(chunks):
@@ -279,8 +331,12 @@ def predict_records(
             if on_error is not None:
                 on_error(name, reason)
             continue
-        row = {"record": name, "predicted": model.classes[int(np.argmax(probs))],
-               **{f"prob_{c}": float(p) for c, p in zip(model.classes, probs)}, "n_windows": int(len(windows))}
+        row = {
+            "record": name,
+            "predicted": model.classes[int(np.argmax(probs))],
+            **{f"prob_{c}": float(p) for c, p in zip(model.classes, probs)},
+            "n_windows": int(len(windows)),
+        }
         rows.append(row)
         if on_result is not None:
             on_result(row)
@@ -295,6 +351,11 @@ def format_row(row: dict, classes: Sequence[str]) -> str:
 
 
 __all__ = [
-    "ModelFileError", "PredictModel", "load_predict_model", "record_windows", "window_probabilities",
-    "predict_records", "format_row",
+    "ModelFileError",
+    "PredictModel",
+    "load_predict_model",
+    "record_windows",
+    "window_probabilities",
+    "predict_records",
+    "format_row",
 ]

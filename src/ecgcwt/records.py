@@ -203,8 +203,9 @@ def read_record(
     try:
         header = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises several types for malformed headers
-        raise UnusableRecord(f"cannot parse header {hea}: {str(exc) or type(exc).__name__}. The file is corrupt.",
-                             fix) from exc
+        raise UnusableRecord(
+            f"cannot parse header {hea}: {str(exc) or type(exc).__name__}. The file is corrupt.", fix
+        ) from exc
     if not header.fs or header.fs <= 0:
         raise UnusableRecord(f"header {hea} has no valid sampling frequency.", fix)
     n_sig = header.n_sig or 0
@@ -274,7 +275,10 @@ def _check_signal_file_sizes(folder: Path, header, hea: Path, sampto: int | None
     per_file: dict[str, float] = {}
     offsets: dict[str, int] = {}
     for fname, fmt, spf, off in zip(
-        header.file_name, header.fmt, header.samps_per_frame or [1] * header.n_sig, header.byte_offset or [None] * header.n_sig
+        header.file_name,
+        header.fmt,
+        header.samps_per_frame or [1] * header.n_sig,
+        header.byte_offset or [None] * header.n_sig,
     ):
         if fmt not in bytes_per_sample:
             return

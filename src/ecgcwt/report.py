@@ -25,9 +25,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never a display
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .atomic import atomic_path, write_csv, write_text  # noqa: E402
@@ -40,7 +40,17 @@ REPORT_LEVELS = ("segment", "recording", "recording_vote", "subject")
 
 #: Defaults of the ``evaluate:`` mapping of config.yaml.
 
-SUMMARY_COLUMNS = ["backbone", "level", "metric", "value", "ci_low", "ci_high", "n_segments", "n_recordings", "n_subjects"]
+SUMMARY_COLUMNS = [
+    "backbone",
+    "level",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n_segments",
+    "n_recordings",
+    "n_subjects",
+]
 _LEVEL_TEXT = {
     "segment": "segment (each window)",
     "recording": "recording (mean probability over a lead's windows)",
@@ -120,7 +130,11 @@ def build_report(
 
     summary_parts, per_fold_rows, figures = [], [], []
     for backbone, df in pooled.items():
-        counts = {"n_segments": len(df), "n_recordings": df["recording"].nunique(), "n_subjects": df["subject"].nunique()}
+        counts = {
+            "n_segments": len(df),
+            "n_recordings": df["recording"].nunique(),
+            "n_subjects": df["subject"].nunique(),
+        }
         for level in REPORT_LEVELS:
             boot = bootstrap_metrics(df, level, classes, n_boot=n_boot, ci=ci, seed=seed)
             boot.insert(0, "level", level)
@@ -128,10 +142,13 @@ def build_report(
             summary_parts.append(boot.assign(**counts))
             for fold, fdf in df.groupby("fold", sort=False):
                 agg = aggregate(fdf, level, classes)
-                values = flat_metrics(agg["label_index"], agg["pred_index"],
-                                      agg[[f"prob_{c}" for c in classes]].to_numpy(), classes)
-                per_fold_rows += [{"backbone": backbone, "fold": fold, "level": level, "metric": m, "value": v}
-                                  for m, v in values.items()]
+                values = flat_metrics(
+                    agg["label_index"], agg["pred_index"], agg[[f"prob_{c}" for c in classes]].to_numpy(), classes
+                )
+                per_fold_rows += [
+                    {"backbone": backbone, "fold": fold, "level": level, "metric": m, "value": v}
+                    for m, v in values.items()
+                ]
             agg = aggregate(df, level, classes)
             cm = confusion(agg["label_index"], agg["pred_index"], len(classes))
             fig_path = fig_dir / f"confusion_{backbone}_{level}.png"
@@ -153,8 +170,11 @@ def build_report(
         at = next(i for i, b in enumerate(blocks) if b == ("h2", "Results"))
         blocks[at:at] = [
             ("h2", "Skipped records"),
-            ("p", f"{len(skipped)} record(s) could not be used and were left out (data.on_bad_record: skip); "
-                  "every result below is without them. See results/data/segments_qc.csv."),
+            (
+                "p",
+                f"{len(skipped)} record(s) could not be used and were left out (data.on_bad_record: skip); "
+                "every result below is without them. See results/data/segments_qc.csv.",
+            ),
             ("table", skipped),
         ]
     write_text(out_dir / "report.md", _to_markdown(blocks))
@@ -167,9 +187,15 @@ def skipped_records_table(segments_qc: str | os.PathLike | pd.DataFrame | None) 
     cols = ["db", "record", "label", "reason"]
     if segments_qc is None:
         return pd.DataFrame(columns=cols)
-    qc = segments_qc if isinstance(segments_qc, pd.DataFrame) else pd.read_csv(
-        segments_qc, dtype={"db": str, "record": str, "label": str, "status": str, "reason": str},
-        keep_default_na=False)
+    qc = (
+        segments_qc
+        if isinstance(segments_qc, pd.DataFrame)
+        else pd.read_csv(
+            segments_qc,
+            dtype={"db": str, "record": str, "label": str, "status": str, "reason": str},
+            keep_default_na=False,
+        )
+    )
     if "status" not in qc.columns:  # a QC table from before the status column
         return pd.DataFrame(columns=cols)
     rows = qc[qc["status"] == "skipped"].drop_duplicates(["db", "record"])
@@ -249,26 +275,41 @@ def _report_blocks(pooled, summary, per_fold, figures, curves, classes, n_boot, 
     n_folds = any_df["fold"].nunique()
     pct = f"{100 * ci:g}%"
     blocks: list = [("h1", "ecgcwt evaluation report")]
-    blocks.append(("p", (
-        f"Protocol. Subjects (people: both leads of a record, and records known to be the same person, count as one) "
-        f"were split into {n_folds} subject-grouped, class-stratified folds. Each model was trained {n_folds} times, "
-        "each time tested on the subjects of one fold that it never saw in training or in its inner validation split "
-        "(used for early stopping). The test predictions of all folds are pooled, so each subject is tested exactly "
-        "once. Metrics are reported per window (segment), per recording (one lead of one record; mean probability or "
-        "majority vote over its windows) and per subject. "
-        f"The {pct} confidence intervals are percentile bootstrap intervals over {n_boot} resamples of *subjects* "
-        f"(seed {seed}): each resample draws as many subjects as there are, with replacement, and takes all of a drawn "
-        "subject's windows and recordings, so the interval reflects variation between people, not between the many "
-        "correlated windows of one person. Per-fold values are listed to show the spread between folds."
-    )))
-    blocks.append(("p", (
-        f"Data: {len(subjects)} subjects ({', '.join(f'{c}: {int(n)}' for c, n in per_class.items())}), "
-        f"{any_df['recording'].nunique()} recordings, {len(any_df)} windows; backbones: {', '.join(pooled)}."
-    )))
+    blocks.append(
+        (
+            "p",
+            (
+                f"Protocol. Subjects (people: both leads of a record, and records known to be the same person, count as one) "
+                f"were split into {n_folds} subject-grouped, class-stratified folds. Each model was trained {n_folds} times, "
+                "each time tested on the subjects of one fold that it never saw in training or in its inner validation split "
+                "(used for early stopping). The test predictions of all folds are pooled, so each subject is tested exactly "
+                "once. Metrics are reported per window (segment), per recording (one lead of one record; mean probability or "
+                "majority vote over its windows) and per subject. "
+                f"The {pct} confidence intervals are percentile bootstrap intervals over {n_boot} resamples of *subjects* "
+                f"(seed {seed}): each resample draws as many subjects as there are, with replacement, and takes all of a drawn "
+                "subject's windows and recordings, so the interval reflects variation between people, not between the many "
+                "correlated windows of one person. Per-fold values are listed to show the spread between folds."
+            ),
+        )
+    )
+    blocks.append(
+        (
+            "p",
+            (
+                f"Data: {len(subjects)} subjects ({', '.join(f'{c}: {int(n)}' for c, n in per_class.items())}), "
+                f"{any_df['recording'].nunique()} recordings, {len(any_df)} windows; backbones: {', '.join(pooled)}."
+            ),
+        )
+    )
     differing = [b for b, df in pooled.items() if set(df["subject"]) != set(subjects["subject"])]
     if differing:
-        blocks.append(("p", f"Warning: the tested subjects differ between backbones ({', '.join(differing)}); "
-                            "comparisons between them are not on the same people."))
+        blocks.append(
+            (
+                "p",
+                f"Warning: the tested subjects differ between backbones ({', '.join(differing)}); "
+                "comparisons between them are not on the same people.",
+            )
+        )
 
     blocks.append(("h2", "Results"))
     main = summary[summary["metric"].isin(SCALAR_METRICS)].copy()
@@ -345,13 +386,17 @@ def _to_html(blocks: list, out_dir: Path) -> str:
             body.append(args[0].to_html(index=False, escape=True, border=0, classes="t"))
         elif kind == "img":
             data = base64.b64encode((out_dir / args[0]).read_bytes()).decode("ascii")
-            body.append(f'<figure><img alt="{html.escape(args[1])}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{html.escape(args[1])}</figcaption></figure>")
+            body.append(
+                f'<figure><img alt="{html.escape(args[1])}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(args[1])}</figcaption></figure>"
+            )
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"
         "table.t{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
         "table.t td,table.t th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
         "figure{display:inline-block;margin:0.5em}img{max-width:480px}"
     )
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>ecgcwt evaluation report</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>ecgcwt evaluation report</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

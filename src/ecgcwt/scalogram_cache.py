@@ -37,8 +37,7 @@ import h5py
 import numpy as np
 import torch
 
-from . import __version__
-from . import segment_store
+from . import __version__, segment_store
 from .atomic import atomic_path
 from .config import validate_section
 from .cwt import CwtParams, FilterBank
@@ -237,7 +236,9 @@ def write_gallery(
             ax.imshow(images[r], aspect="auto", extent=(0, duration, size - 0.5, -0.5))
             ax.set_yticks(tick_px, [f"{t:g}" for t in ticks_hz])
             row = table.iloc[r]
-            ax.set_title(f"{c}: {row['db']}/{row['record']} lead {row['lead']} @ {row['start'] / attrs['fs']:.0f} s", fontsize=8)
+            ax.set_title(
+                f"{c}: {row['db']}/{row['record']} lead {row['lead']} @ {row['start'] / attrs['fs']:.0f} s", fontsize=8
+            )
             ax.set_xlabel("time (s)", fontsize=8)
             if k == 0:
                 ax.set_ylabel("frequency (Hz)", fontsize=8)

@@ -53,8 +53,14 @@ class SegmentSpec:
 
 #: Segmentation settings stored as attributes of ``segments.h5`` (beside ``fs``, ``window``, ``hop``) and
 #: copied into the scalogram cache, so that a trained model can cut new recordings the same way.
-SEGMENT_ATTRS = ("leads", "max_per_recording", "max_duration_s",
-                 "quality_flat_std_mv", "quality_clip_fraction", "quality_max_abs_mv")
+SEGMENT_ATTRS = (
+    "leads",
+    "max_per_recording",
+    "max_duration_s",
+    "quality_flat_std_mv",
+    "quality_clip_fraction",
+    "quality_max_abs_mv",
+)
 
 
 def segment_attrs(spec: SegmentSpec) -> dict:
@@ -126,7 +132,12 @@ def evenly_spaced(n: int, cap: int | None) -> np.ndarray:
 
 
 def classify_windows(
-    x: np.ndarray, bad_native: np.ndarray, clip_native: np.ndarray, starts: np.ndarray, window: int, scale: float,
+    x: np.ndarray,
+    bad_native: np.ndarray,
+    clip_native: np.ndarray,
+    starts: np.ndarray,
+    window: int,
+    scale: float,
     limits: QualityLimits,
 ) -> np.ndarray:
     """Drop reason per window ('' = kept). ``scale`` maps target samples to native samples."""
@@ -156,8 +167,18 @@ ON_BAD_RECORD = ("fail", "skip")
 
 #: Columns of the QC table: the per-recording counts, then ``status`` and ``reason``.
 QC_COLUMNS = [
-    "db", "record", "lead", "recording", "subject", "label", "seconds", "windows",
-    *(f"dropped_{r}" for r in DROP_REASONS), "kept", "status", "reason",
+    "db",
+    "record",
+    "lead",
+    "recording",
+    "subject",
+    "label",
+    "seconds",
+    "windows",
+    *(f"dropped_{r}" for r in DROP_REASONS),
+    "kept",
+    "status",
+    "reason",
 ]
 #: ``status`` of a QC row: a recording that gave windows, a lead without a usable window in a record that
 #: gave windows on another lead, or a record left out (``data.on_bad_record: skip``).
@@ -228,8 +249,14 @@ def segment_databases(
     def skip(src: DatabaseSource, name: str, subject: str, error: UnusableRecord, rec_rows=()) -> None:
         log.warning("skipped record %s/%s (%s): %s", src.db, name, src.label, error.reason)
         bad.append((src, name, error.reason))
-        base = {"db": src.db, "record": name, "subject": subject, "label": src.label, "status": "skipped",
-                "reason": error.reason}
+        base = {
+            "db": src.db,
+            "record": name,
+            "subject": subject,
+            "label": src.label,
+            "status": "skipped",
+            "reason": error.reason,
+        }
         if rec_rows:
             qc_rows.extend({**q, **base} for q in rec_rows)
         else:
@@ -240,8 +267,14 @@ def segment_databases(
         for name in names:
             subject = subject_map.get(f"{src.db}/{name}", f"{src.db}/{name}")
             try:
-                rec = read_record(src.path, name, max_duration_s=spec.max_duration_s, channels=spec.leads,
-                                  data_source=data_source, listed_in=listed_in)
+                rec = read_record(
+                    src.path,
+                    name,
+                    max_duration_s=spec.max_duration_s,
+                    channels=spec.leads,
+                    data_source=data_source,
+                    listed_in=listed_in,
+                )
             except UnusableRecord as exc:
                 if on_bad_record == "fail":
                     raise
@@ -258,8 +291,14 @@ def segment_databases(
                     starts = window_starts(len(x), spec.window, spec.hop)
                     recording = f"{src.db}/{name}/{lead}"
                     qc = {
-                        "db": src.db, "record": name, "lead": lead, "recording": recording, "subject": subject,
-                        "label": src.label, "seconds": len(x) / spec.fs, "windows": len(starts),
+                        "db": src.db,
+                        "record": name,
+                        "lead": lead,
+                        "recording": recording,
+                        "subject": subject,
+                        "label": src.label,
+                        "seconds": len(x) / spec.fs,
+                        "windows": len(starts),
                     }
                     if len(starts) == 0:
                         rec_rows.append({**qc, **{f"dropped_{r}": 0 for r in DROP_REASONS}, "kept": 0})
@@ -283,11 +322,19 @@ def segment_databases(
                         continue
                     rec_chunks.append(np.stack([x[s : s + spec.window] for s in starts[keep]]).astype(np.float32))
                     for s in starts[keep]:
-                        rec_table.append({
-                            "db": src.db, "record": name, "subject": subject, "recording": recording,
-                            "lead": lead, "lead_name": rec.sig_names[j],  # rec holds only the selected leads
-                            "start": int(s), "label": src.label, "label_index": class_index[src.label],
-                        })
+                        rec_table.append(
+                            {
+                                "db": src.db,
+                                "record": name,
+                                "subject": subject,
+                                "recording": recording,
+                                "lead": lead,
+                                "lead_name": rec.sig_names[j],  # rec holds only the selected leads
+                                "start": int(s),
+                                "label": src.label,
+                                "label_index": class_index[src.label],
+                            }
+                        )
             except UnusableRecord as exc:
                 if on_bad_record == "fail":
                     raise
@@ -311,8 +358,9 @@ def segment_databases(
             chunks.extend(rec_chunks)
             rows.extend(rec_table)
 
-    table = pd.DataFrame(rows, columns=[
-        "db", "record", "subject", "recording", "lead", "lead_name", "start", "label", "label_index"])
+    table = pd.DataFrame(
+        rows, columns=["db", "record", "subject", "recording", "lead", "lead_name", "start", "label", "label_index"]
+    )
     table.insert(0, "segment", np.arange(len(table), dtype=np.int64))
     qc_df = _qc_frame(qc_rows)
     missing = [c for c in classes if c not in set(table["label"])]
@@ -321,8 +369,11 @@ def segment_databases(
         what = "skipped or without a usable window" if on_bad_record == "skip" else "without a usable window"
         raise DataError(
             f"no usable window left for class(es) {missing}: "
-            + (f"every record of the class is {what}:\n  " + "\n  ".join(listed) + "\n" if listed else
-               "every window failed the quality checks (see the per-recording counts in the QC table). ")
+            + (
+                f"every record of the class is {what}:\n  " + "\n  ".join(listed) + "\n"
+                if listed
+                else "every window failed the quality checks (see the per-recording counts in the QC table). "
+            )
             + "A classifier needs every class: fix or replace the records, loosen segments.quality, or remove "
             "the class's database(s) from data.databases."
         )

@@ -114,16 +114,18 @@ def unit_outcomes(preds_a: pd.DataFrame, preds_b: pd.DataFrame, level: str = "su
         raise DataError(f"the two prediction tables disagree on the true label of {level}s {bad}")
     pred_a = agg_a["pred_index"].to_numpy(np.int64)
     pred_b = agg_b["pred_index"].to_numpy(np.int64)
-    return pd.DataFrame({
-        "unit": agg_a.index.to_numpy(),
-        "subject": agg_a["subject"].to_numpy(),
-        "label": np.asarray(classes_a, dtype=object)[label_a],
-        "label_index": label_a,
-        "pred_a": pred_a,
-        "pred_b": pred_b,
-        "correct_a": pred_a == label_a,
-        "correct_b": pred_b == label_a,
-    })
+    return pd.DataFrame(
+        {
+            "unit": agg_a.index.to_numpy(),
+            "subject": agg_a["subject"].to_numpy(),
+            "label": np.asarray(classes_a, dtype=object)[label_a],
+            "label_index": label_a,
+            "pred_a": pred_a,
+            "pred_b": pred_b,
+            "correct_a": pred_a == label_a,
+            "correct_b": pred_b == label_a,
+        }
+    )
 
 
 def _first(units: list, k: int = 10) -> str:
@@ -323,27 +325,29 @@ def compare_models(
         y = out["label_index"].to_numpy()
         test = mcnemar_exact(a, r)
         boot = paired_bootstrap_difference(a, r, n_boot=n_boot, ci=ci, seed=seed, labels=y, groups=out["subject"])
-        rows.append({
-            "model": name,
-            "reference": reference,
-            "level": level,
-            "n_units": test.n,
-            "accuracy_model": float(a.mean()),
-            "accuracy_reference": float(r.mean()),
-            "difference": boot.difference,
-            "ci_low": boot.ci_low,
-            "ci_high": boot.ci_high,
-            "b": test.b,
-            "c": test.c,
-            "p_value": test.p_value,
-            "balanced_accuracy_model": balanced_accuracy(y, out["pred_a"].to_numpy()),
-            "balanced_accuracy_reference": balanced_accuracy(y, out["pred_b"].to_numpy()),
-            "balanced_difference": boot.balanced_difference,
-            "balanced_ci_low": boot.balanced_ci_low,
-            "balanced_ci_high": boot.balanced_ci_high,
-            "ci": float(ci),
-            "n_boot": int(n_boot),
-        })
+        rows.append(
+            {
+                "model": name,
+                "reference": reference,
+                "level": level,
+                "n_units": test.n,
+                "accuracy_model": float(a.mean()),
+                "accuracy_reference": float(r.mean()),
+                "difference": boot.difference,
+                "ci_low": boot.ci_low,
+                "ci_high": boot.ci_high,
+                "b": test.b,
+                "c": test.c,
+                "p_value": test.p_value,
+                "balanced_accuracy_model": balanced_accuracy(y, out["pred_a"].to_numpy()),
+                "balanced_accuracy_reference": balanced_accuracy(y, out["pred_b"].to_numpy()),
+                "balanced_difference": boot.balanced_difference,
+                "balanced_ci_low": boot.balanced_ci_low,
+                "balanced_ci_high": boot.balanced_ci_high,
+                "ci": float(ci),
+                "n_boot": int(n_boot),
+            }
+        )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 

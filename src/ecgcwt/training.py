@@ -76,7 +76,15 @@ _NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s")
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY_COLUMNS = [
-    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_balanced_acc", "lr", "seconds", "images_per_s",
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_balanced_acc",
+    "lr",
+    "seconds",
+    "images_per_s",
 ]
 PREDICTION_COLUMNS = ["segment", "db", "record", "subject", "recording", "lead", "label", "label_index"]
 
@@ -206,20 +214,32 @@ def train_fold(
             f"{str(scalograms_h5)!r} are {labels_of[row['subject']]!r}; rebuild it with `snakemake --forcerun folds`"
         )
     split = split_subjects(folds[folds["subject"].isin(set(table["subject"]))], fold, c["val_fraction"], c["seed"])
-    rows = {name: np.flatnonzero(table["subject"].isin(set(getattr(split, name))).to_numpy())
-            for name in ("train", "val", "test")}
+    rows = {
+        name: np.flatnonzero(table["subject"].isin(set(getattr(split, name))).to_numpy())
+        for name in ("train", "val", "test")
+    }
     train_labels = set(table.loc[rows["train"], "label_index"])
     if len(train_labels) < len(classes):
         missing = [classes[i] for i in range(len(classes)) if i not in train_labels]
-        raise DataError(f"fold {fold}: no training windows of classes {missing}; too few subjects for {len(set(folds['fold']))} folds")
-    log(f"{backbone} fold {fold}: subjects train {len(split.train)} / val {len(split.val)} / test {len(split.test)}, "
-        f"segments {len(rows['train'])} / {len(rows['val'])} / {len(rows['test'])}")
+        raise DataError(
+            f"fold {fold}: no training windows of classes {missing}; "
+            f"too few subjects for {len(set(folds['fold']))} folds"
+        )
+    log(
+        f"{backbone} fold {fold}: subjects train {len(split.train)} / val {len(split.val)} / test {len(split.test)}, "
+        f"segments {len(rows['train'])} / {len(rows['val'])} / {len(rows['test'])}"
+    )
 
     # ---- model
     _seed_all(c["seed"])
     built = build_model(
-        backbone, len(classes), pretrained=c["pretrained"], strategy=c["strategy"], dropout=c["dropout"],
-        image_size=min(info.height, info.width), weights_file=weights_file,
+        backbone,
+        len(classes),
+        pretrained=c["pretrained"],
+        strategy=c["strategy"],
+        dropout=c["dropout"],
+        image_size=min(info.height, info.width),
+        weights_file=weights_file,
     )
     model = built.model.to(dev, memory_format=numerics.memory_format)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -227,12 +247,17 @@ def train_fold(
         optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=c["lr"], weight_decay=c["weight_decay"])
     else:
         optimizer = torch.optim.SGD(params, lr=c["lr"], momentum=0.9, weight_decay=c["weight_decay"])
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c["epochs"])
-                 if c["lr_schedule"] == "cosine" else None)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c["epochs"])
+        if c["lr_schedule"] == "cosine"
+        else None
+    )
     scaler = torch.amp.GradScaler("cuda") if (dev.type == "cuda" and numerics.amp_dtype == torch.float16) else None
-    log(f"{backbone}: weights {built.weights_source}, strategy {c['strategy']}, device {dev}, "
+    log(
+        f"{backbone}: weights {built.weights_source}, strategy {c['strategy']}, device {dev}, "
         f"autocast {numerics.precision}, channels_last {numerics.channels_last}, "
-        f"cudnn.benchmark {numerics.cudnn_benchmark}, threads {torch.get_num_threads()}")
+        f"cudnn.benchmark {numerics.cudnn_benchmark}, threads {torch.get_num_threads()}"
+    )
 
     # ---- resume
     cfg_hash = _config_hash(c, backbone, fold, info, table, folds_csv, numerics, dev)
@@ -243,13 +268,21 @@ def train_fold(
     reader = ChunkReader(scalograms_h5, threads=torch.get_num_threads())
     try:
         with clock.phase("load_images"):
-            source = open_image_source(reader, np.concatenate(list(rows.values())), c["memory_budget_mb"],
-                                       pin_memory=dev.type == "cuda")
-        log(f"images: {source.mode}" + (f" ({source.nbytes / 1e6:.0f} MB uint8)" if source.mode == "memory" else
-                                         f" (the job's images exceed training.memory_budget_mb "
-                                         f"{c['memory_budget_mb']}; read from the cache batch by batch)"))
-        feeder = BatchFeeder(source, dev, built.mean, built.std, channels_last=numerics.channels_last,
-                             prefetch=_PREFETCH)
+            source = open_image_source(
+                reader, np.concatenate(list(rows.values())), c["memory_budget_mb"], pin_memory=dev.type == "cuda"
+            )
+        log(
+            f"images: {source.mode}"
+            + (
+                f" ({source.nbytes / 1e6:.0f} MB uint8)"
+                if source.mode == "memory"
+                else f" (the job's images exceed training.memory_budget_mb "
+                f"{c['memory_budget_mb']}; read from the cache batch by batch)"
+            )
+        )
+        feeder = BatchFeeder(
+            source, dev, built.mean, built.std, channels_last=numerics.channels_last, prefetch=_PREFETCH
+        )
         labels = torch.tensor(table["label_index"].to_numpy(np.int64), device=dev)  # by cache row
         loop = _Loop(model, feeder, labels, dev, numerics, len(classes), c["eval_batch_size"])
 
@@ -269,9 +302,15 @@ def train_fold(
             if scheduler is not None:
                 scheduler.step()
             row = {
-                "epoch": epoch + 1, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": va["loss"],
-                "val_acc": va["acc"], "val_balanced_acc": va["balanced_acc"], "lr": lr,
-                "seconds": time.perf_counter() - t0, "images_per_s": tr["n"] / max(t_train, 1e-9),
+                "epoch": epoch + 1,
+                "train_loss": tr["loss"],
+                "train_acc": tr["acc"],
+                "val_loss": va["loss"],
+                "val_acc": va["acc"],
+                "val_balanced_acc": va["balanced_acc"],
+                "lr": lr,
+                "seconds": time.perf_counter() - t0,
+                "images_per_s": tr["n"] / max(t_train, 1e-9),
             }
             state.history.append(row)
             state.epoch = epoch + 1
@@ -291,11 +330,16 @@ def train_fold(
                 with clock.phase("checkpoint"):
                     _save_checkpoint(ckpt_path, model, optimizer, scheduler, scaler, state, cfg_hash)
                 last_checkpoint = time.perf_counter()
-            log(f"epoch {epoch + 1}/{c['epochs']}: train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | val loss "
+            log(
+                f"epoch {epoch + 1}/{c['epochs']}: train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | val loss "
                 f"{va['loss']:.4f} bal.acc {va['balanced_acc']:.3f} | {row['seconds']:.1f} s, "
-                f"{row['images_per_s']:.1f} img/s{' *' if improved else ''}")
+                f"{row['images_per_s']:.1f} img/s{' *' if improved else ''}"
+            )
             if state.stopped:
-                log(f"early stop: no validation-loss improvement for {c['patience']} epochs; best epoch {state.best_epoch}")
+                log(
+                    f"early stop: no validation-loss improvement for {c['patience']} epochs; "
+                    f"best epoch {state.best_epoch}"
+                )
             if on_epoch_end is not None:
                 on_epoch_end(row)
 
@@ -311,10 +355,18 @@ def train_fold(
 
     best_cpu = {k: v.detach().to("cpu") for k, v in state.best_state.items()}
     meta = {
-        "backbone": backbone, "classes": classes, "image_size": [info.height, info.width],
-        "mean": list(built.mean), "std": list(built.std), "model_kwargs": built.model_kwargs,
-        "weights_source": built.weights_source, "config": c, "fold": fold, "best_epoch": state.best_epoch,
-        "ecgcwt_version": __version__, "scalogram_attrs": info.attrs,
+        "backbone": backbone,
+        "classes": classes,
+        "image_size": [info.height, info.width],
+        "mean": list(built.mean),
+        "std": list(built.std),
+        "model_kwargs": built.model_kwargs,
+        "weights_source": built.weights_source,
+        "config": c,
+        "fold": fold,
+        "best_epoch": state.best_epoch,
+        "ecgcwt_version": __version__,
+        "scalogram_attrs": info.attrs,
         # how new recordings must be cut to match the training windows (read by `ecgcwt predict`)
         # (None for a cache without fs/window: such a model cannot prepare new recordings)
         "preprocessing": preprocessing_from_attrs(info.attrs) if {"fs", "window"} <= set(info.attrs) else None,
@@ -324,13 +376,20 @@ def train_fold(
     write_csv(pd.DataFrame(state.history, columns=HISTORY_COLUMNS), out_dir / "history.csv")
 
     metrics: dict = {
-        "backbone": backbone, "fold": fold, "classes": classes,
+        "backbone": backbone,
+        "fold": fold,
+        "classes": classes,
         "n_subjects": {k: len(getattr(split, k)) for k in ("train", "val", "test")},
         "n_segments": {k: int(len(v)) for k, v in rows.items()},
-        "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped,
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
+        "stopped_early": state.stopped,
         "early_stopping_monitor": "val_loss",
-        "precision": numerics.precision, "channels_last": numerics.channels_last,
-        "cudnn_benchmark": numerics.cudnn_benchmark, "device": str(dev), "threads": torch.get_num_threads(),
+        "precision": numerics.precision,
+        "channels_last": numerics.channels_last,
+        "cudnn_benchmark": numerics.cudnn_benchmark,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
         "images": source.mode,
     }
     if probs is not None:
@@ -346,8 +405,12 @@ def train_fold(
     write_text(out_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
     ckpt_path.unlink(missing_ok=True)
     timing = metrics["timing"]
-    startup = ("" if timing["startup_s"] is None else f" (start-up {timing['startup_s']:.1f} s in this call, "
-               f"{timing['process_startup_s']:.1f} s since the process started)")
+    startup = (
+        ""
+        if timing["startup_s"] is None
+        else f" (start-up {timing['startup_s']:.1f} s in this call, "
+        f"{timing['process_startup_s']:.1f} s since the process started)"
+    )
     log(f"{backbone} fold {fold}: done in {metrics['seconds']:.1f} s{startup}, outputs in {out_dir}")
     return metrics
 
@@ -358,13 +421,22 @@ _EMPTY = {"loss": float("nan"), "acc": float("nan"), "balanced_acc": float("nan"
 class _Loop:
     """Training and inference passes over cache rows, with all bookkeeping kept on the device."""
 
-    def __init__(self, model: nn.Module, feeder: BatchFeeder, labels: torch.Tensor, dev: torch.device,
-                 numerics: Numerics, n_classes: int, eval_batch_size: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        feeder: BatchFeeder,
+        labels: torch.Tensor,
+        dev: torch.device,
+        numerics: Numerics,
+        n_classes: int,
+        eval_batch_size: int,
+    ) -> None:
         self.model, self.feeder, self.labels, self.dev = model, feeder, labels, dev
         self.numerics, self.n_classes, self.eval_batch_size = numerics, n_classes, int(eval_batch_size)
 
-    def train(self, order: np.ndarray, shifts: torch.Tensor | None, batch_size: int, optimizer, scaler,
-              clock: "_Clock") -> dict:
+    def train(
+        self, order: np.ndarray, shifts: torch.Tensor | None, batch_size: int, optimizer, scaler, clock: "_Clock"
+    ) -> dict:
         n = len(order)
         bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
         if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
@@ -375,9 +447,10 @@ class _Loop:
         labels = self.labels[order_dev]
         shifts = shifts.to(self.dev, non_blocking=True) if shifts is not None else None
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
-        confusion = torch.zeros(self.n_classes ** 2, dtype=torch.int64, device=self.dev)
-        batches = self.feeder.batches([order[a:b] for a, b in bounds],
-                                      [shifts[a:b] for a, b in bounds] if shifts is not None else None)
+        confusion = torch.zeros(self.n_classes**2, dtype=torch.int64, device=self.dev)
+        batches = self.feeder.batches(
+            [order[a:b] for a, b in bounds], [shifts[a:b] for a, b in bounds] if shifts is not None else None
+        )
         for (a, b), x in zip(bounds, batches):
             clock.first_step()
             y = labels[a:b]
@@ -404,13 +477,13 @@ class _Loop:
         to size its output: one sync per batch.)
         """
         codes = y * self.n_classes + logits.argmax(1)
-        cells = torch.arange(self.n_classes ** 2, device=codes.device)
+        cells = torch.arange(self.n_classes**2, device=codes.device)
         return (codes.unsqueeze(1) == cells).sum(0)
 
     @torch.inference_mode()
     def evaluate(self, rows: np.ndarray) -> dict:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
-        confusion = torch.zeros(self.n_classes ** 2, dtype=torch.int64, device=self.dev)
+        confusion = torch.zeros(self.n_classes**2, dtype=torch.int64, device=self.dev)
         for y, logits in self._logits(rows):
             loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
             confusion += self._counts(y, logits)
@@ -427,12 +500,12 @@ class _Loop:
     def _logits(self, rows: np.ndarray):
         rows = np.array(rows, dtype=np.int64)  # a writable copy: torch refuses read-only arrays
         step = self.eval_batch_size
-        chunks = [rows[i:i + step] for i in range(0, len(rows), step)]
+        chunks = [rows[i : i + step] for i in range(0, len(rows), step)]
         rows_dev = torch.from_numpy(rows).to(self.dev, non_blocking=True)
         for i, x in zip(range(0, len(rows), step), self.feeder.batches(chunks)):
             with self.numerics.autocast(self.dev):
                 logits = self.model(x)
-            yield self.labels[rows_dev[i:i + step]], logits.float()
+            yield self.labels[rows_dev[i : i + step]], logits.float()
 
 
 def _summary(loss_sum: float, confusion: torch.Tensor, n_classes: int, n: int) -> dict:
@@ -486,8 +559,12 @@ class _Clock:
 
     def summary(self) -> dict:
         total = time.perf_counter() - self.t0
-        out = {"total_s": total, "startup_s": self.startup_s, "process_startup_s": self.process_startup_s,
-               "checkpoints": self.checkpoints}
+        out = {
+            "total_s": total,
+            "startup_s": self.startup_s,
+            "process_startup_s": self.process_startup_s,
+            "checkpoints": self.checkpoints,
+        }
         out.update({f"{k}_s": v for k, v in self.phases.items()})
         return out
 
@@ -541,8 +618,10 @@ def _resume(path: Path, cfg_hash: str, model, optimizer, scheduler, scaler, dev,
         state.best_state = {k: v.to(dev) for k, v in state.best_state.items()}
         _set_rng_state(ckpt["rng"])
     except Exception as exc:
-        raise DataError(f"checkpoint {str(path)!r} matches this run but is damaged ({type(exc).__name__}: {exc}); "
-                        "delete it and rerun the job") from exc
+        raise DataError(
+            f"checkpoint {str(path)!r} matches this run but is damaged ({type(exc).__name__}: {exc}); "
+            "delete it and rerun the job"
+        ) from exc
     log(f"resuming from {path} after epoch {state.epoch}")
     return state
 
@@ -558,8 +637,13 @@ def load_trained_model(model_pt: str | os.PathLike, device: str = "cpu") -> tupl
     saved = torch.load(path, map_location="cpu", weights_only=True)  # plain tensors and metadata only
     meta = saved["meta"]
     built = build_model(
-        meta["backbone"], len(meta["classes"]), pretrained="none", strategy="finetune",
-        dropout=meta["config"]["dropout"], image_size=min(meta["image_size"]), model_kwargs=meta["model_kwargs"],
+        meta["backbone"],
+        len(meta["classes"]),
+        pretrained="none",
+        strategy="finetune",
+        dropout=meta["config"]["dropout"],
+        image_size=min(meta["image_size"]),
+        model_kwargs=meta["model_kwargs"],
     )
     built.mean, built.std = tuple(meta["mean"]), tuple(meta["std"])
     built.model.load_state_dict(saved["state_dict"])
@@ -585,8 +669,10 @@ def predict_scalograms(
     built, meta = load_trained_model(model_pt, device)
     info = read_scalogram_info(scalograms_h5)
     if [info.height, info.width] != list(meta["image_size"]):
-        raise DataError(f"{str(scalograms_h5)!r} has {info.height}x{info.width} images, the model was trained "
-                        f"on {meta['image_size'][0]}x{meta['image_size'][1]}; use the same cwt settings")
+        raise DataError(
+            f"{str(scalograms_h5)!r} has {info.height}x{info.width} images, the model was trained "
+            f"on {meta['image_size'][0]}x{meta['image_size'][1]}; use the same cwt settings"
+        )
     classes = list(meta["classes"])
     table = read_scalogram_table(scalograms_h5)
     r = np.arange(len(table)) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -598,10 +684,18 @@ def predict_scalograms(
     built.model.to(memory_format=numerics.memory_format)
     with ChunkReader(scalograms_h5, threads=torch.get_num_threads()) as reader:
         source = open_image_source(reader, r, budget_mb=0)  # streaming
-        feeder = BatchFeeder(source, dev, built.mean, built.std, channels_last=numerics.channels_last,
-                             prefetch=_PREFETCH)
-        loop = _Loop(built.model, feeder, torch.from_numpy(np.maximum(labels, 0)).to(dev), dev, numerics,
-                     len(classes), batch_size)
+        feeder = BatchFeeder(
+            source, dev, built.mean, built.std, channels_last=numerics.channels_last, prefetch=_PREFETCH
+        )
+        loop = _Loop(
+            built.model,
+            feeder,
+            torch.from_numpy(np.maximum(labels, 0)).to(dev),
+            dev,
+            numerics,
+            len(classes),
+            batch_size,
+        )
         probs = loop.predict(r)
     preds = table.iloc[r][PREDICTION_COLUMNS].reset_index(drop=True)
     preds["label_index"] = labels[r]
@@ -631,8 +725,13 @@ def _rng_state() -> dict:
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return {
         "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
@@ -642,8 +741,9 @@ def _set_rng_state(s: dict) -> None:
     py = s["python"]
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
     npy = s["numpy"]
-    np.random.set_state((npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
-                         npy["cached"]))
+    np.random.set_state(
+        (npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached"])
+    )
     torch.set_rng_state(s["torch"])
     if s.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(s["cuda"])
@@ -663,18 +763,37 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, state: _Tr
         torch.save(ckpt, tmp)
 
 
-def _config_hash(c: dict, backbone: str, fold, info, table: pd.DataFrame, folds_csv, numerics: Numerics,
-                 dev: torch.device) -> str:
+def _config_hash(
+    c: dict, backbone: str, fold, info, table: pd.DataFrame, folds_csv, numerics: Numerics, dev: torch.device
+) -> str:
     """Identity of a training run: settings, data and numerics; a checkpoint is resumed only if it matches."""
     h = hashlib.sha256()
     settings = {k: v for k, v in c.items() if k not in _NOT_HASHED}
-    h.update(json.dumps({"cfg": settings, "backbone": backbone, "fold": str(fold), "amp": numerics.precision,
-                         "channels_last": numerics.channels_last, "device": dev.type, "version": __version__},
-                        sort_keys=True, default=str).encode())
-    h.update(json.dumps({"attrs": info.attrs, "shape": [info.n_images, info.height, info.width]},
-                        sort_keys=True, default=str).encode())
-    h.update(pd.util.hash_pandas_object(table[["segment", "subject", "recording", "label_index"]], index=False)
-             .to_numpy().tobytes())
+    h.update(
+        json.dumps(
+            {
+                "cfg": settings,
+                "backbone": backbone,
+                "fold": str(fold),
+                "amp": numerics.precision,
+                "channels_last": numerics.channels_last,
+                "device": dev.type,
+                "version": __version__,
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
+    h.update(
+        json.dumps(
+            {"attrs": info.attrs, "shape": [info.n_images, info.height, info.width]}, sort_keys=True, default=str
+        ).encode()
+    )
+    h.update(
+        pd.util.hash_pandas_object(table[["segment", "subject", "recording", "label_index"]], index=False)
+        .to_numpy()
+        .tobytes()
+    )
     h.update(Path(folds_csv).read_bytes())
     return h.hexdigest()
 

@@ -44,7 +44,10 @@ def main() -> None:
     scales = np.geomspace(6.0, 40.0, 12)
     coefs, _ = pywt.cwt(x, scales, "cmor2.0-1.0", method="fft")
     np.savez_compressed(
-        HERE / "pywt_cmor2.npz", x=x, scales=scales, coefs=coefs.astype(np.complex128),
+        HERE / "pywt_cmor2.npz",
+        x=x,
+        scales=scales,
+        coefs=coefs.astype(np.complex128),
         pywt_version=np.array(pywt.__version__),
     )
 

@@ -54,8 +54,17 @@ def sources(root: Path, records: dict | None = None) -> list[DatabaseSource]:
 
 
 def _write_one_lead(folder: Path, name: str, sig: np.ndarray, fs=128) -> None:
-    wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["I"], p_signal=sig[:, None], fmt=["16"], adc_gain=[200.0],
-                baseline=[0], write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=["mV"],
+        sig_name=["I"],
+        p_signal=sig[:, None],
+        fmt=["16"],
+        adc_gain=[200.0],
+        baseline=[0],
+        write_dir=str(folder),
+    )
     with open(folder / "RECORDS", "a") as fh:
         fh.write(f"{name}\n")
 
@@ -146,8 +155,10 @@ def test_skipped_rows_keep_the_per_recording_columns(local, tmp_path):
     path = tmp_path / "qc.csv"
     qc.to_csv(path, index=False)
     text = path.read_text()
-    assert text.startswith("db,record,lead,recording,subject,label,seconds,windows,dropped_nan,dropped_flat,"
-                           "dropped_clipped,dropped_artefact,kept,status,reason\n")
+    assert text.startswith(
+        "db,record,lead,recording,subject,label,seconds,windows,dropped_nan,dropped_flat,"
+        "dropped_clipped,dropped_artefact,kept,status,reason\n"
+    )
     back = pd.read_csv(path, dtype={"record": str})
     short = back[back["record"] == "short"].iloc[0]
     assert (short["lead"], short["windows"], short["status"]) == (0, 0, "skipped")  # read, then found too short
@@ -170,17 +181,26 @@ def test_a_class_whose_records_have_no_usable_window(local):
     (local / "chfdb" / "RECORDS").write_text("")
     all_nan(local / "chfdb")
     for mode in ("fail", "skip"):
-        with pytest.raises(DataError, match=r"class\(es\) \['CHF'\]: every record of the class is .*\n"
-                                            r"  chfdb/nanrec \(CHF\): no usable window"):
+        with pytest.raises(
+            DataError,
+            match=r"class\(es\) \['CHF'\]: every record of the class is .*\n"
+            r"  chfdb/nanrec \(CHF\): no usable window",
+        ):
             segment_databases(sources(local), SPEC, on_bad_record=mode, data_source="local")
 
 
-@pytest.mark.parametrize("data_source, advice", [
-    ("physionet", r"Delete the folder's RECORDS file \(\S*chfdb/RECORDS\) and rerun the workflow, or run "
-                  r"`snakemake --forcerun download_physionet`"),
-    ("synthetic", r"rerun `snakemake --forcerun synthetic_database`"),
-    ("local", r"Fix or remove record 'chf02' in \S*chfdb \(data.path\)"),
-])
+@pytest.mark.parametrize(
+    "data_source, advice",
+    [
+        (
+            "physionet",
+            r"Delete the folder's RECORDS file \(\S*chfdb/RECORDS\) and rerun the workflow, or run "
+            r"`snakemake --forcerun download_physionet`",
+        ),
+        ("synthetic", r"rerun `snakemake --forcerun synthetic_database`"),
+        ("local", r"Fix or remove record 'chf02' in \S*chfdb \(data.path\)"),
+    ],
+)
 def test_advice_fits_the_source(local, data_source, advice):
     (local / "chfdb" / "chf02.dat").unlink()
     with pytest.raises(RecordError, match=advice):
@@ -190,8 +210,11 @@ def test_advice_fits_the_source(local, data_source, advice):
 
 
 def test_config_record_without_files_names_the_config_key(local):
-    with pytest.raises(RecordError, match=r"mitdb/999\.hea not found \(record '999' is listed in config "
-                                          r"data.records.mitdb\)"):
+    with pytest.raises(
+        RecordError,
+        match=r"mitdb/999\.hea not found \(record '999' is listed in config "
+        r"data.records.mitdb\)",
+    ):
         segment_databases(sources(local, {"mitdb": ["100", "999"]}), SPEC, data_source="local")
 
 
@@ -203,8 +226,11 @@ BAD_NAMES = ["/abs/path", "../x", "a/../b", "a\\b", "a//b", "./a", "a/", "x y", 
 def test_bad_name_in_records_is_refused_naming_file_and_entry(local, name, mode):
     (local / "mitdb" / "RECORDS").write_text(f"100\n{name}\n101\n")
     where = rf"{local / 'mitdb' / 'RECORDS'} \(line 2\)"
-    with pytest.raises(RecordError, match=rf"invalid record name {re.escape(repr(name))} "
-                                          rf"in {where}: .*Rule: a record name is a plain name"):
+    with pytest.raises(
+        RecordError,
+        match=rf"invalid record name {re.escape(repr(name))} "
+        rf"in {where}: .*Rule: a record name is a plain name",
+    ):
         segment_databases(sources(local), SPEC, on_bad_record=mode, data_source="local")
     with pytest.raises(RecordError, match="no absolute path, no '..'"):
         read_record_list(local / "mitdb")
@@ -252,16 +278,23 @@ def test_good_names_pass(name):
 def test_downloader_refuses_bad_names_in_config_before_any_request(tmp_path):
     for name in ["../x", "/abs/path", "a\\b", ""]:
         with pytest.raises(DownloadError, match=r"invalid record name .* in data.records.mitdb \(config.yaml\)"):
-            download_database("mitdb", VERSION, tmp_path / "m", records=["100", name], index_url="http://127.0.0.1:9/",
-                              log=lambda line: None)
+            download_database(
+                "mitdb",
+                VERSION,
+                tmp_path / "m",
+                records=["100", name],
+                index_url="http://127.0.0.1:9/",
+                log=lambda line: None,
+            )
 
 
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a//b", "a\\b"])
 def test_downloader_refuses_bad_names_in_the_server_listing(physionet_mirror, tmp_path, name):  # noqa: F811
     physionet_mirror.path("mitdb", "RECORDS").write_text(f"100\n{name}\n")
     with pytest.raises(DownloadError) as info:
-        download_database("mitdb", VERSION, tmp_path / "m", index_url=physionet_mirror.url, backoff_s=0,
-                          log=lambda line: None)
+        download_database(
+            "mitdb", VERSION, tmp_path / "m", index_url=physionet_mirror.url, backoff_s=0, log=lambda line: None
+        )
     assert f"invalid record name {name!r} in {physionet_mirror.url}mitdb/1.0.0/RECORDS" in str(info.value)
     assert physionet_mirror.hits(".hea") == [] and not (tmp_path / "m" / "RECORDS").exists()
 
@@ -274,12 +307,21 @@ def test_report_lists_skipped_records(tmp_path):
         p = tmp_path / f"p{fold}.csv"
         write_fold_predictions(p, fold)
         preds.append(("resnet18", fold, p))
-    qc = pd.DataFrame({
-        "db": ["mitdb", "mitdb", "mitdb"], "record": ["100", "101", "101"], "lead": [0, 0, 1],
-        "kept": [10, 0, 0], "label": ["ARR"] * 3, "status": ["ok", "skipped", "skipped"],
-        "reason": ["", "signal file /data/mitdb/101.dat is truncated: 1000 bytes", "signal file /data/mitdb/101.dat "
-                   "is truncated: 1000 bytes"],
-    })
+    qc = pd.DataFrame(
+        {
+            "db": ["mitdb", "mitdb", "mitdb"],
+            "record": ["100", "101", "101"],
+            "lead": [0, 0, 1],
+            "kept": [10, 0, 0],
+            "label": ["ARR"] * 3,
+            "status": ["ok", "skipped", "skipped"],
+            "reason": [
+                "",
+                "signal file /data/mitdb/101.dat is truncated: 1000 bytes",
+                "signal file /data/mitdb/101.dat is truncated: 1000 bytes",
+            ],
+        }
+    )
     qc_path = tmp_path / "segments_qc.csv"
     qc.to_csv(qc_path, index=False)
     build_report(preds, tmp_path / "with", classes=CLASSES, n_boot=20, segments_qc=qc_path)
@@ -290,6 +332,11 @@ def test_report_lists_skipped_records(tmp_path):
     page = (tmp_path / "with" / "report.html").read_text()
     assert "<h2>Skipped records</h2>" in page and "101.dat is truncated" in page
     # nothing skipped (or an older QC table without a status column): no section
-    build_report(preds, tmp_path / "without", classes=CLASSES, n_boot=20,
-                 segments_qc=qc.assign(status="ok").drop(columns="status"))
+    build_report(
+        preds,
+        tmp_path / "without",
+        classes=CLASSES,
+        n_boot=20,
+        segments_qc=qc.assign(status="ok").drop(columns="status"),
+    )
     assert "Skipped records" not in (tmp_path / "without" / "report.md").read_text()

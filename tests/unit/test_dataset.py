@@ -23,12 +23,20 @@ def make_cache(path, n=20, size=8, seed=0):
     """A scalogram cache in the contract format with random uint8 images; returns the images."""
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    table = pd.DataFrame({
-        "segment": np.arange(n), "db": "mitdb", "record": [str(i // 4) for i in range(n)],
-        "subject": [f"mitdb/{i // 4}" for i in range(n)], "recording": [f"mitdb/{i // 4}/{i % 2}" for i in range(n)],
-        "lead": np.arange(n) % 2, "lead_name": "MLII", "start": np.arange(n) * 1024, "label": "ARR",
-        "label_index": 0,
-    })
+    table = pd.DataFrame(
+        {
+            "segment": np.arange(n),
+            "db": "mitdb",
+            "record": [str(i // 4) for i in range(n)],
+            "subject": [f"mitdb/{i // 4}" for i in range(n)],
+            "recording": [f"mitdb/{i // 4}/{i % 2}" for i in range(n)],
+            "lead": np.arange(n) % 2,
+            "lead_name": "MLII",
+            "start": np.arange(n) * 1024,
+            "label": "ARR",
+            "label_index": 0,
+        }
+    )
     with h5py.File(path, "w") as f:
         f.create_dataset("images", data=images, chunks=(1, size, size, 3), compression="gzip", compression_opts=1)
         segment_store.write_table_group(f.create_group("table"), table)

@@ -222,8 +222,9 @@ def test_tampered_header_fails_in_partial_mode(physionet_mirror, tmp_path):
 def test_missing_sha256sums_warns_and_continues(physionet_mirror, tmp_path):
     physionet_mirror.path("mitdb", "SHA256SUMS.txt").unlink()
     log = LogSpy()
-    summary = fetch(physionet_mirror, "mitdb", tmp_path / "m", max_duration_s=None, annotations=True, log=log,
-                    verify="warn")
+    summary = fetch(
+        physionet_mirror, "mitdb", tmp_path / "m", max_duration_s=None, annotations=True, log=log, verify="warn"
+    )
     assert summary.fetched == ["100", "101"]
     assert any("WARNING" in line and "SHA256SUMS.txt" in line for line in log)
     assert len(physionet_mirror.hits("/SHA256SUMS.txt")) == 1  # a 404 is not retried

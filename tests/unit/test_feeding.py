@@ -37,12 +37,16 @@ def plain_read(path, rows):
 ROWS = np.array([7, 3, 3, 39, 0, 12, 25, 8])  # unsorted, with a repeat
 
 
-@pytest.mark.parametrize("layout", [
-    {},  # the cache's own: one deflated image per chunk (raw chunk path)
-    {"compression": None, "compression_opts": None},  # uncompressed chunks
-    {"shuffle": True},  # another filter pipeline
-    {"chunks": (4, 16, 16, 3)},  # several images per chunk
-], ids=["gzip-per-image", "uncompressed", "shuffle+gzip", "4-per-chunk"])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {},  # the cache's own: one deflated image per chunk (raw chunk path)
+        {"compression": None, "compression_opts": None},  # uncompressed chunks
+        {"shuffle": True},  # another filter pipeline
+        {"chunks": (4, 16, 16, 3)},  # several images per chunk
+    ],
+    ids=["gzip-per-image", "uncompressed", "shuffle+gzip", "4-per-chunk"],
+)
 @pytest.mark.parametrize("threads", [1, 3])
 def test_reader_equals_plain_read(tmp_path, layout, threads):
     path = tmp_path / "s.h5"

@@ -40,15 +40,22 @@ def test_deterministic_and_seed_dependent():
 
 def test_too_few_subjects_says_what_to_change():
     seg = _segments({"ARR": 16, "CHF": 1, "NSR": 3})
-    with pytest.raises(DataError, match=r"folds.k is 5 but CHF has 1, NSR has 3 subject\(s\).*single subject cannot be tested"):
+    with pytest.raises(
+        DataError, match=r"folds.k is 5 but CHF has 1, NSR has 3 subject\(s\).*single subject cannot be tested"
+    ):
         assign_folds(seg, 5)
     with pytest.raises(DataError, match=r"folds.k is 5 but CHF has 3 subject\(s\).*Lower folds.k to 3, or add"):
         assign_folds(_segments({"ARR": 6, "CHF": 3, "NSR": 6}), 5)
 
 
 def test_subject_with_two_classes_is_refused():
-    seg = pd.DataFrame({"subject": ["p1", "p1", "p2", "p3"], "recording": ["a/0", "b/0", "c/0", "d/0"],
-                        "label": ["ARR", "NSR", "NSR", "ARR"]})
+    seg = pd.DataFrame(
+        {
+            "subject": ["p1", "p1", "p2", "p3"],
+            "recording": ["a/0", "b/0", "c/0", "d/0"],
+            "label": ["ARR", "NSR", "NSR", "ARR"],
+        }
+    )
     with pytest.raises(DataError, match="subject 'p1' has windows of classes"):
         assign_folds(seg, 2)
 
@@ -63,15 +70,25 @@ def test_read_folds_round_trip(tmp_path):
         read_folds(tmp_path / "bad.csv")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,7\n", r"'mitdb/101' is in fold 7, outside 0\.\.2 \(folds\.k is 3\)"),
-    ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,one\n", r"line 3: fold 'one' is not a non-negative integer"),
-    ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,-1\n", r"line 3: fold '-1' is not a non-negative integer"),
-    ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,,1\n", r"line 3: empty subject, label or fold"),
-    ('subject,label,fold\nmitdb/100,ARR,0\n"mitdb/101,ARR,1\n', r"is not a valid folds table"),
-    ("subject,label,fold\nmitdb/100,ARR,0,5,6,7\nmitdb/101,ARR\n", r"is not a valid folds table"),
-    ("", r"is not a valid folds table"),
-], ids=["fold-outside-k", "not-a-number", "negative", "empty-field", "broken-quote", "ragged", "empty-file"])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            "subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,7\n",
+            r"'mitdb/101' is in fold 7, outside 0\.\.2 \(folds\.k is 3\)",
+        ),
+        (
+            "subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,one\n",
+            r"line 3: fold 'one' is not a non-negative integer",
+        ),
+        ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,ARR,-1\n", r"line 3: fold '-1' is not a non-negative integer"),
+        ("subject,label,fold\nmitdb/100,ARR,0\nmitdb/101,,1\n", r"line 3: empty subject, label or fold"),
+        ('subject,label,fold\nmitdb/100,ARR,0\n"mitdb/101,ARR,1\n', r"is not a valid folds table"),
+        ("subject,label,fold\nmitdb/100,ARR,0,5,6,7\nmitdb/101,ARR\n", r"is not a valid folds table"),
+        ("", r"is not a valid folds table"),
+    ],
+    ids=["fold-outside-k", "not-a-number", "negative", "empty-field", "broken-quote", "ragged", "empty-file"],
+)
 def test_damaged_folds_file_is_named_with_how_to_rebuild(tmp_path, content, message):
     path = tmp_path / "folds.csv"
     path.write_text(content)

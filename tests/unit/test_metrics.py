@@ -88,14 +88,22 @@ def predictions_table():
     subject s1: mean ARR over its 5 windows 0.55 > CHF 0.45 -> ARR; subject s2 -> NSR.
     """
     rows = [
-        ("s1", "s1/a", 0, [0.6, 0.4, 0.0]), ("s1", "s1/a", 0, [0.3, 0.7, 0.0]), ("s1", "s1/a", 0, [0.5, 0.5 + 1e-9, 0.0]),
-        ("s1", "s1/b", 0, [0.9, 0.1, 0.0]), ("s1", "s1/b", 0, [0.45, 0.55, 0.0]),
-        ("s2", "s2/a", 2, [0.1, 0.1, 0.8]), ("s2", "s2/a", 2, [0.2, 0.1, 0.7]),
+        ("s1", "s1/a", 0, [0.6, 0.4, 0.0]),
+        ("s1", "s1/a", 0, [0.3, 0.7, 0.0]),
+        ("s1", "s1/a", 0, [0.5, 0.5 + 1e-9, 0.0]),
+        ("s1", "s1/b", 0, [0.9, 0.1, 0.0]),
+        ("s1", "s1/b", 0, [0.45, 0.55, 0.0]),
+        ("s2", "s2/a", 2, [0.1, 0.1, 0.8]),
+        ("s2", "s2/a", 2, [0.2, 0.1, 0.7]),
     ]
-    df = pd.DataFrame({
-        "segment": range(len(rows)), "subject": [r[0] for r in rows], "recording": [r[1] for r in rows],
-        "label_index": [r[2] for r in rows],
-    })
+    df = pd.DataFrame(
+        {
+            "segment": range(len(rows)),
+            "subject": [r[0] for r in rows],
+            "recording": [r[1] for r in rows],
+            "label_index": [r[2] for r in rows],
+        }
+    )
     probs = np.array([r[3] for r in rows])
     df["pred_index"] = probs.argmax(axis=1)
     for j, c in enumerate(CLASSES):
@@ -106,7 +114,9 @@ def predictions_table():
 def test_recording_and_subject_aggregation():
     df = predictions_table()
     rec = aggregate(df, "recording", CLASSES).set_index("unit")
-    assert rec.loc["s1/a", "pred_index"] == 1 and rec.loc["s1/b", "pred_index"] == 0 and rec.loc["s2/a", "pred_index"] == 2
+    assert (
+        rec.loc["s1/a", "pred_index"] == 1 and rec.loc["s1/b", "pred_index"] == 0 and rec.loc["s2/a", "pred_index"] == 2
+    )
     assert rec.loc["s1/a", "n_segments"] == 3 and rec.loc["s1/b", "subject"] == "s1"
     assert rec.loc["s1/b", "prob_ARR"] == pytest.approx((0.9 + 0.45) / 2)
     vote = aggregate(df, "recording_vote", CLASSES).set_index("unit")
@@ -136,8 +146,16 @@ def subject_blocks(n_subjects=10, per_subject=20, seed=0):
             pred = label if s % 2 == 0 else (label + 1) % 3
             prob = np.full(3, 0.1)
             prob[pred] = 0.8
-            rows.append({"segment": len(rows), "subject": f"s{s}", "recording": f"s{s}/0", "label_index": label,
-                         "pred_index": pred, **{f"prob_{c}": prob[j] for j, c in enumerate(CLASSES)}})
+            rows.append(
+                {
+                    "segment": len(rows),
+                    "subject": f"s{s}",
+                    "recording": f"s{s}/0",
+                    "label_index": label,
+                    "pred_index": pred,
+                    **{f"prob_{c}": prob[j] for j, c in enumerate(CLASSES)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -161,9 +179,15 @@ def test_bootstrap_resamples_whole_subjects():
 
 def test_bootstrap_is_seeded_and_consistent_with_bootstrap_metrics():
     y, p, prob = random_case(n=240, seed=4)
-    df = pd.DataFrame({"segment": range(240), "subject": [f"s{i // 8}" for i in range(240)],
-                       "recording": [f"s{i // 8}/{(i // 4) % 2}" for i in range(240)],
-                       "label_index": np.repeat(y[::8], 8), "pred_index": p})
+    df = pd.DataFrame(
+        {
+            "segment": range(240),
+            "subject": [f"s{i // 8}" for i in range(240)],
+            "recording": [f"s{i // 8}/{(i // 4) % 2}" for i in range(240)],
+            "label_index": np.repeat(y[::8], 8),
+            "pred_index": p,
+        }
+    )
     for j, c in enumerate(CLASSES):
         df[f"prob_{c}"] = prob[:, j]
     a = bootstrap_ci(df, METRIC_FUNCTIONS["balanced_accuracy"], level="recording", n_boot=200, ci=0.95, seed=7)

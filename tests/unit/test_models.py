@@ -13,8 +13,19 @@ from ecgcwt.models import IMAGENET_MEAN, IMAGENET_STD, build_model, replace_head
 # At least ten architectures whose heads live in different places:
 # fc, classifier[1] conv, classifier[-1], classifier[3], densenet "classifier", ...
 BACKBONES = [
-    "googlenet", "squeezenet1_1", "resnet18", "resnet50", "alexnet", "mobilenet_v3_small", "mobilenet_v2",
-    "efficientnet_b0", "densenet121", "shufflenet_v2_x1_0", "convnext_tiny", "regnet_y_400mf", "mnasnet0_5",
+    "googlenet",
+    "squeezenet1_1",
+    "resnet18",
+    "resnet50",
+    "alexnet",
+    "mobilenet_v3_small",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "densenet121",
+    "shufflenet_v2_x1_0",
+    "convnext_tiny",
+    "regnet_y_400mf",
+    "mnasnet0_5",
 ]
 
 

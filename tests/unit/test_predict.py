@@ -32,24 +32,44 @@ CLASSES = ["ARR", "CHF", "NSR"]
 def trained(tmp_path_factory):
     root = require_physionet()
     d = tmp_path_factory.mktemp("predict")
-    sources = [DatabaseSource("mitdb", root / "mitdb", "ARR", ["100", "101", "103"]),
-               DatabaseSource("chfdb", root / "chfdb", "CHF", ["chf02"]),
-               DatabaseSource("nsrdb", root / "nsrdb", "NSR", ["16483"])]
+    sources = [
+        DatabaseSource("mitdb", root / "mitdb", "ARR", ["100", "101", "103"]),
+        DatabaseSource("chfdb", root / "chfdb", "CHF", ["chf02"]),
+        DatabaseSource("nsrdb", root / "nsrdb", "NSR", ["16483"]),
+    ]
     spec = SegmentSpec(fs=128, window=512, hop=512, max_per_recording=4, max_duration_s=60)
     cache, table = build_data(sources, spec, {"image": {"size": 32}}, d / "data", threads=2)
     subjects = table.drop_duplicates("subject")[["subject", "label"]].copy()
     subjects["fold"] = np.arange(len(subjects)) % 2
     subjects.to_csv(d / "folds.csv", index=False)
     cfg = {"pretrained": "none", "epochs": 1, "batch_size": 8, "seed": 0, "checkpoint_interval_s": 0}
-    train_fold(cache, d / "folds.csv", backbone="squeezenet1_1", fold="all", cfg=cfg, out_dir=d / "model",
-               threads=2, log=lambda m: None)
-    return {"root": root, "dir": d, "model": d / "model" / "model.pt", "cache": cache,
-            "segments": d / "data" / "segments.h5"}
+    train_fold(
+        cache,
+        d / "folds.csv",
+        backbone="squeezenet1_1",
+        fold="all",
+        cfg=cfg,
+        out_dir=d / "model",
+        threads=2,
+        log=lambda m: None,
+    )
+    return {
+        "root": root,
+        "dir": d,
+        "model": d / "model" / "model.pt",
+        "cache": cache,
+        "segments": d / "data" / "segments.h5",
+    }
 
 
 def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ecgcwt", "predict", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "ecgcwt", "predict", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
 
 
 def parse_line(line: str) -> tuple[str, str, dict, int]:
@@ -65,8 +85,9 @@ def write_copy(src_base: Path, out_dir: Path, name: str, *, seconds: float, fs_o
     if fs_out is not None and fs_out != fs:
         x = resample_poly(x, fs_out, int(fs), axis=0)
         fs = fs_out
-    wfdb.wrsamp(name, fs=fs, units=rec.units, sig_name=rec.sig_name, p_signal=x, fmt=["16"] * x.shape[1],
-                write_dir=str(out_dir))
+    wfdb.wrsamp(
+        name, fs=fs, units=rec.units, sig_name=rec.sig_name, p_signal=x, fmt=["16"] * x.shape[1], write_dir=str(out_dir)
+    )
     return out_dir / name
 
 

@@ -92,8 +92,17 @@ def test_missing_samples_become_nan_and_saturation_is_flagged(tmp_path):
     sig[:, 0] = np.sin(np.arange(500) / 10)
     sig[100:110, 0] = np.nan
     sig[200:205, 0] = 163.835  # 32767 / 200: the top of format 16 at gain 200
-    wfdb.wrsamp("r1", fs=100, units=["mV"], sig_name=["I"], p_signal=sig, fmt=["16"], adc_gain=[200.0],
-                baseline=[0], write_dir=str(tmp_path))
+    wfdb.wrsamp(
+        "r1",
+        fs=100,
+        units=["mV"],
+        sig_name=["I"],
+        p_signal=sig,
+        fmt=["16"],
+        adc_gain=[200.0],
+        baseline=[0],
+        write_dir=str(tmp_path),
+    )
     (tmp_path / "RECORDS").write_text("r1\n")
     rec = read_record(tmp_path, "r1")
     assert np.isnan(rec.signal[100:110, 0]).all() and np.isfinite(rec.signal[:100]).all()

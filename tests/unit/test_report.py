@@ -25,19 +25,39 @@ def write_fold_predictions(path, fold, n_subjects=4, skill=0.7, seed=0):
                 prob = rng.dirichlet(np.ones(3))
                 prob[label] += skill * rng.random()
                 prob /= prob.sum()
-                rows.append({"segment": len(rows) + 100 * fold, "db": "db", "record": subject, "subject": subject,
-                             "recording": f"{subject}/{lead}", "lead": lead, "label": CLASSES[label],
-                             "label_index": label, "pred_index": int(prob.argmax()),
-                             "pred_label": CLASSES[int(prob.argmax())],
-                             **{f"prob_{c}": prob[j] for j, c in enumerate(CLASSES)}})
+                rows.append(
+                    {
+                        "segment": len(rows) + 100 * fold,
+                        "db": "db",
+                        "record": subject,
+                        "subject": subject,
+                        "recording": f"{subject}/{lead}",
+                        "lead": lead,
+                        "label": CLASSES[label],
+                        "label_index": label,
+                        "pred_index": int(prob.argmax()),
+                        "pred_label": CLASSES[int(prob.argmax())],
+                        **{f"prob_{c}": prob[j] for j, c in enumerate(CLASSES)},
+                    }
+                )
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
 def write_history(path, seed):
     rng = np.random.default_rng(seed)
-    pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.7, 0.5], "train_acc": [0.4, 0.6, 0.8],
-                  "val_loss": 1 - 0.1 * rng.random(3), "val_acc": [0.3, 0.5, 0.6], "val_balanced_acc": [0.3, 0.5, 0.6],
-                  "lr": [1e-3] * 3, "seconds": [1.0] * 3, "images_per_s": [50.0] * 3}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [1.0, 0.7, 0.5],
+            "train_acc": [0.4, 0.6, 0.8],
+            "val_loss": 1 - 0.1 * rng.random(3),
+            "val_acc": [0.3, 0.5, 0.6],
+            "val_balanced_acc": [0.3, 0.5, 0.6],
+            "lr": [1e-3] * 3,
+            "seconds": [1.0] * 3,
+            "images_per_s": [50.0] * 3,
+        }
+    ).to_csv(path, index=False)
 
 
 @pytest.fixture
@@ -57,10 +77,18 @@ def inputs(tmp_path):
 def test_report_files_and_pooled_values(inputs, tmp_path):
     preds, hists = inputs
     out = tmp_path / "report"
-    summary = build_report(preds, out, classes=CLASSES, n_boot=200, ci=0.9, seed=1,
-                           extra={"training.epochs": 3}, histories=hists)
-    for name in ("summary.csv", "per_fold.csv", "report.md", "report.html", "figures/training_curves.png",
-                 "figures/confusion_resnet18_segment.png", "figures/confusion_squeezenet1_1_recording.png"):
+    summary = build_report(
+        preds, out, classes=CLASSES, n_boot=200, ci=0.9, seed=1, extra={"training.epochs": 3}, histories=hists
+    )
+    for name in (
+        "summary.csv",
+        "per_fold.csv",
+        "report.md",
+        "report.html",
+        "figures/training_curves.png",
+        "figures/confusion_resnet18_segment.png",
+        "figures/confusion_squeezenet1_1_recording.png",
+    ):
         assert (out / name).is_file(), name
     saved = pd.read_csv(out / "summary.csv")
     assert list(saved.columns) == SUMMARY_COLUMNS
@@ -69,8 +97,9 @@ def test_report_files_and_pooled_values(inputs, tmp_path):
     assert (row.n_segments, row.n_recordings, row.n_subjects) == (72, 24, 12)
     # the point value is the metric of the pooled folds
     pooled = pd.concat([pd.read_csv(p) for b, _, p in preds if b == "resnet18"])
-    expected = flat_metrics(pooled["label_index"], pooled["pred_index"],
-                            pooled[[f"prob_{c}" for c in CLASSES]].to_numpy(), CLASSES)
+    expected = flat_metrics(
+        pooled["label_index"], pooled["pred_index"], pooled[[f"prob_{c}" for c in CLASSES]].to_numpy(), CLASSES
+    )
     assert row.value == pytest.approx(expected["accuracy"])
     finite = saved.dropna(subset=["value", "ci_low", "ci_high"])
     assert len(finite) > 0.8 * len(saved)
@@ -105,8 +134,12 @@ def test_subject_in_two_folds_is_refused(tmp_path):
     write_fold_predictions(tmp_path / "a.csv", 0)
     write_fold_predictions(tmp_path / "b.csv", 0)  # the same subjects again, as "fold 1"
     with pytest.raises(DataError, match="more than one fold"):
-        build_report([("resnet18", 0, tmp_path / "a.csv"), ("resnet18", 1, tmp_path / "b.csv")], tmp_path / "r",
-                     classes=CLASSES, n_boot=10)
+        build_report(
+            [("resnet18", 0, tmp_path / "a.csv"), ("resnet18", 1, tmp_path / "b.csv")],
+            tmp_path / "r",
+            classes=CLASSES,
+            n_boot=10,
+        )
     with pytest.raises(DataError, match="does not exist"):
         build_report([("resnet18", 0, tmp_path / "missing.csv")], tmp_path / "r", classes=CLASSES, n_boot=10)
 

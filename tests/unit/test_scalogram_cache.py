@@ -37,12 +37,20 @@ CFG = {
 def make_table(n: int, labels=None) -> pd.DataFrame:
     idx = np.arange(n)
     labels = labels if labels is not None else [CLASSES[i % 3] for i in idx]
-    return pd.DataFrame({
-        "segment": idx, "db": "synth", "record": [str(i // 2) for i in idx],
-        "subject": [f"synth/{i // 2}" for i in idx], "recording": [f"synth/{i // 2}/0" for i in idx],
-        "lead": 0, "lead_name": "MLII", "start": (idx % 2) * 512,
-        "label": labels, "label_index": [CLASSES.index(c) for c in labels],
-    })
+    return pd.DataFrame(
+        {
+            "segment": idx,
+            "db": "synth",
+            "record": [str(i // 2) for i in idx],
+            "subject": [f"synth/{i // 2}" for i in idx],
+            "recording": [f"synth/{i // 2}/0" for i in idx],
+            "lead": 0,
+            "lead_name": "MLII",
+            "start": (idx % 2) * 512,
+            "label": labels,
+            "label_index": [CLASSES.index(c) for c in labels],
+        }
+    )
 
 
 @pytest.fixture()
@@ -66,9 +74,25 @@ def test_cache_format_attrs_table_and_chunks(store, tmp_path):
         table = segment_store.table_from_group(f["table"])
     pd.testing.assert_frame_equal(table, segment_store.read_table(store))
     a = read_scalogram_attrs(out)
-    for key in ("wavelet", "morse_gamma", "morse_time_bandwidth", "amor_omega0", "voices_per_octave", "fmin_hz",
-                "fmax_hz", "boundary", "image_size", "image_mode", "colors", "log", "frequencies", "fs", "window",
-                "classes", "ecgcwt_version"):
+    for key in (
+        "wavelet",
+        "morse_gamma",
+        "morse_time_bandwidth",
+        "amor_omega0",
+        "voices_per_octave",
+        "fmin_hz",
+        "fmax_hz",
+        "boundary",
+        "image_size",
+        "image_mode",
+        "colors",
+        "log",
+        "frequencies",
+        "fs",
+        "window",
+        "classes",
+        "ecgcwt_version",
+    ):
         assert key in a, key
     assert a["wavelet"] == "morse" and a["image_size"] == 48 and a["colors"] == 128 and a["log"] is False
     assert a["classes"] == tuple(CLASSES) and a["fs"] == 128.0 and a["window"] == 512
@@ -101,7 +125,11 @@ def test_build_reads_in_bounded_batches_and_honours_threads(store, tmp_path, mon
     monkeypatch.setattr(segment_store, "iter_signal_batches", spy)
     before = torch.get_num_threads()
     build_scalogram_cache(
-        store, tmp_path / "scalograms.h5", CFG, batch_size=3, threads=1,
+        store,
+        tmp_path / "scalograms.h5",
+        CFG,
+        batch_size=3,
+        threads=1,
         progress=lambda done, total: threads_seen.append((done, total, torch.get_num_threads())),
     )
     assert seen == [3, 3, 3, 1]
@@ -187,8 +215,9 @@ def test_cache_from_a_real_physionet_record(tmp_path):
     n = len(windows)
     assert n == 7
     seg = tmp_path / "segments.h5"
-    segment_store.write_segment_store(seg, windows, make_table(n, ["ARR"] * n), fs=128.0, window=1024, hop=1024,
-                                      classes=CLASSES)
+    segment_store.write_segment_store(
+        seg, windows, make_table(n, ["ARR"] * n), fs=128.0, window=1024, hop=1024, classes=CLASSES
+    )
     cfg = {**copy.deepcopy(CFG), "image": {"size": 224, "mode": "jet", "colors": 128, "log": False}}
     out = build_scalogram_cache(seg, tmp_path / "scalograms.h5", cfg, threads=1)
     a = read_scalogram_attrs(out)

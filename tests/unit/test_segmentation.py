@@ -58,9 +58,11 @@ def test_window_starts_and_even_cap():
 
 def test_real_records_mathworks_design(physionet_dir, tmp_path):
     # Default design: first 512 s at 128 Hz = 65,536 samples per lead, 64 windows of 1024, 10 kept evenly.
-    sources = [DatabaseSource("mitdb", physionet_dir / "mitdb", "ARR", ["100", "101"]),
-               DatabaseSource("chfdb", physionet_dir / "chfdb", "CHF"),
-               DatabaseSource("nsrdb", physionet_dir / "nsrdb", "NSR")]
+    sources = [
+        DatabaseSource("mitdb", physionet_dir / "mitdb", "ARR", ["100", "101"]),
+        DatabaseSource("chfdb", physionet_dir / "chfdb", "CHF"),
+        DatabaseSource("nsrdb", physionet_dir / "nsrdb", "NSR"),
+    ]
     signals, table, qc, classes = segment_databases(sources, SegmentSpec())
     assert classes == ["ARR", "CHF", "NSR"]
     assert signals.shape == (4 * 2 * 10, 1024) and signals.dtype == np.float32
@@ -75,7 +77,7 @@ def test_real_records_mathworks_design(physionet_dir, tmp_path):
     # the stored window is exactly the resampled signal at its start
     ref = resample_poly(wfdb.rdrecord(str(physionet_dir / "mitdb" / "100"), sampto=184320).p_signal[:, 0], 16, 45)
     row = r100.iloc[3]
-    np.testing.assert_allclose(signals[row["segment"]], ref[row["start"]: row["start"] + 1024], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(signals[row["segment"]], ref[row["start"] : row["start"] + 1024], rtol=1e-6, atol=1e-6)
     # round trip through the store
     path = tmp_path / "segments.h5"
     write_segment_store(path, signals, table, fs=128, window=1024, hop=1024, classes=classes)
@@ -100,8 +102,17 @@ def test_lead_selection_and_subject_map(tmp_path):
 
 
 def _write(tmp_path, name, sig, fs=128):
-    wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["I"], p_signal=sig[:, None], fmt=["16"], adc_gain=[200.0],
-                baseline=[0], write_dir=str(tmp_path))
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=["mV"],
+        sig_name=["I"],
+        p_signal=sig[:, None],
+        fmt=["16"],
+        adc_gain=[200.0],
+        baseline=[0],
+        write_dir=str(tmp_path),
+    )
 
 
 def test_quality_checks_drop_and_count_bad_windows(tmp_path):
@@ -121,10 +132,17 @@ def test_quality_checks_drop_and_count_bad_windows(tmp_path):
     (other / "RECORDS").write_text("ok\n")
     spec = SegmentSpec(window=1024, hop=1024, max_per_recording=None, max_duration_s=None)
     signals, table, qc, _ = segment_databases(
-        [DatabaseSource("db", db, "A"), DatabaseSource("other", other, "B")], spec)
+        [DatabaseSource("db", db, "A"), DatabaseSource("other", other, "B")], spec
+    )
     row = qc.set_index("recording").loc["db/q1/0"]
-    assert (row["windows"], row["dropped_nan"], row["dropped_flat"], row["dropped_clipped"],
-            row["dropped_artefact"], row["kept"]) == (6, 1, 1, 1, 1, 2)
+    assert (
+        row["windows"],
+        row["dropped_nan"],
+        row["dropped_flat"],
+        row["dropped_clipped"],
+        row["dropped_artefact"],
+        row["kept"],
+    ) == (6, 1, 1, 1, 1, 2)
     assert list(table.loc[table["db"] == "db", "start"]) == [4096, 5120]
     assert np.isfinite(signals).all()
 
@@ -132,8 +150,11 @@ def test_quality_checks_drop_and_count_bad_windows(tmp_path):
 def test_record_shorter_than_one_window(tmp_path):
     _write(tmp_path, "short", np.sin(np.arange(500) / 5.0))
     (tmp_path / "RECORDS").write_text("short\n")
-    with pytest.raises(RecordError, match=r"short lead 0 has 500 samples at 128 Hz .* shorter than one window of "
-                                          r"1024 samples.*Lower segments.window"):
+    with pytest.raises(
+        RecordError,
+        match=r"short lead 0 has 500 samples at 128 Hz .* shorter than one window of "
+        r"1024 samples.*Lower segments.window",
+    ):
         segment_databases([DatabaseSource("x", tmp_path, "A")], SegmentSpec(max_duration_s=None))
 
 
@@ -145,5 +166,7 @@ def test_class_with_no_usable_window(tmp_path):
     (a / "RECORDS").write_text("flat\n")
     (b / "RECORDS").write_text("ok\n")
     with pytest.raises(DataError, match=r"no usable window left for class\(es\) \['A'\]"):
-        segment_databases([DatabaseSource("a", a, "A"), DatabaseSource("b", b, "B")],
-                          SegmentSpec(max_duration_s=None, quality=QualityLimits()))
+        segment_databases(
+            [DatabaseSource("a", a, "A"), DatabaseSource("b", b, "B")],
+            SegmentSpec(max_duration_s=None, quality=QualityLimits()),
+        )

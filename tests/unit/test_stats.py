@@ -54,12 +54,21 @@ def window_table(subjects, seed=0, n_windows=3, recordings_per_subject=2):
         for r in range(recordings_per_subject):
             for w in range(n_windows):
                 prob = rng.dirichlet(np.ones(len(CLASSES)))
-                rows.append({
-                    "segment": f"{s}_r{r}_w{w}", "db": "db", "record": f"{s}_r{r}", "subject": s,
-                    "recording": f"{s}_r{r}_lead0", "lead": 0, "label": CLASSES[y], "label_index": y,
-                    "pred_index": int(prob.argmax()), "pred_label": CLASSES[int(prob.argmax())],
-                    **{f"prob_{c}": prob[k] for k, c in enumerate(CLASSES)},
-                })
+                rows.append(
+                    {
+                        "segment": f"{s}_r{r}_w{w}",
+                        "db": "db",
+                        "record": f"{s}_r{r}",
+                        "subject": s,
+                        "recording": f"{s}_r{r}_lead0",
+                        "lead": 0,
+                        "label": CLASSES[y],
+                        "label_index": y,
+                        "pred_index": int(prob.argmax()),
+                        "pred_label": CLASSES[int(prob.argmax())],
+                        **{f"prob_{c}": prob[k] for k, c in enumerate(CLASSES)},
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -79,19 +88,46 @@ def subject_table(label_by_subject, correct_subjects, n_windows=2):
         p1[target] = 0.8  # window 1 says "target"; mean: target 0.625 > other 0.3
         probs = [p0, p1][:n_windows]
         for w, prob in enumerate(probs):
-            rows.append({
-                "segment": f"{s}_w{w}", "db": "db", "record": s, "subject": s, "recording": f"{s}_lead0",
-                "lead": 0, "label": CLASSES[y], "label_index": y, "pred_index": int(prob.argmax()),
-                "pred_label": CLASSES[int(prob.argmax())],
-                **{f"prob_{c}": prob[k] for k, c in enumerate(CLASSES)},
-            })
+            rows.append(
+                {
+                    "segment": f"{s}_w{w}",
+                    "db": "db",
+                    "record": s,
+                    "subject": s,
+                    "recording": f"{s}_lead0",
+                    "lead": 0,
+                    "label": CLASSES[y],
+                    "label_index": y,
+                    "pred_index": int(prob.argmax()),
+                    "pred_label": CLASSES[int(prob.argmax())],
+                    **{f"prob_{c}": prob[k] for k, c in enumerate(CLASSES)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- McNemar
 
-PAIRS = [(0, 0), (0, 5), (5, 0), (5, 5), (1, 20), (20, 1), (0, 1), (1, 1), (2, 3), (3, 12),
-         (7, 9), (10, 30), (25, 25), (40, 60), (0, 6), (6, 0), (100, 130), (1, 0)]
+PAIRS = [
+    (0, 0),
+    (0, 5),
+    (5, 0),
+    (5, 5),
+    (1, 20),
+    (20, 1),
+    (0, 1),
+    (1, 1),
+    (2, 3),
+    (3, 12),
+    (7, 9),
+    (10, 30),
+    (25, 25),
+    (40, 60),
+    (0, 6),
+    (6, 0),
+    (100, 130),
+    (1, 0),
+]
 
 
 @pytest.mark.parametrize("b,c", PAIRS)
@@ -297,8 +333,19 @@ def test_interpretation_sentences():
     assert "is not significant (exact McNemar p = 0.62)" in text
     assert "not evidence that they are equal" in text
 
-    row = {"model": "vgg", "reference": "cnn", "level": "subject", "n_units": 40, "b": 9, "c": 0,
-           "difference": 0.225, "ci_low": 0.1, "ci_high": 0.35, "p_value": mcnemar_p_value(9, 0), "ci": 0.95}
+    row = {
+        "model": "vgg",
+        "reference": "cnn",
+        "level": "subject",
+        "n_units": 40,
+        "b": 9,
+        "c": 0,
+        "difference": 0.225,
+        "ci_low": 0.1,
+        "ci_high": 0.35,
+        "p_value": mcnemar_p_value(9, 0),
+        "ci": 0.95,
+    }
     text = interpretation(row)
     assert text == (
         "With 40 subjects, 9 discordant; the difference of +0.23 (vgg minus cnn, 95% CI +0.10 to +0.35) "

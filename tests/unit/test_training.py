@@ -45,14 +45,26 @@ def make_cache(h5_path, folds_path, size=32, subjects_per_class=4, leads=2, wind
             for lead in range(leads):
                 for w in range(windows):
                     img = rng.integers(0, 60, (size, size, 3))
-                    img[ci * size // 3:(ci + 1) * size // 3] += 150
+                    img[ci * size // 3 : (ci + 1) * size // 3] += 150
                     images.append(img.astype(np.uint8))
-                    rows.append({"segment": len(rows), "db": f"db{ci}", "record": str(s), "subject": subject,
-                                 "recording": f"{subject}/{lead}", "lead": lead, "lead_name": f"L{lead}",
-                                 "start": w * 1024, "label": c, "label_index": ci})
+                    rows.append(
+                        {
+                            "segment": len(rows),
+                            "db": f"db{ci}",
+                            "record": str(s),
+                            "subject": subject,
+                            "recording": f"{subject}/{lead}",
+                            "lead": lead,
+                            "lead_name": f"L{lead}",
+                            "start": w * 1024,
+                            "label": c,
+                            "label_index": ci,
+                        }
+                    )
     with h5py.File(h5_path, "w") as f:
-        f.create_dataset("images", data=np.stack(images), chunks=(1, size, size, 3), compression="gzip",
-                         compression_opts=1)
+        f.create_dataset(
+            "images", data=np.stack(images), chunks=(1, size, size, 3), compression="gzip", compression_opts=1
+        )
         segment_store.write_table_group(f.create_group("table"), pd.DataFrame(rows))
         f.attrs["classes"] = np.array(CLASSES, dtype=object)
         f.attrs["image_size"] = size
@@ -104,8 +116,18 @@ def test_outputs_of_a_fold(reference_run, data):
     history = pd.read_csv(out / "history.csv")
     assert list(history.columns) == HISTORY_COLUMNS and history["epoch"].tolist() == [1, 2]
     preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str, "record": str})
-    assert list(preds.columns[:10]) == ["segment", "db", "record", "subject", "recording", "lead", "label",
-                                        "label_index", "pred_index", "pred_label"]
+    assert list(preds.columns[:10]) == [
+        "segment",
+        "db",
+        "record",
+        "subject",
+        "recording",
+        "lead",
+        "label",
+        "label_index",
+        "pred_index",
+        "pred_label",
+    ]
     assert [c for c in preds.columns if c.startswith("prob_")] == [f"prob_{c}" for c in CLASSES]
     assert sorted(preds["subject"].unique()) == ["db0/1", "db1/1", "db2/1"] and len(preds) == 18
     assert np.allclose(preds[[f"prob_{c}" for c in CLASSES]].sum(axis=1), 1, atol=1e-5)
@@ -122,8 +144,9 @@ def test_outputs_of_a_fold(reference_run, data):
 def test_same_config_twice_gives_identical_results(reference_run, data, tmp_path):
     out, _ = reference_run
     train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=BASE_CFG, out_dir=tmp_path, threads=2, log=QUIET)
-    pd.testing.assert_frame_equal(without_timing(pd.read_csv(out / "history.csv")),
-                                  without_timing(pd.read_csv(tmp_path / "history.csv")))
+    pd.testing.assert_frame_equal(
+        without_timing(pd.read_csv(out / "history.csv")), without_timing(pd.read_csv(tmp_path / "history.csv"))
+    )
     pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(tmp_path / "predictions.csv"))
 
 
@@ -136,16 +159,26 @@ def test_resume_after_interruption_matches_uninterrupted_run(reference_run, data
 
     every_epoch = {**BASE_CFG, "checkpoint_interval_s": 0}
     with pytest.raises(TrainingInterrupted):
-        train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=every_epoch, out_dir=tmp_path, threads=2, log=QUIET,
-                   on_epoch_end=stop_after_first)
+        train_fold(
+            *data,
+            backbone="squeezenet1_1",
+            fold=1,
+            cfg=every_epoch,
+            out_dir=tmp_path,
+            threads=2,
+            log=QUIET,
+            on_epoch_end=stop_after_first,
+        )
     assert (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "model.pt").exists()
     messages = []
-    train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=every_epoch, out_dir=tmp_path, threads=2,
-               log=messages.append)
+    train_fold(
+        *data, backbone="squeezenet1_1", fold=1, cfg=every_epoch, out_dir=tmp_path, threads=2, log=messages.append
+    )
     assert any("resuming" in m and "epoch 1" in m for m in messages)
     assert not (tmp_path / "checkpoint.pt").exists()  # removed once the outputs are complete
-    pd.testing.assert_frame_equal(without_timing(pd.read_csv(out / "history.csv")),
-                                  without_timing(pd.read_csv(tmp_path / "history.csv")))
+    pd.testing.assert_frame_equal(
+        without_timing(pd.read_csv(out / "history.csv")), without_timing(pd.read_csv(tmp_path / "history.csv"))
+    )
     pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(tmp_path / "predictions.csv"))
 
 
@@ -155,11 +188,19 @@ def test_changed_config_does_not_resume(data, tmp_path):
 
     cfg1 = {**BASE_CFG, "epochs": 2, "checkpoint_interval_s": 0}
     with pytest.raises(TrainingInterrupted):
-        train_fold(*data, backbone="squeezenet1_1", fold=0, cfg=cfg1, out_dir=tmp_path, threads=2, log=QUIET,
-                   on_epoch_end=stop)
+        train_fold(
+            *data, backbone="squeezenet1_1", fold=0, cfg=cfg1, out_dir=tmp_path, threads=2, log=QUIET, on_epoch_end=stop
+        )
     messages = []
-    train_fold(*data, backbone="squeezenet1_1", fold=0, cfg={**cfg1, "lr": 5e-4}, out_dir=tmp_path, threads=2,
-               log=messages.append)
+    train_fold(
+        *data,
+        backbone="squeezenet1_1",
+        fold=0,
+        cfg={**cfg1, "lr": 5e-4},
+        out_dir=tmp_path,
+        threads=2,
+        log=messages.append,
+    )
     assert any("starting over" in m for m in messages) and not any("resuming" in m for m in messages)
 
 
@@ -169,8 +210,9 @@ def test_resnet18_learns_and_saved_model_predicts_the_same(data, tmp_path):
     preds = pd.read_csv(tmp_path / "predictions.csv")
     again = predict_scalograms(tmp_path / "model.pt", data[0], rows=preds["segment"].to_numpy(), threads=2)
     assert again["pred_index"].tolist() == preds["pred_index"].tolist()
-    np.testing.assert_allclose(again[[f"prob_{c}" for c in CLASSES]].to_numpy(),
-                               preds[[f"prob_{c}" for c in CLASSES]].to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        again[[f"prob_{c}" for c in CLASSES]].to_numpy(), preds[[f"prob_{c}" for c in CLASSES]].to_numpy(), atol=1e-5
+    )
 
 
 def test_fold_all_linear_probe_trains_only_the_head(data, tmp_path):
@@ -209,8 +251,15 @@ def test_subjects_missing_from_folds(data, tmp_path):
     folds = pd.read_csv(data[1])
     folds.iloc[1:].to_csv(tmp_path / "folds.csv", index=False)
     with pytest.raises(DataError, match="not in"):
-        train_fold(data[0], tmp_path / "folds.csv", backbone="squeezenet1_1", fold=0, cfg=BASE_CFG,
-                   out_dir=tmp_path / "out", log=QUIET)
+        train_fold(
+            data[0],
+            tmp_path / "folds.csv",
+            backbone="squeezenet1_1",
+            fold=0,
+            cfg=BASE_CFG,
+            out_dir=tmp_path / "out",
+            log=QUIET,
+        )
 
 
 def test_precision_choice(monkeypatch):
@@ -235,11 +284,19 @@ def test_last_training_batch_of_one_is_dropped(data, tmp_path):
 def test_streamed_images_train_exactly_like_images_in_memory(reference_run, data, tmp_path):
     out, metrics = reference_run
     assert metrics["images"] == "memory"
-    streamed = train_fold(*data, backbone="squeezenet1_1", fold=1, cfg={**BASE_CFG, "memory_budget_mb": 0},
-                          out_dir=tmp_path, threads=2, log=QUIET)
+    streamed = train_fold(
+        *data,
+        backbone="squeezenet1_1",
+        fold=1,
+        cfg={**BASE_CFG, "memory_budget_mb": 0},
+        out_dir=tmp_path,
+        threads=2,
+        log=QUIET,
+    )
     assert streamed["images"] == "stream"
-    pd.testing.assert_frame_equal(without_timing(pd.read_csv(out / "history.csv")),
-                                  without_timing(pd.read_csv(tmp_path / "history.csv")))
+    pd.testing.assert_frame_equal(
+        without_timing(pd.read_csv(out / "history.csv")), without_timing(pd.read_csv(tmp_path / "history.csv"))
+    )
     pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(tmp_path / "predictions.csv"))
 
 
@@ -262,8 +319,16 @@ def test_checkpoints_at_most_once_per_interval_and_a_rerun_still_matches(referen
 
     cfg = {**BASE_CFG, "checkpoint_interval_s": 3600}
     with pytest.raises(TrainingInterrupted):
-        train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=cfg, out_dir=tmp_path, threads=2, log=QUIET,
-                   on_epoch_end=stop_after_first)
+        train_fold(
+            *data,
+            backbone="squeezenet1_1",
+            fold=1,
+            cfg=cfg,
+            out_dir=tmp_path,
+            threads=2,
+            log=QUIET,
+            on_epoch_end=stop_after_first,
+        )
     assert not (tmp_path / "checkpoint.pt").exists()  # none due yet: a kill here restarts the job
     train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=cfg, out_dir=tmp_path, threads=2, log=QUIET)
     pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(tmp_path / "predictions.csv"))
@@ -288,8 +353,7 @@ def test_a_hostile_checkpoint_is_not_executed(reference_run, data, tmp_path):
     run_dir.mkdir()
     torch.save({"config_hash": "x", "payload": _RunsACommand(marker)}, run_dir / "checkpoint.pt")
     messages = []
-    train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=BASE_CFG, out_dir=run_dir, threads=2,
-               log=messages.append)
+    train_fold(*data, backbone="squeezenet1_1", fold=1, cfg=BASE_CFG, out_dir=run_dir, threads=2, log=messages.append)
     assert not marker.exists()
     assert any("ignoring checkpoint" in m and "checkpoint.pt" in m for m in messages)
     pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(run_dir / "predictions.csv"))
@@ -297,8 +361,9 @@ def test_a_hostile_checkpoint_is_not_executed(reference_run, data, tmp_path):
 
 def test_a_truncated_checkpoint_is_ignored(data, tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
-    metrics = train_fold(*data, backbone="squeezenet1_1", fold=1, cfg={**BASE_CFG, "epochs": 1}, out_dir=tmp_path,
-                         threads=2, log=QUIET)
+    metrics = train_fold(
+        *data, backbone="squeezenet1_1", fold=1, cfg={**BASE_CFG, "epochs": 1}, out_dir=tmp_path, threads=2, log=QUIET
+    )
     assert metrics["epochs_run"] == 1 and not (tmp_path / "checkpoint.pt").exists()
 
 
@@ -307,14 +372,22 @@ def test_a_relabelled_subject_in_folds_is_refused(data, tmp_path):
     folds.loc[0, "label"] = "NSR" if folds.loc[0, "label"] != "NSR" else "ARR"
     folds.to_csv(tmp_path / "folds.csv", index=False)
     with pytest.raises(DataError, match=r"gives subject 'db0/0' the label .*forcerun folds"):
-        train_fold(data[0], tmp_path / "folds.csv", backbone="squeezenet1_1", fold=0, cfg=BASE_CFG,
-                   out_dir=tmp_path / "out", log=QUIET)
+        train_fold(
+            data[0],
+            tmp_path / "folds.csv",
+            backbone="squeezenet1_1",
+            fold=0,
+            cfg=BASE_CFG,
+            out_dir=tmp_path / "out",
+            log=QUIET,
+        )
 
 
 def test_a_fold_outside_k_is_refused_before_training(data, tmp_path):
     with pytest.raises(DataError, match=r"outside 0\.\.2 \(folds\.k is 3\)"):
-        train_fold(*data, backbone="squeezenet1_1", fold=0, cfg=BASE_CFG, out_dir=tmp_path / "out", n_folds=3,
-                   log=QUIET)
+        train_fold(
+            *data, backbone="squeezenet1_1", fold=0, cfg=BASE_CFG, out_dir=tmp_path / "out", n_folds=3, log=QUIET
+        )
     assert not (tmp_path / "out" / "model.pt").exists()
 
 
@@ -322,8 +395,15 @@ def test_truncated_scalogram_cache_is_named_before_any_work(data, tmp_path):
     blob = data[0].read_bytes()
     (tmp_path / "scalograms.h5").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(DataError, match=r"scalograms\.h5.*truncated or damaged.*forcerun scalograms"):
-        train_fold(tmp_path / "scalograms.h5", data[1], backbone="squeezenet1_1", fold=0, cfg=BASE_CFG,
-                   out_dir=tmp_path / "out", log=QUIET)
+        train_fold(
+            tmp_path / "scalograms.h5",
+            data[1],
+            backbone="squeezenet1_1",
+            fold=0,
+            cfg=BASE_CFG,
+            out_dir=tmp_path / "out",
+            log=QUIET,
+        )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -337,6 +417,14 @@ def test_zeroed_images_in_the_cache_stop_the_job_before_the_first_epoch(data, tm
         fh.write(b"\0" * 200)  # part of image 5's compressed chunk zeroed
     epochs = []
     with pytest.raises(DataError, match=r"image 5 is corrupt.*forcerun scalograms"):
-        train_fold(damaged, data[1], backbone="squeezenet1_1", fold=0, cfg=BASE_CFG, out_dir=tmp_path / "out",
-                   log=QUIET, on_epoch_end=epochs.append)
+        train_fold(
+            damaged,
+            data[1],
+            backbone="squeezenet1_1",
+            fold=0,
+            cfg=BASE_CFG,
+            out_dir=tmp_path / "out",
+            log=QUIET,
+            on_epoch_end=epochs.append,
+        )
     assert epochs == []  # caught while loading the images, before any training

