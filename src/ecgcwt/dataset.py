@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .errors import DataError
+from .feeding import roll_columns
 from .image_reader import ChunkReader
 from .segment_store import decode_str, table_from_group
 
@@ -44,8 +45,6 @@ class ScalogramInfo:
 def read_scalogram_info(path: str | os.PathLike) -> ScalogramInfo:
     """Check that ``path`` is a scalogram cache and return its shape, classes and attributes."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"scalogram cache {str(path)!r} does not exist; run the scalograms step first")
     with _open_cache(path) as f:
         if "images" not in f or "table" not in f:
             raise DataError(f"{str(path)!r} is not a scalogram cache: it lacks /images or /table")
@@ -140,9 +139,9 @@ class ScalogramDataset(Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         rows = self.rows[idx]
         x = torch.from_numpy(self._reader().read(rows))  # (B, H, W, 3) uint8, in batch order
+        if self.augment:  # a random number of columns (time steps) per image
+            x = roll_columns(x, torch.randint(0, x.shape[2], (x.shape[0],)))
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        if self.augment:
-            x = _random_time_shift(x)
         x = x.sub_(self.mean).div_(self.std)
         return x.contiguous(), torch.from_numpy(self.labels[idx]), torch.from_numpy(rows)
 
@@ -203,14 +202,6 @@ def make_loader(
 def _already_batched(batch):
     """``__getitems__`` returns a stacked batch; nothing left to collate."""
     return batch
-
-
-def _random_time_shift(x: torch.Tensor) -> torch.Tensor:
-    """Roll each image by a random number of columns (time steps)."""
-    width = x.shape[-1]
-    shifts = torch.randint(0, width, (x.shape[0],))
-    cols = (torch.arange(width).unsqueeze(0) - shifts.unsqueeze(1)) % width  # (B, W)
-    return torch.gather(x, 3, cols.view(-1, 1, 1, width).expand_as(x))
 
 
 def _plain(v):

@@ -21,7 +21,6 @@ NCHW is already in ``channels_last`` order, so no transpose is ever copied.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from typing import Iterator, Sequence
@@ -60,6 +59,15 @@ class InMemoryImages:
             raise KeyError(f"rows {rows[pos < 0][:5].tolist()} were not loaded into memory")
         return torch.index_select(self.images, 0, torch.from_numpy(pos), out=out)
 
+    @classmethod
+    def from_array(cls, images: np.ndarray) -> "InMemoryImages":
+        """uint8 images (N, H, W, 3) already in memory (e.g. made for prediction); row ``i`` is image ``i``."""
+        self = cls.__new__(cls)
+        self.images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
+        self.image_shape = tuple(self.images.shape[1:])
+        self._position = np.arange(len(images), dtype=np.int64)
+        return self
+
     def close(self) -> None:
         self.images = torch.empty(0, dtype=torch.uint8)
 
@@ -68,12 +76,11 @@ class StreamingImages:
     """Images read from the cache batch by batch (bounded memory)."""
 
     mode = "stream"
+    nbytes = 0  # held in memory: only the batches in flight
 
     def __init__(self, reader: ChunkReader) -> None:
         self.reader = reader
         self.image_shape = reader.image_shape
-
-    nbytes = 0
 
     def batch(self, rows: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
         if out is None:
@@ -135,7 +142,8 @@ class BatchFeeder:
         self._cuda = self.device.type == "cuda"
         self._staging: list[torch.Tensor] = []
         self._events: list = []
-        self._next = 0
+        self._next = 0  # the staging buffer to fill next
+        self._last = 0  # the staging buffer of the batch being sent
 
     # ------------------------------------------------------------------ public
 
@@ -253,6 +261,27 @@ def _prefetched(read, row_batches: Sequence[np.ndarray], depth: int) -> Iterator
             thread.join(timeout=0.05)
 
 
-def default_threads() -> int:
-    """Threads for inflating chunks: torch's intra-op thread count (the job's share of the CPU)."""
-    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+@torch.inference_mode()
+def predict_probabilities(
+    model: torch.nn.Module,
+    feeder: BatchFeeder,
+    rows: Sequence[int],
+    batch_size: int,
+    autocast,
+    n_classes: int,
+) -> np.ndarray:
+    """Softmax class probabilities (float64, one row per entry of ``rows``) of ``model`` in eval mode.
+
+    ``autocast`` is the job's autocast context (``Numerics.autocast(device)``),
+    so evaluation, test predictions and ``ecgcwt predict`` compute alike.
+    """
+    rows = np.array(rows, dtype=np.int64)
+    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    out = []
+    for x in feeder.batches(chunks):
+        with autocast:
+            logits = model(x)
+        out.append(torch.softmax(logits.float(), dim=1))
+    if not out:
+        return np.empty((0, n_classes))
+    return torch.cat(out).to("cpu", torch.float64).numpy()

@@ -13,8 +13,7 @@ from typing import Callable, Iterable, Mapping
 import pandas as pd
 
 from .scalogram_cache import build_scalogram_cache
-from .segment_store import write_segment_store
-from .segmentation import DatabaseSource, SegmentSpec, segment_attrs, segment_databases
+from .segmentation import DatabaseSource, SegmentSpec, segment_databases, write_segments
 
 
 def build_data(
@@ -41,15 +40,6 @@ def build_data(
         if len(edited) != len(table):
             raise ValueError("edit_table must keep every row of the segment table, in order")
         table = edited
-    write_segment_store(
-        out_dir / "segments.h5",
-        signals,
-        table,
-        fs=spec.fs,
-        window=spec.window,
-        hop=spec.hop,
-        classes=classes,
-        extra_attrs=segment_attrs(spec),
-    )
+    write_segments(out_dir / "segments.h5", signals, table, spec, classes)
     cache = build_scalogram_cache(out_dir / "segments.h5", out_dir / "scalograms.h5", cwt_cfg, threads=threads)
     return cache, table

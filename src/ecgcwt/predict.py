@@ -43,19 +43,11 @@ import torch
 
 from .cwt import CwtParams, FilterBank
 from .errors import EcgCwtError, RecordError
-from .feeding import BatchFeeder
+from .feeding import BatchFeeder, InMemoryImages, predict_probabilities
 from .numerics import choose_numerics, resolve_device
 from .records import UnusableRecord, read_record
 from .scalogram_image import scalogram_images
-from .segmentation import (
-    DROP_REASONS,
-    QualityLimits,
-    classify_windows,
-    evenly_spaced,
-    preprocessing_from_attrs,
-    resample,
-    window_starts,
-)
+from .segmentation import DROP_REASONS, QualityLimits, cut_lead, preprocessing_from_attrs
 
 #: Keys a ``model.pt``'s ``meta`` must have.
 META_KEYS = ("backbone", "classes", "image_size", "mean", "std", "model_kwargs", "config", "scalogram_attrs")
@@ -233,19 +225,13 @@ def record_windows(
         raise RecordError(exc.reason.strip()) from None
     chunks, counts, shortest = [], [], None
     for j in range(rec.signal.shape[1]):
-        raw = rec.signal[:, j]
-        bad = np.isnan(raw)
-        x = resample(np.where(bad, 0.0, raw), rec.fs, fs)
-        starts = window_starts(len(x), window, hop)
-        shortest = len(x) if shortest is None else min(shortest, len(x))
-        if len(starts) == 0:
+        cut = cut_lead(rec.signal[:, j], rec.clipped[:, j], rec.fs, fs, window, hop, q, max_windows)
+        shortest = cut.n_samples if shortest is None else min(shortest, cut.n_samples)
+        if len(cut.starts) == 0:
             continue
-        reasons = classify_windows(x, bad, rec.clipped[:, j], starts, window, rec.fs / fs, q)
-        good = np.flatnonzero(reasons == "")
-        keep = good[evenly_spaced(len(good), max_windows)]
-        counts.append((j, len(starts), {r: int(np.sum(reasons == r)) for r in DROP_REASONS}))
-        if len(keep):
-            chunks.append(np.stack([x[s : s + window] for s in starts[keep]]).astype(np.float32))
+        counts.append((j, len(cut.starts), {r: int(np.sum(cut.reasons == r)) for r in DROP_REASONS}))
+        if len(cut.kept):
+            chunks.append(cut.windows)
     if not counts:
         raise RecordError(
             f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s), shorter than one "
@@ -262,39 +248,19 @@ def record_windows(
 # --------------------------------------------------------------------------- prediction
 
 
-class _ArraySource:
-    """In-memory uint8 images in the interface :class:`BatchFeeder` reads (as ``InMemoryImages``)."""
-
-    mode = "memory"
-
-    def __init__(self, images: np.ndarray) -> None:
-        self.images = torch.from_numpy(np.ascontiguousarray(images))
-        self.image_shape = tuple(self.images.shape[1:])
-        self.nbytes = self.images.numel()
-
-    def batch(self, rows: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.index_select(self.images, 0, torch.from_numpy(np.asarray(rows, dtype=np.int64)), out=out)
-
-    def close(self) -> None:
-        pass
-
-
 def window_probabilities(model: PredictModel, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation."""
     numerics = choose_numerics(model.meta["config"], model.device, model.meta["backbone"])
     net = model.built.model.to(memory_format=numerics.memory_format)
     feeder = BatchFeeder(
-        _ArraySource(images), model.device, model.built.mean, model.built.std, channels_last=numerics.channels_last
+        InMemoryImages.from_array(images),
+        model.device,
+        model.built.mean,
+        model.built.std,
+        channels_last=numerics.channels_last,
     )
-    rows = np.arange(len(images))
-    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
-    out = []
-    with torch.inference_mode():
-        for x in feeder.batches(chunks):
-            with numerics.autocast(model.device):
-                logits = net(x)
-            out.append(torch.softmax(logits.float(), dim=1).to("cpu", torch.float64))
-    return torch.cat(out).numpy() if out else np.empty((0, len(model.classes)))
+    autocast = numerics.autocast(model.device)
+    return predict_probabilities(net, feeder, np.arange(len(images)), batch_size, autocast, len(model.classes))
 
 
 def predict_records(

@@ -27,6 +27,7 @@ from scipy.signal import resample_poly
 
 from .errors import ConfigError, DataError
 from .records import UnusableRecord, check_record_names, read_record, read_record_list
+from .segment_store import write_segment_store
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,20 @@ def segment_attrs(spec: SegmentSpec) -> dict:
         "quality_clip_fraction": float(spec.quality.clip_fraction),
         "quality_max_abs_mv": float(spec.quality.max_abs_mv),
     }
+
+
+def write_segments(path, signals: np.ndarray, table: pd.DataFrame, spec: SegmentSpec, classes) -> None:
+    """``segments.h5`` with the settings that cut it (carried on to the cache and ``model.pt``)."""
+    write_segment_store(
+        path,
+        signals,
+        table,
+        fs=spec.fs,
+        window=spec.window,
+        hop=spec.hop,
+        classes=classes,
+        extra_attrs=segment_attrs(spec),
+    )
 
 
 def preprocessing_from_attrs(attrs: dict) -> dict:
@@ -160,6 +175,40 @@ def classify_windows(
         elif np.max(np.abs(w)) > limits.max_abs_mv:
             reasons[i] = "artefact"
     return reasons
+
+
+@dataclass(frozen=True)
+class LeadWindows:
+    """One lead cut into windows: what training (:func:`segment_databases`) and prediction both use."""
+
+    n_samples: int  # after resampling
+    starts: np.ndarray  # every candidate window's start (samples at the target rate)
+    reasons: np.ndarray  # drop reason per candidate ('' = usable)
+    kept: np.ndarray  # starts of the windows kept (usable, at most ``cap``, spread evenly)
+    windows: np.ndarray  # float32 (len(kept), window)
+
+
+def cut_lead(
+    raw: np.ndarray,
+    clipped: np.ndarray,
+    fs_in: float,
+    fs: float,
+    window: int,
+    hop: int,
+    quality: QualityLimits,
+    cap: int | None,
+) -> LeadWindows:
+    """Resample one lead (NaN samples filled with 0, then flagged), cut windows, drop those failing ``quality``."""
+    bad = np.isnan(raw)
+    x = resample(np.where(bad, 0.0, raw), fs_in, fs)
+    starts = window_starts(len(x), window, hop)
+    reasons = classify_windows(x, bad, clipped, starts, window, fs_in / fs, quality)
+    good = np.flatnonzero(reasons == "")
+    kept = starts[good[evenly_spaced(len(good), cap)]]
+    windows = np.empty((len(kept), window), np.float32)
+    for i, s in enumerate(kept):
+        windows[i] = x[s : s + window]
+    return LeadWindows(n_samples=len(x), starts=starts, reasons=reasons, kept=kept, windows=windows)
 
 
 #: Values of ``data.on_bad_record``.
@@ -284,11 +333,17 @@ def segment_databases(
             rec_rows, rec_chunks, rec_table = [], [], []
             try:
                 for j, lead in enumerate(leads):
-                    raw = rec.signal[:, j]
-                    bad_samples = np.isnan(raw)
-                    filled = np.where(bad_samples, 0.0, raw)
-                    x = resample(filled, rec.fs, spec.fs)
-                    starts = window_starts(len(x), spec.window, spec.hop)
+                    cut = cut_lead(
+                        rec.signal[:, j],
+                        rec.clipped[:, j],
+                        rec.fs,
+                        spec.fs,
+                        spec.window,
+                        spec.hop,
+                        spec.quality,
+                        spec.max_per_recording,
+                    )
+                    n = cut.n_samples
                     recording = f"{src.db}/{name}/{lead}"
                     qc = {
                         "db": src.db,
@@ -297,31 +352,26 @@ def segment_databases(
                         "recording": recording,
                         "subject": subject,
                         "label": src.label,
-                        "seconds": len(x) / spec.fs,
-                        "windows": len(starts),
+                        "seconds": n / spec.fs,
+                        "windows": len(cut.starts),
                     }
-                    if len(starts) == 0:
+                    if len(cut.starts) == 0:
                         rec_rows.append({**qc, **{f"dropped_{r}": 0 for r in DROP_REASONS}, "kept": 0})
                         raise UnusableRecord(
-                            f"record {rec.path} lead {lead} has {len(x)} samples at {spec.fs:g} Hz "
-                            f"({len(x) / spec.fs:.1f} s), shorter than one window of {spec.window} samples "
+                            f"record {rec.path} lead {lead} has {n} samples at {spec.fs:g} Hz "
+                            f"({n / spec.fs:.1f} s), shorter than one window of {spec.window} samples "
                             f"({spec.window / spec.fs:.1f} s).",
                             "Lower segments.window, raise data.max_duration_s, leave the record out with "
                             "data.records, or set data.on_bad_record: skip to go on without it.",
                         )
-                    reasons = classify_windows(
-                        x, bad_samples, rec.clipped[:, j], starts, spec.window, rec.fs / spec.fs, spec.quality
-                    )
-                    good = np.flatnonzero(reasons == "")
-                    keep = good[evenly_spaced(len(good), spec.max_per_recording)]
-                    qc.update({f"dropped_{r}": int(np.sum(reasons == r)) for r in DROP_REASONS})
-                    qc["kept"] = len(keep)
+                    qc.update({f"dropped_{r}": int(np.sum(cut.reasons == r)) for r in DROP_REASONS})
+                    qc["kept"] = len(cut.kept)
                     qc["status"], qc["reason"] = "ok", ""
                     rec_rows.append(qc)
-                    if len(keep) == 0:
+                    if len(cut.kept) == 0:
                         continue
-                    rec_chunks.append(np.stack([x[s : s + spec.window] for s in starts[keep]]).astype(np.float32))
-                    for s in starts[keep]:
+                    rec_chunks.append(cut.windows)
+                    for s in cut.kept:
                         rec_table.append(
                             {
                                 "db": src.db,

@@ -36,6 +36,7 @@ backbone in :mod:`ecgcwt.numerics`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -56,7 +57,7 @@ from .atomic import atomic_path, write_csv, write_text
 from .config import validate_section
 from .dataset import read_scalogram_info, read_scalogram_table
 from .errors import ConfigError, DataError
-from .feeding import BatchFeeder, open_image_source
+from .feeding import BatchFeeder, open_image_source, predict_probabilities
 from .folds import read_folds
 from .image_reader import ChunkReader
 from .metrics import evaluate_predictions
@@ -329,6 +330,7 @@ def train_fold(
             if not finished and time.perf_counter() - last_checkpoint >= c["checkpoint_interval_s"]:
                 with clock.phase("checkpoint"):
                     _save_checkpoint(ckpt_path, model, optimizer, scheduler, scaler, state, cfg_hash)
+                clock.checkpoints += 1
                 last_checkpoint = time.perf_counter()
             log(
                 f"epoch {epoch + 1}/{c['epochs']}: train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | val loss "
@@ -492,10 +494,8 @@ class _Loop:
     @torch.inference_mode()
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """Class probabilities of ``rows`` (float64 on the host, one row per image)."""
-        out = [torch.softmax(logits, dim=1) for _, logits in self._logits(rows)]
-        if not out:
-            return np.empty((0, self.n_classes))
-        return torch.cat(out).to("cpu", torch.float64).numpy()
+        autocast = self.numerics.autocast(self.dev)
+        return predict_probabilities(self.model, self.feeder, rows, self.eval_batch_size, autocast, self.n_classes)
 
     def _logits(self, rows: np.ndarray):
         rows = np.array(rows, dtype=np.int64)  # a writable copy: torch refuses read-only arrays
@@ -543,19 +543,14 @@ class _Clock:
             self.startup_s = time.perf_counter() - self.t0
             self.process_startup_s = time.time() - _process_start_time()
 
+    @contextlib.contextmanager
     def phase(self, name: str):
-        clock = self
-
-        class _Phase:
-            def __enter__(self):
-                self.t = time.perf_counter()
-
-            def __exit__(self, *exc):
-                clock.phases[name] = clock.phases.get(name, 0.0) + time.perf_counter() - self.t
-                if name == "checkpoint" and exc[0] is None:
-                    clock.checkpoints += 1
-
-        return _Phase()
+        """Add the time spent in the ``with`` block to phase ``name``."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - t
 
     def summary(self) -> dict:
         total = time.perf_counter() - self.t0

@@ -7,14 +7,13 @@ from ecgcwt.logs import log_to
 log = log_to(snakemake.log[0])
 
 from ecgcwt.atomic import write_csv  # noqa: E402
-from ecgcwt.segment_store import write_segment_store  # noqa: E402
 from ecgcwt.segmentation import (  # noqa: E402
     DatabaseSource,
     QualityLimits,
     SegmentSpec,
-    segment_attrs,
     segment_databases,
     skipped_records,
+    write_segments,
 )
 
 seg = snakemake.params.segments
@@ -55,13 +54,4 @@ log.info(
 dropped = qc.filter(like="dropped_").sum().to_dict()
 log.info("dropped windows: %s", dropped)
 write_csv(qc, snakemake.output.qc)
-write_segment_store(
-    snakemake.output.segments,
-    signals,
-    table,
-    fs=spec.fs,
-    window=spec.window,
-    hop=spec.hop,
-    classes=classes,
-    extra_attrs=segment_attrs(spec),
-)
+write_segments(snakemake.output.segments, signals, table, spec, classes)
