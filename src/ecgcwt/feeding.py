@@ -178,7 +178,11 @@ class BatchFeeder:
         k = self._next
         self._next = (k + 1) % self._STAGING
         if len(self._staging) <= k or self._staging[k].shape[0] < n:
-            buf = torch.empty((n, *self.source.image_shape), dtype=torch.uint8, pin_memory=True)
+            # A normal tensor even when first asked for under inference_mode (validation): the
+            # ring is reused by training batches afterwards, and an inference tensor cannot be
+            # written outside inference mode (found on an H200; CPU runs use no staging ring).
+            with torch.inference_mode(False):
+                buf = torch.empty((n, *self.source.image_shape), dtype=torch.uint8, pin_memory=True)
             if len(self._staging) <= k:
                 self._staging.append(buf)
                 self._events.append(None)
