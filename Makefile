@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ecgcwt-installed
 CORES ?= all
 
-.PHONY: demo test test-unit test-workflow lint format bench env clean-results
+.PHONY: demo test test-unit test-workflow test-slurm slurm-up slurm-down lint format bench env clean-results
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,18 @@ test-unit: $(STAMP)
 
 test-workflow: $(STAMP)
 	$(BIN)/python -m pytest tests/workflow
+
+# tests/slurm submit a tiny workflow to a real SLURM cluster; `make test` runs them
+# too when one is up (else they are skipped with the reason)
+test-slurm: $(STAMP)
+	$(BIN)/python -m pytest tests/slurm
+
+# a local one-node SLURM cluster (root, Debian: installs slurm with apt if missing)
+slurm-up:
+	bash .ci/slurm/slurm_up.sh
+
+slurm-down:
+	bash .ci/slurm/slurm_down.sh
 
 PY_SOURCES := src tests benchmarks workflow/scripts
 

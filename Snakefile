@@ -9,11 +9,19 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# Software of every job under `--software-deployment-method apptainer`: one image
+# of the pinned stack, built from containers/ecgcwt.def into containers/ecgcwt.sif
+# (README, "Running on a SLURM cluster"). Ignored otherwise; with
+# `--software-deployment-method conda` each rule uses its envs/*.yaml instead.
+container: f"{workflow.basedir}/containers/ecgcwt.sif"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/scalograms.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/cluster.smk"
 
 
 rule all:
@@ -22,3 +30,5 @@ rule all:
         rules.evaluate.output.summary,
         rules.evaluate.output.html,
         rules.gallery.output.png,
+        # external.path set: every cnn2d model trained on all subjects predicts its records
+        external_targets(),

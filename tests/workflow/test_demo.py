@@ -13,6 +13,16 @@ from .runner import planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
+#: Every model of config/demo.yaml and the file its fold folder keeps it in.
+DEMO_MODELS = {
+    "resnet18": "model.pt",
+    "squeezenet1_1": "model.pt",
+    "lite0_imagenet": "model.pt",
+    "lite0_scratch": "model.pt",
+    "cnn1d": "model.pt",
+    "wavelet_svm": "model.joblib",
+}
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
@@ -32,21 +42,36 @@ def test_demo_writes_every_stage(demo_run):
         # 18 subjects x 2 leads x 6 windows, 64-px RGB
         assert f["images"].shape == (216, 64, 64, 3) and f["images"].dtype == "uint8"
         assert f.attrs["wavelet"] == "morse" and f.attrs["image_size"] == 64
-    for backbone in ("resnet18", "squeezenet1_1"):
+    for model, model_file in DEMO_MODELS.items():
         for fold in range(3):
-            out = d / f"results/models/{backbone}/fold{fold}"
+            out = d / f"results/models/{model}/fold{fold}"
             metrics = json.loads((out / "metrics.json").read_text())
-            assert metrics  # parsed, non-empty
+            assert metrics["model"] == model and metrics["fold"] == fold
+            assert (out / model_file).stat().st_size > 0
             pred = pd.read_csv(out / "predictions.csv")
-            # a fold's predictions are exactly its test subjects' windows
+            # a fold's predictions are exactly its test subjects' windows, for every kind of model
             test_subjects = set(folds.loc[folds["fold"] == fold, "subject"])
             assert set(pred["subject"]) == test_subjects and len(pred) == 12 * len(test_subjects)
             assert len(pd.read_csv(out / "history.csv")) >= 1
     summary = pd.read_csv(d / "results/report/summary.csv")
-    assert set(summary["backbone"]) == {"resnet18", "squeezenet1_1"}
-    assert {"segment", "recording"} <= set(summary["level"])
+    assert set(summary["model"]) == set(DEMO_MODELS)
+    assert {"segment", "recording", "subject"} <= set(summary["level"])
     acc = summary[(summary["metric"] == "balanced_accuracy")]
     assert ((acc["ci_low"] <= acc["value"]) & (acc["value"] <= acc["ci_high"])).all()
+    ranking = pd.read_csv(d / "results/report/ranking.csv")
+    assert sorted(ranking["model"]) == sorted(DEMO_MODELS)  # the leaky run is not ranked
+    stats = pd.read_csv(d / "results/report/statistics.csv")
+    assert {"vs best", "pretrained vs scratch"} <= set(stats["comparison"])
+    pair = stats[stats["comparison"] == "pretrained vs scratch"]
+    assert set(zip(pair["model"], pair["reference"])) == {("lite0_imagenet", "lite0_scratch")}
+    leak = json.loads((d / "results/leak/resnet18/metrics.json").read_text())
+    assert leak["split"] == "random_windows" and leak["subjects_in_train_and_test"] > 0
+    assert set(pd.read_csv(d / "results/report/leak.csv")["model"]) == {"resnet18"}
+    md = (d / "results/report/report.md").read_text()
+    for section in ("## Main table", "## Model comparison", "## Statistics", "## Per-class ROC", "## Leaky split"):
+        assert section in md
+    for fig in ("model_comparison.png", "roc.png"):
+        assert (d / "results/report/figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (d / "results/report/report.html").stat().st_size > 1000
     assert (d / "results/report/figures/scalogram_gallery.png").stat().st_size > 1000
 
@@ -61,7 +86,9 @@ def test_training_change_does_not_rebuild_scalograms(demo_run, tmp_path):
     r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml", cfg])
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
-    assert jobs.get("train") == 6 and "scalograms" not in jobs and "segment" not in jobs
+    # every 2D CNN (and the leaky run) follows training; the baselines' own settings did not change
+    assert jobs.get("train") == 12 and jobs.get("leak") == 1 and "scalograms" not in jobs and "segment" not in jobs
+    assert "train_wavelet" not in jobs and "train_cnn1d" not in jobs
 
 
 def test_cwt_change_rebuilds_scalograms_and_what_follows(demo_run, tmp_path):
@@ -69,7 +96,8 @@ def test_cwt_change_rebuilds_scalograms_and_what_follows(demo_run, tmp_path):
     r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml", cfg])
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
-    assert jobs.get("scalograms") == 1 and jobs.get("train") == 6 and "segment" not in jobs
+    assert jobs.get("scalograms") == 1 and jobs.get("train") == 12 and "segment" not in jobs
+    assert "train_wavelet" not in jobs  # the baselines read the segments, not the scalograms
 
 
 def test_a_failing_rerun_keeps_the_folds_earlier_outputs(demo_run, tmp_path):
@@ -86,3 +114,13 @@ def test_a_failing_rerun_keeps_the_folds_earlier_outputs(demo_run, tmp_path):
     assert r.returncode != 0 and "cannot read weights file" in r.output, r.output[-3000:]
     after = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
     assert after == before  # the earlier good outputs are back, byte for byte
+
+
+def test_snakemake_report_builds_with_captions(demo_run, tmp_path):
+    report = tmp_path / "report.html"
+    r = snakemake(demo_run, "--report", str(report), configfiles=[REPO / "config" / "demo.yaml"])
+    assert r.returncode == 0, r.output[-3000:]
+    page = report.read_text(errors="replace")
+    # the captions of the main table, the statistics and the comparison figure are in the page
+    for name in ("ranking.csv", "statistics.csv", "model_comparison.png", "roc.png", "leak.csv"):
+        assert name in page, name

@@ -14,7 +14,8 @@ def test_default_config_plans_the_whole_workflow(tmp_path):
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
     # 3 databases downloaded; ImageNet weights of 3 backbones (googlenet, squeezenet1_1, resnet18)
-    # fetched once each; 3 backbones x 5 folds trained
+    # fetched once each; 3 backbones, the 1D CNN and the wavelet baseline x 5 folds trained;
+    # resnet18 once more on the leaky random-window split
     assert jobs == {
         "all": 1,
         "download_physionet": 3,
@@ -24,11 +25,28 @@ def test_default_config_plans_the_whole_workflow(tmp_path):
         "scalograms": 1,
         "segment": 1,
         "train": 15,
+        "train_cnn1d": 5,
+        "train_wavelet": 5,
+        "leak": 1,
         "weights": 3,
-        "total": 27,
+        "total": 38,
     }
-    for backbone in ("googlenet", "squeezenet1_1", "resnet18"):
-        assert f"results/models/{backbone}/fold4/model.pt" in r.stdout
+    for model in ("googlenet", "squeezenet1_1", "resnet18", "cnn1d"):
+        assert f"results/models/{model}/fold4/model.pt" in r.stdout
+    assert "results/models/wavelet_svm/fold4/model.joblib" in r.stdout
+    assert "results/leak/resnet18/predictions.csv" in r.stdout
+
+
+def test_external_validation_builds_alone_without_folds(tmp_path):
+    ext = tmp_path / "site_b"
+    (ext / "mitdb").mkdir(parents=True)
+    (ext / "mitdb" / "RECORDS").write_text("100\n")
+    cfg = write_config(tmp_path / "ext.yaml", {"external": {"path": str(ext)}})
+    r = snakemake(tmp_path, "-n", "results/external/resnet18/predictions.csv", configfiles=[cfg])
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    # the model trained on every subject needs no folds.csv: K-fold need not be possible
+    assert jobs["train_all"] == 1 and jobs["external"] == 1 and "folds" not in jobs and "train" not in jobs
 
 
 def test_one_target_plans_only_what_it_needs(tmp_path):

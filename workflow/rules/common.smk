@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -14,6 +15,11 @@ os.environ.update(
 from ecgcwt.config import validate_config  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.records import check_config_record_names  # noqa: E402
+from ecgcwt.model_specs import (
+    check_model_specs,
+    names_of_kind,
+    report_info,
+)  # noqa: E402
 
 # Validate first: a bad value stops the run before any job starts, with the key
 # named. Defaults from the schema are filled in place.
@@ -24,13 +30,27 @@ check_config_record_names(config["data"]["records"], error=ConfigError)
 
 DATABASES = list(config["data"]["databases"])
 CLASSES = sorted({v["label"] for v in config["data"]["databases"].values()})
-BACKBONES = config["training"]["backbones"]
+# every model of the run by name: training.backbones (named after the backbone)
+# plus the models: entries; spec = kind, backbone, merged training settings
+MODELS = check_model_specs(config)
+CNN2D = names_of_kind(MODELS, "cnn2d")
+CNN1D = names_of_kind(MODELS, "cnn1d")
+WAVELET = names_of_kind(MODELS, "wavelet")
+BACKBONES = sorted({MODELS[m]["backbone"] for m in CNN2D})
 FOLDS = list(range(config["folds"]["k"]))
+LEAK = [m for m in [config["leak_comparison"]["model"]] if m is not None]
+EXTERNAL = config["external"]["path"]
+
+
+def one_of(names):
+    """A wildcard pattern matching exactly these names (none: a pattern that never matches)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 wildcard_constraints:
     db="|".join(DATABASES),
-    backbone="|".join(BACKBONES),
+    backbone=one_of(BACKBONES),
+    model=one_of(MODELS),
     fold=r"\d+",
 
 
@@ -53,20 +73,47 @@ def records_of(db):
 
 
 def model_files(name):
+    """One file of every model x fold, model-major (the order the report reads them in)."""
     return expand(
-        f"results/models/{{backbone}}/fold{{fold}}/{name}",
-        backbone=BACKBONES,
+        f"results/models/{{model}}/fold{{fold}}/{name}",
+        model=list(MODELS),
         fold=FOLDS,
     )
 
 
+def report_models():
+    """Name, kind, backbone, weights and strategy of every model, in model_files() order."""
+    return [report_info(name, spec) for name, spec in MODELS.items()]
+
+
 def weights_input(wildcards):
-    """The backbone's ImageNet weights file (rule weights) when training starts from it, else nothing.
+    """The model's ImageNet weights file (rule weights) when its training starts from them, else nothing.
 
     ancient(): the file's content is fixed (checked against torchvision's hash),
     so a re-fetched or hand-placed copy with a newer time does not retrain.
     """
-    training = config["training"]
+    spec = MODELS[wildcards.model]
+    training = spec["training"]
     if training["pretrained"] == "imagenet" and training["strategy"] != "scratch":
-        return {"weights": ancient(f"resources/weights/{wildcards.backbone}.pth")}
+        return {"weights": ancient(f"resources/weights/{spec['backbone']}.pth")}
     return {}
+
+
+def external_targets():
+    """External predictions of every cnn2d model when external.path is set."""
+    if EXTERNAL is None:
+        return []
+    return expand("results/external/{model}/predictions.csv", model=CNN2D)
+
+
+def leak_report_output():
+    """The report's leak table, an output of rule evaluate only when a leaky comparison runs."""
+    if not LEAK:
+        return {}
+    return {
+        "leak": report(
+            "results/report/leak.csv",
+            caption="../report/leak.rst",
+            category="Evaluation",
+        )
+    }

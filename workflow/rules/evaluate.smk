@@ -3,16 +3,39 @@ rule evaluate:
         predictions=model_files("predictions.csv"),
         metrics=model_files("metrics.json"),
         history=model_files("history.csv"),
+        leak=expand(rules.leak.output.predictions, model=LEAK),
         folds=rules.folds.output.folds,
         # records left out by data.on_bad_record: skip are listed in the report
         segments_qc=rules.segment.output.qc,
     output:
+        **leak_report_output(),
+        ranking=report(
+            "results/report/ranking.csv",
+            caption="../report/ranking.rst",
+            category="Evaluation",
+        ),
+        statistics=report(
+            "results/report/statistics.csv",
+            caption="../report/statistics.rst",
+            category="Evaluation",
+        ),
         summary=report(
             "results/report/summary.csv",
             caption="../report/summary.rst",
             category="Evaluation",
         ),
         per_fold="results/report/per_fold.csv",
+        comparison=report(
+            "results/report/figures/model_comparison.png",
+            caption="../report/model_comparison.rst",
+            category="Evaluation",
+        ),
+        roc=report(
+            "results/report/figures/roc.png",
+            caption="../report/roc.rst",
+            category="Evaluation",
+        ),
+        # only when leak_comparison.model is set
         markdown="results/report/report.md",
         html=report(
             "results/report/report.html",
@@ -26,9 +49,10 @@ rule evaluate:
     conda:
         "../../envs/report.yaml"
     params:
-        backbones=BACKBONES,
+        models=report_models(),
         folds=FOLDS,
         classes=CLASSES,
+        leak_models=LEAK,
         evaluate=config["evaluate"],
     script:
         "../scripts/evaluate.py"

@@ -8,7 +8,7 @@ rule scalograms:
     benchmark:
         "results/benchmarks/scalograms.tsv"
     conda:
-        "../../envs/cwt.yaml"
+        "../../envs/train.yaml"
     threads: 4
     resources:
         mem_mb=2000,
@@ -32,6 +32,6 @@ rule gallery:
     log:
         "logs/gallery.log",
     conda:
-        "../../envs/cwt.yaml"
+        "../../envs/train.yaml"
     script:
         "../scripts/gallery.py"

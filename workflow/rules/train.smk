@@ -17,6 +17,7 @@ rule weights:
         "../scripts/weights.py"
 
 
+# A cnn2d model (a torchvision backbone on the scalograms) on one subject-grouped fold.
 rule train:
     input:
         unpack(weights_input),
@@ -26,14 +27,16 @@ rule train:
     # puts them back if it fails, instead of deleting them first; the job
     # itself replaces each file atomically, so none is ever half-written.
     output:
-        model=update("results/models/{backbone}/fold{fold}/model.pt"),
-        metrics=update("results/models/{backbone}/fold{fold}/metrics.json"),
-        predictions=update("results/models/{backbone}/fold{fold}/predictions.csv"),
-        history=update("results/models/{backbone}/fold{fold}/history.csv"),
+        model=update("results/models/{model}/fold{fold}/model.pt"),
+        metrics=update("results/models/{model}/fold{fold}/metrics.json"),
+        predictions=update("results/models/{model}/fold{fold}/predictions.csv"),
+        history=update("results/models/{model}/fold{fold}/history.csv"),
     log:
-        "logs/train/{backbone}/fold{fold}.log",
+        "logs/train/{model}/fold{fold}.log",
     benchmark:
-        "results/benchmarks/train/{backbone}_fold{fold}.tsv"
+        "results/benchmarks/train/{model}_fold{fold}.tsv"
+    wildcard_constraints:
+        model=one_of(CNN2D),
     conda:
         "../../envs/train.yaml"
     threads: 4
@@ -44,7 +47,140 @@ rule train:
         # which also keeps CPU-only machines from running two trainings at once
         gpu=1,
     params:
-        training={k: v for k, v in config["training"].items() if k != "backbones"},
+        spec=lambda wildcards: MODELS[wildcards.model],
         n_folds=config["folds"]["k"],
+        split="subject",
     script:
         "../scripts/train.py"
+
+
+# The same cnn2d model trained on every subject (early stopping on an inner
+# subject split, no test set): the model external validation applies. Needs no
+# folds.csv, so it builds even where K-fold cross-validation cannot.
+use rule train as train_all with:
+    input:
+        unpack(weights_input),
+        scalograms=rules.scalograms.output.scalograms,
+    output:
+        model=update("results/models/{model}/all/model.pt"),
+        metrics=update("results/models/{model}/all/metrics.json"),
+        history=update("results/models/{model}/all/history.csv"),
+    log:
+        "logs/train/{model}/all.log",
+    benchmark:
+        "results/benchmarks/train/{model}_all.tsv"
+
+
+# The labelled leaky comparison: one cnn2d model trained and tested on windows
+# split at random, ignoring subjects. Only the report's leak section reads it.
+use rule train as leak with:
+    input:
+        unpack(weights_input),
+        scalograms=rules.scalograms.output.scalograms,
+    output:
+        model=update("results/leak/{model}/model.pt"),
+        metrics=update("results/leak/{model}/metrics.json"),
+        predictions=update("results/leak/{model}/predictions.csv"),
+        history=update("results/leak/{model}/history.csv"),
+    log:
+        "logs/leak/{model}.log",
+    benchmark:
+        "results/benchmarks/leak/{model}.tsv"
+    params:
+        spec=lambda wildcards: MODELS[wildcards.model],
+        n_folds=config["folds"]["k"],
+        split="random_windows",
+
+
+# The 1D CNN baseline on the resampled segments (no scalogram), same folds.
+rule train_cnn1d:
+    input:
+        segments=rules.segment.output.segments,
+        folds=rules.folds.output.folds,
+    output:
+        model=update("results/models/{model}/fold{fold}/model.pt"),
+        metrics=update("results/models/{model}/fold{fold}/metrics.json"),
+        predictions=update("results/models/{model}/fold{fold}/predictions.csv"),
+        history=update("results/models/{model}/fold{fold}/history.csv"),
+    log:
+        "logs/train/{model}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/train/{model}_fold{fold}.tsv"
+    wildcard_constraints:
+        model=one_of(CNN1D),
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        # a torch training like the 2D CNNs: on a CPU-only machine the default
+        # profile's gpu=1 keeps it from competing with them for the cores
+        gpu=1,
+    params:
+        spec=lambda wildcards: MODELS[wildcards.model],
+        n_folds=config["folds"]["k"],
+        split="subject",
+    script:
+        "../scripts/train.py"
+
+
+# Wavelet sub-band features with a scikit-learn classifier, same folds.
+rule train_wavelet:
+    input:
+        segments=rules.segment.output.segments,
+        folds=rules.folds.output.folds,
+    output:
+        model=update("results/models/{model}/fold{fold}/model.joblib"),
+        metrics=update("results/models/{model}/fold{fold}/metrics.json"),
+        predictions=update("results/models/{model}/fold{fold}/predictions.csv"),
+        history=update("results/models/{model}/fold{fold}/history.csv"),
+    log:
+        "logs/train/{model}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/train/{model}_fold{fold}.tsv"
+    wildcard_constraints:
+        model=one_of(WAVELET),
+    conda:
+        "../../envs/wavelet.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        spec=lambda wildcards: MODELS[wildcards.model],
+        n_folds=config["folds"]["k"],
+        split="subject",
+    script:
+        "../scripts/train.py"
+
+
+# External validation: the model trained on every subject predicts every record
+# of external.path (one row per record; records too short are listed with why).
+rule external:
+    input:
+        model=rules.train_all.output.model,
+    output:
+        predictions="results/external/{model}/predictions.csv",
+        metrics="results/external/{model}/metrics.json",
+    log:
+        "logs/external/{model}.log",
+    benchmark:
+        "results/benchmarks/external/{model}.tsv"
+    wildcard_constraints:
+        model=one_of(CNN2D),
+    conda:
+        "../../envs/train.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        path=EXTERNAL,
+        databases={db: v["label"] for db, v in config["data"]["databases"].items()},
+        max_duration_s=config["external"]["max_duration_s"],
+        max_windows=config["external"]["max_windows"],
+        bootstrap=config["evaluate"]["bootstrap"],
+        seed=config["evaluate"]["seed"],
+    script:
+        "../scripts/external.py"

@@ -1,4 +1,4 @@
-"""Train one backbone on one subject-grouped fold; writes results/models/{backbone}/fold{fold}/."""
+"""Train one model (any kind) on one fold, on every subject ("all") or on the leaky random split."""
 
 from pathlib import Path
 
@@ -6,18 +6,21 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
-from ecgcwt.training import train_fold  # noqa: E402
+from ecgcwt.train_model import train_model  # noqa: E402
 
-train_fold(
-    snakemake.input.scalograms,
-    snakemake.input.folds,
-    backbone=snakemake.wildcards.backbone,
-    fold=int(snakemake.wildcards.fold),
-    cfg=snakemake.params.training,
+train_model(
+    snakemake.params.spec,
+    name=snakemake.wildcards.model,
+    # results/models/{model}/fold{k}/, results/models/{model}/all/ or results/leak/{model}/
+    fold=snakemake.wildcards.get("fold", "all"),
     out_dir=Path(snakemake.output.model).parent,
+    scalograms=snakemake.input.get("scalograms"),
+    segments=snakemake.input.get("segments"),
+    folds_csv=snakemake.input.get("folds"),
+    n_folds=snakemake.params.n_folds,
+    split=snakemake.params.split,
     threads=snakemake.threads,
     # resources/weights/{backbone}.pth when training starts from ImageNet weights
     weights_file=snakemake.input.get("weights"),
-    n_folds=snakemake.params.n_folds,
     log=log.info,
 )
