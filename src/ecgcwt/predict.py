@@ -115,7 +115,7 @@ def load_predict_model(model_pt: str | os.PathLike, device: str = "cpu") -> Pred
     Raises :class:`ModelFileError` with a one-line reason for a missing file,
     a file torch cannot load, or a file that is not a ``model.pt`` of this package.
     """
-    from .training import load_trained_model  # torchvision: imported only when needed
+    from .inference import load_trained_model  # torchvision: imported only when needed
 
     path = Path(model_pt)
     if not path.is_file():

@@ -1,35 +1,34 @@
-"""Train one backbone on one subject-grouped fold, with early stopping, checkpoints and resume.
+"""The 2D CNN: a torchvision backbone trained on scalograms, as a learner of the fold runner.
 
-``train_fold`` is the whole job behind ``results/models/{backbone}/fold{fold}/``:
+``train_fold`` is the job behind ``results/models/{model}/fold{k}/`` for a
+cnn2d model: the fold runner (:mod:`ecgcwt.runner`) makes the subject split
+and writes ``predictions.csv``, ``history.csv`` and ``metrics.json``;
+:class:`Cnn2dLearner` does the rest:
 
-1. split subjects: test = the subjects whose ``fold`` in ``folds.csv`` is the
-   requested fold (none for ``fold="all"``); of the others, ``val_fraction``
-   per class (at least one when a class has two or more training subjects)
-   form the inner validation set, drawn with the seed. A subject is never on
-   two sides, so all of its windows and leads stay together.
-2. feed the images (:mod:`ecgcwt.feeding`): the job's rows decoded once into
+1. feed the images (:mod:`ecgcwt.feeding`): the job's rows decoded once into
    memory as uint8 when they fit ``training.memory_budget_mb``, else streamed
    from the cache with raw chunk reads; uint8 batches go to the device and
    are converted and normalised there.
-3. train with early stopping on the *validation loss* (smoother than balanced
+2. train with early stopping on the *validation loss* (smoother than balanced
    accuracy, which on a handful of validation subjects moves in coarse steps
    and ties often); the best epoch's weights are kept. Losses and confusion
    counts accumulate on the device: the host waits for the device once per
    epoch, not once per batch. Validation and test run in inference mode at
    ``training.eval_batch_size``.
-4. checkpoint (``checkpoint.pt``, atomic) after an epoch when at least
+3. checkpoint (``checkpoint.pt``, atomic) after an epoch when at least
    ``training.checkpoint_interval_s`` seconds have passed since the last one
-   (0: after every epoch); a rerun with the same configuration and data
-   resumes after the checkpointed epoch and ends with exactly the result of
-   an uninterrupted run (the data order and augmentation of epoch ``e`` are
-   drawn from ``(seed, e)``, the RNG states are restored). Checkpoints are
-   read with ``weights_only=True``: a file that does not load that way is
-   reported and ignored, never executed.
-5. predict the test subjects and write ``model.pt``, ``history.csv``,
-   ``predictions.csv`` and ``metrics.json`` (with the job's timing profile),
-   each atomically; then delete the checkpoint (it holds optimizer state and
-   a second copy of the weights, useless once the job is complete).
+   (0: after every epoch); a rerun with the same configuration, data and
+   split resumes after the checkpointed epoch and ends with exactly the
+   result of an uninterrupted run (the data order and augmentation of epoch
+   ``e`` are drawn from ``(seed, e)``, the RNG states are restored).
+   Checkpoints are read with ``weights_only=True``: a file that does not load
+   that way is reported and ignored, never executed.
+4. predict the test rows and save ``model.pt`` (weights and everything
+   ``ecgcwt predict`` needs to prepare new recordings); then delete the
+   checkpoint (it holds optimizer state and a second copy of the weights,
+   useless once the job is complete).
 
+Rebuilding a saved model and predicting with it is :mod:`ecgcwt.inference`.
 Precision, memory format and cuDNN autotuning are chosen per device and
 backbone in :mod:`ecgcwt.numerics`.
 """
@@ -58,7 +57,7 @@ from .dataset import read_scalogram_info, read_scalogram_table
 from .errors import DataError
 from .feeding import BatchFeeder, open_image_source, predict_probabilities
 from .image_reader import ChunkReader
-from .models import BuiltModel, build_model, set_train_mode
+from .models import build_model, set_train_mode
 from .numerics import (  # noqa: F401  (resolve_precision and cpu_has_native_bf16 are part of this module's API)
     Numerics,
     choose_numerics,
@@ -85,7 +84,6 @@ HISTORY_COLUMNS = [
     "seconds",
     "images_per_s",
 ]
-PREDICTION_COLUMNS = ["segment", "db", "record", "subject", "recording", "lead", "label", "label_index"]
 
 #: Batches read ahead by the streaming path (each 4.8 MB at 32 x 224 px).
 _PREFETCH = 4
@@ -578,86 +576,6 @@ def _resume(path: Path, cfg_hash: str, model, optimizer, scheduler, scaler, dev,
         ) from exc
     log(f"resuming from {path} after epoch {state.epoch}")
     return state
-
-
-# --------------------------------------------------------------------------- saved models
-
-
-def load_trained_model(model_pt: str | os.PathLike, device: str = "cpu") -> tuple[BuiltModel, dict]:
-    """Rebuild a model saved by :func:`train_fold` (``model.pt``); return it in eval mode and its metadata."""
-    path = Path(model_pt)
-    if not path.is_file():
-        raise DataError(f"trained model {str(path)!r} does not exist; run the train step first")
-    saved = torch.load(path, map_location="cpu", weights_only=True)  # plain tensors and metadata only
-    meta = saved["meta"]
-    built = build_model(
-        meta["backbone"],
-        len(meta["classes"]),
-        pretrained="none",
-        strategy="finetune",
-        dropout=meta["config"]["dropout"],
-        image_size=min(meta["image_size"]),
-        model_kwargs=meta["model_kwargs"],
-    )
-    built.mean, built.std = tuple(meta["mean"]), tuple(meta["std"])
-    built.model.load_state_dict(saved["state_dict"])
-    built.model.to(resolve_device(device)).eval()
-    return built, meta
-
-
-def predict_scalograms(
-    model_pt: str | os.PathLike,
-    scalograms_h5: str | os.PathLike,
-    *,
-    rows=None,
-    batch_size: int = 128,
-    device: str = "cpu",
-    threads: int | None = None,
-) -> pd.DataFrame:
-    """Predictions of a saved model for (some rows of) a scalogram cache, in ``predictions.csv`` form.
-
-    Images are streamed from the cache (bounded memory, however large it is).
-    """
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    built, meta = load_trained_model(model_pt, device)
-    info = read_scalogram_info(scalograms_h5)
-    if [info.height, info.width] != list(meta["image_size"]):
-        raise DataError(
-            f"{str(scalograms_h5)!r} has {info.height}x{info.width} images, the model was trained "
-            f"on {meta['image_size'][0]}x{meta['image_size'][1]}; use the same cwt settings"
-        )
-    classes = list(meta["classes"])
-    table = read_scalogram_table(scalograms_h5)
-    r = np.arange(len(table)) if rows is None else np.asarray(rows, dtype=np.int64)
-    # label indices of the cache follow its own class list; map them onto the model's
-    known = {c: i for i, c in enumerate(classes)}
-    labels = np.array([known.get(lbl, -1) for lbl in table["label"].to_numpy()], dtype=np.int64)
-    dev = resolve_device(device)
-    numerics = choose_numerics(meta["config"], dev, meta["backbone"])
-    built.model.to(memory_format=numerics.memory_format)
-    with ChunkReader(scalograms_h5, threads=torch.get_num_threads()) as reader:
-        source = open_image_source(reader, r, budget_mb=0)  # streaming
-        feeder = BatchFeeder(
-            source, dev, built.mean, built.std, channels_last=numerics.channels_last, prefetch=_PREFETCH
-        )
-        loop = _Loop(
-            built.model,
-            feeder,
-            torch.from_numpy(np.maximum(labels, 0)).to(dev),
-            dev,
-            numerics,
-            len(classes),
-            batch_size,
-        )
-        probs = loop.predict(r)
-    preds = table.iloc[r][PREDICTION_COLUMNS].reset_index(drop=True)
-    preds["label_index"] = labels[r]
-    preds["pred_index"] = probs.argmax(axis=1)
-    preds["pred_label"] = [classes[i] for i in preds["pred_index"]]
-    for j, name in enumerate(classes):
-        preds[f"prob_{name}"] = probs[:, j]
-    return preds
 
 
 # --------------------------------------------------------------------------- helpers

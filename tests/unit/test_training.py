@@ -18,11 +18,11 @@ import torch
 from ecgcwt import segment_store
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.folds import read_folds
+from ecgcwt.inference import predict_scalograms
 from ecgcwt.models import build_model
 from ecgcwt.training import (
     HISTORY_COLUMNS,
     TrainingInterrupted,
-    predict_scalograms,
     resolve_precision,
     resolve_training_config,
     split_subjects,

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 import torch
 
+from ecgcwt.inference import predict_scalograms
 from ecgcwt.pipeline import build_data
 from ecgcwt.segmentation import DatabaseSource, SegmentSpec
-from ecgcwt.training import predict_scalograms, train_fold
+from ecgcwt.training import train_fold
 from ecgcwt.weights import fetch_imagenet_weights
 
 from ..conftest import require_physionet

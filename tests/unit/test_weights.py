@@ -20,8 +20,9 @@ import torchvision
 from ecgcwt import backbone_names, models, weights
 from ecgcwt.config import check_backbones
 from ecgcwt.errors import ConfigError, DataError
+from ecgcwt.inference import load_trained_model, predict_scalograms
 from ecgcwt.models import IMAGENET_MEAN, IMAGENET_STD, build_model, supported_backbones
-from ecgcwt.training import load_trained_model, predict_scalograms, train_fold
+from ecgcwt.training import train_fold
 from ecgcwt.weights import fetch_imagenet_weights
 
 from ..fixtures_weights import closed_port_url, make_weights_file, official_style_url, serve_folder, sha256
