@@ -89,7 +89,7 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
         if spec["kind"] == "cnn2d":
             check_backbones([spec["backbone"]])
     leak = config.get("leak_comparison", {}).get("model")
-    if leak is not None and (leak not in specs or specs[leak]["kind"] != "cnn2d"):
+    if leak not in (None, "auto") and (leak not in specs or specs[leak]["kind"] != "cnn2d"):
         cnn = [n for n, s in specs.items() if s["kind"] == "cnn2d"]
         raise ConfigError(f"leak_comparison.model {leak!r} is not a cnn2d model of this run; one of {cnn}")
     return specs
@@ -109,3 +109,12 @@ def report_info(name: str, spec: dict) -> dict:
         "pretrained": str(training["pretrained"]) if spec["kind"] == "cnn2d" else None,
         "strategy": training.get("strategy") if spec["kind"] == "cnn2d" else None,
     }
+
+
+def leak_model(config: dict[str, Any], specs: dict[str, dict]) -> str | None:
+    """The model of the leaky comparison: the named one, the first cnn2d model for ``auto``, or None (off)."""
+    name = config.get("leak_comparison", {}).get("model", "auto")
+    if name == "auto":
+        cnn = names_of_kind(specs, "cnn2d")
+        return cnn[0] if cnn else None
+    return name

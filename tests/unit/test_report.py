@@ -460,9 +460,11 @@ def test_roc_areas_agree_with_the_summary(models, full):
 
 
 def test_evaluate_config():
-    assert resolve_evaluate_config(None) == {"bootstrap": 1000, "ci": 0.95, "seed": 0}
+    assert resolve_evaluate_config(None) == {"bootstrap": 1000, "ci": 0.95, "seed": 0, "alpha": 0.05}
     assert resolve_evaluate_config({"bootstrap": 200})["bootstrap"] == 200
     with pytest.raises(ConfigError, match="evaluate.ci"):
         resolve_evaluate_config({"ci": 95})
+    with pytest.raises(ConfigError, match="evaluate.alpha"):
+        resolve_evaluate_config({"alpha": 1.5})
     with pytest.raises(ConfigError, match=r"evaluate: Additional properties are not allowed \('n_boot'"):
         resolve_evaluate_config({"n_boot": 10})

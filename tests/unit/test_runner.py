@@ -16,7 +16,7 @@ import pytest
 
 from ecgcwt.config import load_config
 from ecgcwt.errors import ConfigError, DataError
-from ecgcwt.model_specs import model_specs, names_of_kind
+from ecgcwt.model_specs import leak_model, model_specs, names_of_kind
 from ecgcwt.predictions import ID_COLUMNS, build_predictions, read_predictions, write_predictions
 from ecgcwt.runner import random_window_split, run_fold, split_rows
 
@@ -214,7 +214,8 @@ def test_a_config_with_only_backbones_names_each_model_after_its_backbone(tmp_pa
     (tmp_path / "old.yaml").write_text("training:\n  backbones: [resnet18, squeezenet1_1]\n")  # no models:
     cfg = load_config(tmp_path / "old.yaml")
     specs = model_specs(cfg)
-    assert list(specs) == ["resnet18", "squeezenet1_1"]
+    # each backbone a model of its own name; the baselines come with the defaults
+    assert list(specs) == ["resnet18", "squeezenet1_1", "cnn1d", "wavelet_svm"]
     assert specs["resnet18"]["kind"] == "cnn2d" and specs["resnet18"]["training"]["pretrained"] == "imagenet"
 
 
@@ -269,3 +270,10 @@ def test_bad_model_entries_name_the_key(overrides, message):
 def test_a_null_entry_drops_a_model_that_an_earlier_config_file_defines():
     cfg = load_config(REPO / "config.yaml", {"models": {"cnn1d": None}, "training": {"backbones": ["resnet18"]}})
     assert "cnn1d" not in model_specs(cfg) and "wavelet_svm" in model_specs(cfg)
+
+
+def test_leak_comparison_auto_takes_the_first_cnn2d_model_and_null_turns_it_off():
+    cfg = load_config(REPO / "config.yaml", {"training": {"backbones": ["squeezenet1_1", "resnet18"]}})
+    assert leak_model(cfg, model_specs(cfg)) == "squeezenet1_1"
+    cfg = load_config(REPO / "config.yaml", {"leak_comparison": {"model": None}})
+    assert leak_model(cfg, model_specs(cfg)) is None

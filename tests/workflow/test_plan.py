@@ -15,7 +15,7 @@ def test_default_config_plans_the_whole_workflow(tmp_path):
     jobs = planned_jobs(r)
     # 3 databases downloaded; ImageNet weights of 3 backbones (googlenet, squeezenet1_1, resnet18)
     # fetched once each; 3 backbones, the 1D CNN and the wavelet baseline x 5 folds trained;
-    # resnet18 once more on the leaky random-window split
+    # googlenet (the first cnn2d model: leak_comparison.model auto) once more on the leaky split
     assert jobs == {
         "all": 1,
         "download_physionet": 3,
@@ -34,7 +34,7 @@ def test_default_config_plans_the_whole_workflow(tmp_path):
     for model in ("googlenet", "squeezenet1_1", "resnet18", "cnn1d"):
         assert f"results/models/{model}/fold4/model.pt" in r.stdout
     assert "results/models/wavelet_svm/fold4/model.joblib" in r.stdout
-    assert "results/leak/resnet18/predictions.csv" in r.stdout
+    assert "results/leak/googlenet/predictions.csv" in r.stdout
 
 
 def test_external_validation_builds_alone_without_folds(tmp_path):

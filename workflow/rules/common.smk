@@ -17,6 +17,7 @@ from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.records import check_config_record_names  # noqa: E402
 from ecgcwt.model_specs import (
     check_model_specs,
+    leak_model,
     names_of_kind,
     report_info,
 )  # noqa: E402
@@ -38,7 +39,7 @@ CNN1D = names_of_kind(MODELS, "cnn1d")
 WAVELET = names_of_kind(MODELS, "wavelet")
 BACKBONES = sorted({MODELS[m]["backbone"] for m in CNN2D})
 FOLDS = list(range(config["folds"]["k"]))
-LEAK = [m for m in [config["leak_comparison"]["model"]] if m is not None]
+LEAK = [m for m in [leak_model(config, MODELS)] if m is not None]
 EXTERNAL = config["external"]["path"]
 
 
