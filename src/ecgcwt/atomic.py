@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -70,3 +72,23 @@ def write_csv(df, path: str | os.PathLike, **kwargs) -> None:
     kwargs.setdefault("index", False)
     with atomic_path(path) as tmp:
         df.to_csv(tmp, **kwargs)
+
+
+def json_safe(obj):
+    """NaN/inf -> null and numpy scalars -> Python, so a metrics file is strict JSON."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    """``obj`` as indented strict JSON (see :func:`json_safe`), written atomically."""
+    write_text(path, json.dumps(json_safe(obj), indent=2) + "\n")

@@ -38,8 +38,6 @@ could be classified (with a warning in the log and in ``metrics.json``).
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 from typing import Callable, Mapping
@@ -47,7 +45,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .atomic import write_csv, write_text
+from .atomic import write_csv, write_json
 from .errors import DataError
 from .metrics import PER_CLASS_METRICS, SCALAR_METRICS, bootstrap_metrics, classification_metrics
 from .predict import check_max_duration, load_predict_model, predict_records
@@ -209,7 +207,7 @@ def predict_external(
         log(f"WARNING: {w}")
     out = Path(out_dir)
     write_csv(df, out / "predictions.csv")
-    write_text(out / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
+    write_json(metrics, out / "metrics.json")
     m = metrics["metrics"]
     summary = f"; accuracy {m['accuracy']['value']:.3f} over {m['n']} records" if m else ""
     log(
@@ -315,19 +313,6 @@ def external_metrics(df: pd.DataFrame, classes, *, n_boot: int = 1000, ci: float
         "confusion": {"rows": "label", "columns": "predicted", "classes": classes, "matrix": point["confusion"]},
     }
     return out
-
-
-def _json_safe(obj):
-    """NaN/inf -> null and numpy scalars -> Python, so metrics.json is strict JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
 
 
 __all__ = [

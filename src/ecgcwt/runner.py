@@ -23,8 +23,6 @@ fits and predicts. Everything that makes results comparable lives here, once:
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .atomic import write_csv, write_text
+from .atomic import write_csv, write_json
 from .errors import ConfigError, DataError
 from .folds import read_folds
 from .metrics import evaluate_predictions
@@ -280,19 +278,6 @@ def run_fold(
     timing["total_s"] = time.perf_counter() - t0
     metrics["timing"] = timing
     metrics["seconds"] = timing["total_s"]
-    write_text(out_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2) + "\n")
+    write_json(metrics, out_dir / "metrics.json")
     log(f"{name} fold {fold}: done in {metrics['seconds']:.1f} s, outputs in {out_dir}")
     return metrics
-
-
-def json_safe(obj):
-    """NaN/inf -> null and numpy scalars -> Python, so metrics.json is strict JSON."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
