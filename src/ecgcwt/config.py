@@ -166,7 +166,7 @@ def check_config(config: dict[str, Any]) -> None:
         )
 
 
-def check_backbones(names) -> None:
+def check_backbones(names, key: str = "training.backbones") -> None:
     # names from a static list, not torchvision: every Snakemake process (each SLURM job's too) runs this check,
     # and the data rules' environments have no torch
     from .backbone_names import supported_backbones, unknown_backbone_hint
@@ -175,6 +175,6 @@ def check_backbones(names) -> None:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
-            f"training.backbones: unknown backbone(s) {unknown}. torchvision classification models are: "
+            f"{key}: unknown backbone(s) {unknown}. torchvision classification models are: "
             f"{', '.join(sorted(known))}.{unknown_backbone_hint(unknown)}"
         )

@@ -79,7 +79,7 @@ def predict_scalograms(
     dev = resolve_device(device)
     numerics = choose_numerics(meta["config"], dev, meta["backbone"])
     built.model.to(memory_format=numerics.memory_format)
-    with ChunkReader(scalograms_h5, threads=torch.get_num_threads()) as reader, torch.inference_mode():
+    with ChunkReader(scalograms_h5, threads=torch.get_num_threads()) as reader:
         source = open_image_source(reader, r, budget_mb=0)  # streaming
         feeder = BatchFeeder(
             source, dev, built.mean, built.std, channels_last=numerics.channels_last, prefetch=_PREFETCH

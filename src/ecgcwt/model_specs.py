@@ -86,8 +86,9 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
                 spec["training"] = validate_section("training", spec["training"])
             except ConfigError as exc:
                 raise ConfigError(f"models.{name}.training: {exc}") from None
-        if spec["kind"] == "cnn2d":
-            check_backbones([spec["backbone"]])
+        # training.backbones themselves are checked with the rest of the config
+        if spec["kind"] == "cnn2d" and name not in config["training"]["backbones"]:
+            check_backbones([spec["backbone"]], key=f"models.{name}.backbone")
     leak = config.get("leak_comparison", {}).get("model")
     if leak not in (None, "auto") and (leak not in specs or specs[leak]["kind"] != "cnn2d"):
         cnn = [n for n, s in specs.items() if s["kind"] == "cnn2d"]

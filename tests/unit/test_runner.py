@@ -253,7 +253,7 @@ def test_model_entries_merge_their_training_overrides():
         ({"models": {"resnet18": {"kind": "cnn1d"}}}, "already a training.backbones entry"),
         ({"models": {"x": {"kind": "cnn2d"}}}, "needs a backbone"),
         ({"models": {"x": {"kind": "cnn2d", "backbone": "resnet18", "classifier": "svm"}}}, "wavelet only"),
-        ({"models": {"x": {"kind": "cnn2d", "backbone": "resnet999"}}}, "unknown backbone"),
+        ({"models": {"x": {"kind": "cnn2d", "backbone": "resnet999"}}}, r"models\.x\.backbone: unknown backbone"),
         ({"models": {"x": {"kind": "cnn1d", "training": {"lr": -1}}}}, "models.x.training"),
         ({"models": {"x": {"kind": "rnn"}}}, "models.x.kind"),
         ({"models": {"all": {"kind": "cnn1d"}}}, "reserved"),
