@@ -25,7 +25,7 @@ Errors: max |W - W_ref| / max |W_ref| over a region, per segment, max over
 segments, against a float64 numpy reference of each library's own definition
 (same wavelet and scales; gains: PyWavelets sqrt(s)/2 and a half-sample delay,
 fCWT and ssqueezepy sqrt(2 pi) pi^-1/4 / 2 = 0.9413 relative to ours). Ours is
-measured against ``ecgcwt.cwt.cwt_reference`` (identical definition, including
+measured against ``ecgcwt.imaging.cwt.cwt_reference`` (identical definition, including
 the reflection padding) inside the cone of influence (2 sigma) and over all
 columns; peers inside a stricter region (8 sigma from the edges), where their
 different padding conventions (zero, power-of-two zero padding) no longer matter.
@@ -151,7 +151,7 @@ def pywt_delays(scales: np.ndarray) -> np.ndarray:
 def peer_reference(x: np.ndarray, scales: np.ndarray, gain: np.ndarray, delay=0.0) -> np.ndarray:
     """float64 full-resolution CWT, zero padding to 2N, amor(2 pi) times ``gain`` per scale,
     delayed by ``delay`` samples (scalar or per scale)."""
-    from ecgcwt.cwt import AmorWavelet
+    from ecgcwt.imaging import AmorWavelet
 
     b, n = x.shape
     L = 2 * n
@@ -170,7 +170,7 @@ def peer_reference(x: np.ndarray, scales: np.ndarray, gain: np.ndarray, delay=0.
 def run_length(n: int, threads: int, quick: bool) -> dict:
     import torch
 
-    from ecgcwt.cwt import AmorWavelet, CwtParams, FilterBank, cwt_freq_bounds, cwt_reference
+    from ecgcwt.imaging import AmorWavelet, CwtParams, FilterBank, cwt_freq_bounds, cwt_reference
 
     torch.set_num_threads(threads)
     long = n > 10_000
@@ -313,7 +313,7 @@ def run_length(n: int, threads: int, quick: bool) -> dict:
 def _child_make_segments(path: str, n: int, window: int) -> None:
     import pandas as pd
 
-    from ecgcwt import segment_store
+    from ecgcwt.data import write_segment_store
 
     sig = synthetic_ecg(min(n, 64), window)  # 64 distinct beats patterns, tiled: realistic compression
     sig = np.resize(sig, (n, window)).astype(np.float32)
@@ -334,13 +334,13 @@ def _child_make_segments(path: str, n: int, window: int) -> None:
             "label_index": (idx // 100) % 3,
         }
     )
-    segment_store.write_segment_store(path, sig, table, fs=128.0, window=window, hop=window, classes=classes)
+    write_segment_store(path, sig, table, fs=128.0, window=window, hop=window, classes=classes)
 
 
 def _child_build_cache(seg: str, out: str, threads: int) -> None:
     import yaml
 
-    from ecgcwt.scalogram_cache import build_scalogram_cache
+    from ecgcwt.imaging import build_scalogram_cache
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())["cwt"]
     t = time.perf_counter()

@@ -31,13 +31,13 @@ and once:
 ``startup_s``
     from the start of a fresh Python process to the first training step of a
     resnet18 job (``process_startup_s`` in its metrics.json), with the parts
-    in ``startup``: importing ``ecgcwt.training`` (torch, torchvision), CUDA
+    in ``startup``: importing ``ecgcwt.learn.cnn2d.learner`` (torch, torchvision), CUDA
     initialisation, and ``train_fold``'s own set-up (tables, folds, model,
     images into memory).
 
 ``--sweep`` adds, per backbone, the bare step in fp32 / bf16 x contiguous /
 channels_last: the measurement behind the per-backbone table in
-``src/ecgcwt/numerics.py``.
+``src/ecgcwt/learn/cnn2d/numerics.py``.
 
     .venv/bin/python benchmarks/bench_train.py --json [--device cpu|cuda] [--quick] [--sweep]
 
@@ -71,10 +71,8 @@ def build_cache(work: Path, subjects_per_class: int, threads: int) -> tuple[Path
     """Synthetic records -> segments -> folds -> scalogram cache, with the workflow's defaults (224 px, Morse)."""
     import pandas as pd
 
-    from ecgcwt.folds import assign_folds
-    from ecgcwt.pipeline import build_data
-    from ecgcwt.segmentation import DatabaseSource, SegmentSpec
-    from ecgcwt.synthetic import generate_database
+    from ecgcwt.data import DatabaseSource, SegmentSpec, assign_folds, generate_database
+    from ecgcwt.imaging import build_data
 
     sources = []
     for db, label in (("mitdb", "ARR"), ("chfdb", "CHF"), ("nsrdb", "NSR")):
@@ -123,7 +121,7 @@ def raw_step_img_s(backbone: str, dev, amp_dtype, channels_last: bool, steps: in
     import torch
     from torch import nn
 
-    from ecgcwt.models import build_model
+    from ecgcwt.learn import build_model
 
     torch.manual_seed(0)
     model = build_model(backbone, 3, pretrained="none", image_size=SIZE).model
@@ -154,7 +152,7 @@ def raw_step_img_s(backbone: str, dev, amp_dtype, channels_last: bool, steps: in
 def job_img_s(backbone: str, cache: Path, folds: Path, work: Path, device: str, threads: int) -> dict:
     import pandas as pd
 
-    from ecgcwt.training import train_fold
+    from ecgcwt.learn import train_fold
 
     cfg = {"pretrained": "none", "epochs": 2, "batch_size": BATCH, "seed": 0}
     metrics = train_fold(
@@ -181,9 +179,8 @@ def loader_img_s(cache: Path, dev, passes: int) -> float:
     """The in-memory path: every image of the cache in shuffled batches of 32, as model-ready device tensors."""
     import torch
 
-    from ecgcwt.feeding import BatchFeeder, InMemoryImages
-    from ecgcwt.image_reader import ChunkReader
-    from ecgcwt.models import IMAGENET_MEAN, IMAGENET_STD
+    from ecgcwt.imaging import ChunkReader
+    from ecgcwt.learn import IMAGENET_MEAN, IMAGENET_STD, BatchFeeder, InMemoryImages
 
     with ChunkReader(cache, threads=torch.get_num_threads()) as reader:
         rows = np.arange(reader.n_images)
@@ -208,9 +205,9 @@ def loader_img_s(cache: Path, dev, passes: int) -> float:
 STREAM_CHILD = r"""
 import json, sys, time
 import numpy as np, torch
-from ecgcwt.feeding import BatchFeeder, open_image_source
-from ecgcwt.image_reader import ChunkReader
-from ecgcwt.models import IMAGENET_MEAN, IMAGENET_STD
+from ecgcwt.learn import BatchFeeder, open_image_source
+from ecgcwt.imaging import ChunkReader
+from ecgcwt.learn import IMAGENET_MEAN, IMAGENET_STD
 cache, device, threads, budget = sys.argv[1], torch.device(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 torch.set_num_threads(threads)
 with ChunkReader(cache, threads=threads) as reader:
@@ -244,7 +241,7 @@ def stream(cache: Path, device: str, threads: int, budget_mb: float) -> dict:
 STARTUP_CHILD = r"""
 import json, sys, time
 t0 = time.time()
-from ecgcwt.training import train_fold
+from ecgcwt.learn import train_fold
 import torch
 t1 = time.time()
 dev = sys.argv[4]
@@ -294,7 +291,7 @@ def main() -> None:
 
     import torch
 
-    from ecgcwt.numerics import choose_numerics
+    from ecgcwt.learn import choose_numerics
 
     torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -35,8 +35,8 @@ LITE = "efficientnet_lite0"
 
 
 def build(records: Path, work: Path, size: int, windows: int, threads: int) -> tuple[Path, Path]:
-    from ecgcwt.pipeline import build_data
-    from ecgcwt.segmentation import DatabaseSource, SegmentSpec
+    from ecgcwt.data import DatabaseSource, SegmentSpec
+    from ecgcwt.imaging import build_data
 
     sources = [
         DatabaseSource("mitdb", records / "mitdb", "ARR"),
@@ -75,8 +75,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from ecgcwt.training import train_fold
-    from ecgcwt.weights import fetch_imagenet_weights
+    from ecgcwt.learn import fetch_imagenet_weights, train_fold
 
     out: dict = {"setup": vars(args) | {"split": "ARR by subject; CHF/NSR (one subject each) by time"}, "runs": []}
     with tempfile.TemporaryDirectory(prefix="transfer_real_") as tmp:

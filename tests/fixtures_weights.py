@@ -1,11 +1,11 @@
-"""Offline stand-ins for torchvision's weights server, for tests of ``ecgcwt.weights``.
+"""Offline stand-ins for torchvision's weights server, for tests of ``ecgcwt.learn.cnn2d.weights``.
 
 torchvision names its weights files after the first 8 hex digits of their
-SHA-256 (``squeezenet1_1-b8a52dc0.pth``) and :func:`ecgcwt.weights.fetch_imagenet_weights`
+SHA-256 (``squeezenet1_1-b8a52dc0.pth``) and :func:`ecgcwt.learn.cnn2d.weights.fetch_imagenet_weights`
 checks that prefix, so a test file made here (a real-format state_dict of the
 architecture with random weights) cannot pass under torchvision's own name.
 Tests therefore name their file after its own hash and point the URL lookup
-(``ecgcwt.weights.imagenet_weights_url``, the one seam) at that name: with
+(``ecgcwt.learn.cnn2d.weights.imagenet_weights_url``, the one seam) at that name: with
 ``monkeypatch`` in-process, and with ``weights_seam/sitecustomize.py`` (see
 :func:`seam_env`) in a snakemake subprocess. Under torchvision's real name the
 same file exercises the hash-mismatch error.

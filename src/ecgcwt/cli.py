@@ -102,9 +102,9 @@ def _error(text: str) -> None:
 def _predict(args) -> int:
     import torch
 
-    from .atomic import write_csv
-    from .errors import EcgCwtError
-    from .predict import ModelFileError, format_row, load_predict_model, predict_records
+    from ecgcwt.apply import ModelFileError, format_row, load_predict_model, predict_records
+    from ecgcwt.atomic import write_csv
+    from ecgcwt.errors import EcgCwtError
 
     if args.threads:
         torch.set_num_threads(args.threads)

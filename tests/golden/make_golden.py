@@ -9,7 +9,7 @@ pywt_cmor2.npz
     normalises by sqrt(scale) (L2) where we use L1 with peak 2, so
     ``|ours| = |pywt| * 2 / sqrt(scale)``. Independent of our code.
 reference_definition.npz
-    ``ecgcwt.cwt.cwt_reference`` (float64 numpy) of a deterministic signal for
+    ``ecgcwt.imaging.cwt.cwt_reference`` (float64 numpy) of a deterministic signal for
     the default Morse (3, 60) with reflection and for amor (omega0 6) with
     periodic boundary (every 6th scale stored): a regression golden that fails if the definition
     (wavelet formulas, scales, padding) changes by accident.
@@ -38,7 +38,7 @@ def golden_signal(n: int) -> np.ndarray:
 def main() -> None:
     import pywt
 
-    from ecgcwt.cwt import CwtParams, cwt_reference
+    from ecgcwt.imaging.cwt import CwtParams, cwt_reference
 
     x = golden_signal(512)
     scales = np.geomspace(6.0, 40.0, 12)

@@ -103,7 +103,7 @@ def sbatch_calls(output: str) -> list[str]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """The tiny workflow's config, data folder and weights file."""
-    from ecgcwt.synthetic import generate_database
+    from ecgcwt.data.synthetic import generate_database
 
     base = tmp_path_factory.mktemp("slurm")
     root = base / "wfdb"

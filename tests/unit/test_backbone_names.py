@@ -8,7 +8,8 @@ import sys
 
 import torchvision
 
-from ecgcwt import backbone_names, models
+from ecgcwt.config import backbones as backbone_names
+from ecgcwt.learn.cnn2d import backbones as models
 
 from ..conftest import REPO
 
@@ -51,7 +52,8 @@ for name in {parsed!r}:
     __import__(name)
 load_config("config.yaml")
 load_config("config.yaml", {{"data": {{"source": "synthetic"}}, "training": {{"backbones": ["resnet18"]}}}})
-import ecgcwt.download, ecgcwt.synthetic, ecgcwt.segmentation, ecgcwt.folds, ecgcwt.segment_store, ecgcwt.atomic
+import ecgcwt.data.download.physionet, ecgcwt.data.synthetic, ecgcwt.data.segmentation
+import ecgcwt.data.folds, ecgcwt.data.segment_store, ecgcwt.atomic
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision"))
 assert not loaded, loaded
 """

@@ -17,17 +17,17 @@ import pandas as pd
 import pytest
 import wfdb
 
+from ecgcwt.data.records import check_record_name, read_record, read_record_list
+from ecgcwt.data.segmentation import DatabaseSource, SegmentSpec, segment_databases
 from ecgcwt.errors import DataError, DownloadError, RecordError
-from ecgcwt.records import check_record_name, read_record, read_record_list
-from ecgcwt.report import build_report
-from ecgcwt.segmentation import DatabaseSource, SegmentSpec, segment_databases
+from ecgcwt.evaluate.report import build_report
 
 from ..conftest import require_physionet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the fixture module
 from fixtures_physionet import VERSION, physionet_mirror  # noqa: E402,F401
 
-from ecgcwt.download import download_database  # noqa: E402
+from ecgcwt.data.download.physionet import download_database  # noqa: E402
 
 #: Small windows and the first 20 s only: every test here runs in well under a second.
 SPEC = SegmentSpec(fs=128, window=512, hop=512, max_per_recording=2, max_duration_s=20)
@@ -300,7 +300,7 @@ def test_downloader_refuses_bad_names_in_the_server_listing(physionet_mirror, tm
 
 
 def test_report_lists_skipped_records(tmp_path):
-    from ecgcwt.report import ModelRuns
+    from ecgcwt.evaluate.report import ModelRuns
 
     from .test_report import CLASSES, write_fold_predictions
 

@@ -1,10 +1,10 @@
 """Baselines of issue 7: wavelet features + scikit-learn, and a 1D CNN, behind the fold runner's learner protocol.
 
 The data is a tiny segment store built with the project's own path: synthetic
-WFDB records of the three classes (:func:`ecgcwt.synthetic.generate_database`,
-6 subjects per class, 32 s each), cut by :func:`ecgcwt.segmentation.segment_databases`
+WFDB records of the three classes (:func:`ecgcwt.data.synthetic.generate_database`,
+6 subjects per class, 32 s each), cut by :func:`ecgcwt.data.segmentation.segment_databases`
 into windows of 512 samples at 128 Hz (lead 0 only: 8 windows per subject,
-144 in all) and written with :func:`ecgcwt.segmentation.write_segments`. The
+144 in all) and written with :func:`ecgcwt.data.segmentation.write_segments`. The
 split is by subject, as the runner makes it: subjects 1-4 of each class train
 (96 windows), subject 5 validates (24), subject 6 is the test set (24).
 """
@@ -19,9 +19,14 @@ import pytest
 import pywt
 import scipy.stats
 
-from ecgcwt.baselines import BaselineConfigError, build_learner
-from ecgcwt.baselines.cnn1d import Cnn1dLearner, load_cnn1d, predict_signals
-from ecgcwt.baselines.wavelet_features import (
+from ecgcwt.data.segment_store import iter_signal_batches, read_table
+from ecgcwt.data.segmentation import DatabaseSource, SegmentSpec, segment_databases, write_segments
+from ecgcwt.data.synthetic import generate_database
+from ecgcwt.errors import ConfigError, DataError
+from ecgcwt.learn import build_learner
+from ecgcwt.learn.baselines import BaselineConfigError
+from ecgcwt.learn.baselines.cnn1d import Cnn1dLearner, load_cnn1d, predict_signals
+from ecgcwt.learn.baselines.wavelet import (
     BAND_STATS,
     TIME_STATS,
     WaveletLearner,
@@ -29,12 +34,8 @@ from ecgcwt.baselines.wavelet_features import (
     load_wavelet_model,
     wavelet_features,
 )
-from ecgcwt.baselines.wavelet_features import predict_signals as predict_wavelet
-from ecgcwt.errors import ConfigError, DataError
-from ecgcwt.runner import FoldData
-from ecgcwt.segment_store import iter_signal_batches, read_table
-from ecgcwt.segmentation import DatabaseSource, SegmentSpec, segment_databases, write_segments
-from ecgcwt.synthetic import generate_database
+from ecgcwt.learn.baselines.wavelet import predict_signals as predict_wavelet
+from ecgcwt.learn.runner import FoldData
 
 DBS = {"mitdb": "ARR", "chfdb": "CHF", "nsrdb": "NSR"}
 SPEC = SegmentSpec(fs=128, window=512, hop=512, max_per_recording=None, leads=[0], max_duration_s=None)
@@ -215,14 +216,16 @@ def test_wavelet_spec_errors():
         WaveletLearner({"C": -1})
     with pytest.raises(BaselineConfigError, match="unknown setting"):
         WaveletLearner({"levels": 4})
-    with pytest.raises(ValueError, match="unknown baseline kind 'rf'; allowed: cnn1d, wavelet"):
-        build_learner("rf", {})
+    with pytest.raises(ConfigError, match="unknown model kind 'rf'; one of cnn2d, cnn1d, wavelet"):
+        build_learner({"kind": "rf"})
 
 
 @pytest.mark.parametrize("kind", ["wavelet", "cnn1d"])
 def test_empty_training_rows_is_a_clear_error(store, tmp_path, kind):
     data = fold_data(store, train=())
-    learner = build_learner(kind, {"epochs": 1} if kind == "cnn1d" else {}, device="cpu")
+    learner = build_learner(
+        {"kind": kind, "training": {"epochs": 1}} if kind == "cnn1d" else {"kind": kind}, device="cpu"
+    )
     with pytest.raises(DataError, match=rf"{kind} fold 0: no training windows \(data.rows\['train'\] is empty\)"):
         learner.fit(data, tmp_path, lambda s: None)
     with pytest.raises(RuntimeError, match="call fit"):

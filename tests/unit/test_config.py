@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from ecgcwt.config import deep_update, load_config, load_schema, validate_config
+from ecgcwt.config.load import deep_update, load_config, load_schema, validate_config
 from ecgcwt.errors import ConfigError
 
 from ..conftest import REPO

@@ -1,4 +1,4 @@
-"""Tests of the CWT definition and the fast torch filter bank (ecgcwt.cwt)."""
+"""Tests of the CWT definition and the fast torch filter bank (ecgcwt.imaging.cwt)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcwt.cwt import (
+from ecgcwt.errors import ConfigError, DataError
+from ecgcwt.imaging.cwt import (
     AmorWavelet,
     CwtParams,
     FilterBank,
@@ -19,7 +20,6 @@ from ecgcwt.cwt import (
     fft_length,
     make_scales,
 )
-from ecgcwt.errors import ConfigError, DataError
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 

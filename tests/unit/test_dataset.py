@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from ecgcwt import segment_store
-from ecgcwt.dataset import ScalogramDataset, make_loader, read_scalogram_info, read_scalogram_table
+from ecgcwt.data import segment_store
 from ecgcwt.errors import DataError
+from ecgcwt.imaging import read_scalogram_info, read_scalogram_table
+from ecgcwt.learn.cnn2d.dataset import ScalogramDataset, make_loader
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

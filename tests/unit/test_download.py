@@ -1,4 +1,4 @@
-"""Offline tests of ecgcwt.download against a local PhysioNet mirror.
+"""Offline tests of ecgcwt.data.download.physionet against a local PhysioNet mirror.
 
 The mirror (tests/fixtures_physionet.py) serves REAL PhysioNet records (mitdb
 100 and 101, chfdb chf02, nsrdb 16483, copied at test time from
@@ -25,7 +25,7 @@ from wfdb.io import download as wfdb_download
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the fixture module
 from fixtures_physionet import SHARED_PHYSIONET, VERSION, physionet_mirror, write_sha256sums  # noqa: E402,F401
 
-from ecgcwt.download import ENV_INDEX_URL, MANIFEST_NAME, _part_path, download_database  # noqa: E402
+from ecgcwt.data.download.physionet import ENV_INDEX_URL, MANIFEST_NAME, download_database, partial_download_path  # noqa: E402
 from ecgcwt.errors import DownloadError  # noqa: E402
 
 
@@ -204,7 +204,7 @@ def test_tampered_served_file_fails_after_retries_naming_it(physionet_mirror, tm
     assert "101.dat" in message and "SHA256 mismatch" in message and "after 3 tries" in message
     assert len(physionet_mirror.hits("/101.dat")) == 3
     assert not (dest / "RECORDS").exists()
-    assert not (dest / "101.dat").exists() and not _part_path(dest, "101.dat").exists()
+    assert not (dest / "101.dat").exists() and not partial_download_path(dest, "101.dat").exists()
     # The record completed before the failure is kept and skipped on the next run.
     served.write_bytes((SHARED_PHYSIONET / "mitdb" / "101.dat").read_bytes())
     assert fetch(physionet_mirror, "mitdb", dest, max_duration_s=None).skipped == ["100"]
@@ -235,7 +235,7 @@ def test_interrupted_full_length_file_resumes_with_range(physionet_mirror, tmp_p
     dest = tmp_path / "mitdb"
     dest.mkdir()
     full = (SHARED_PHYSIONET / "mitdb" / "100.dat").read_bytes()
-    _part_path(dest, "100.dat").write_bytes(full[:700_000])  # left by a killed run
+    partial_download_path(dest, "100.dat").write_bytes(full[:700_000])  # left by a killed run
 
     fetch(physionet_mirror, "mitdb", dest, records=["100"], max_duration_s=None)
 

@@ -22,7 +22,7 @@ import wfdb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the fixture module
 from fixtures_physionet import SHARED_PHYSIONET, VERSION, physionet_mirror, write_sha256sums  # noqa: E402,F401
 
-from ecgcwt.download import MANIFEST_NAME, _part_path, download_database  # noqa: E402
+from ecgcwt.data.download.physionet import MANIFEST_NAME, download_database, partial_download_path  # noqa: E402
 from ecgcwt.errors import DownloadError  # noqa: E402
 
 # mitdb is format 212 at 360 Hz, 2 signals: 3 bytes per frame. The first 30 s
@@ -107,7 +107,7 @@ def test_damaged_dat_served_in_full_mode_fails_naming_the_file(physionet_mirror,
         fetch(physionet_mirror, "mitdb", dest, max_duration_s=None, retries=2)
     message = str(info.value)
     assert "100.dat" in message and "SHA256 mismatch" in message and "after 2 tries" in message
-    assert not (dest / "100.dat").exists() and not _part_path(dest, "100.dat").exists()
+    assert not (dest / "100.dat").exists() and not partial_download_path(dest, "100.dat").exists()
     assert not (dest / "RECORDS").exists()
 
 

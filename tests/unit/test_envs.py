@@ -40,8 +40,8 @@ NETWORK_MODULES = {
     "requests",
     "aiohttp",
     "socket",
-    "ecgcwt.download",
-    "ecgcwt.weights",
+    "ecgcwt.data.download.physionet",
+    "ecgcwt.learn.cnn2d.weights",
 }
 
 
@@ -149,6 +149,9 @@ def module_imports(path: Path, package: str | None, anywhere: bool = False) -> s
                 found.add(mod)
                 # `from pkg import submodule`: the submodule is imported too
                 found.update(f"{mod}.{alias.name}" for alias in node.names)
+                # `from wing import name`: a wing's face imports the module that defines the name
+                face = face_modules(mod)
+                found.update(f"{mod}{face[alias.name]}" for alias in node.names if alias.name in face)
             elif isinstance(node, (ast.If, ast.Try, ast.With)):  # still module level
                 for field in ("body", "orelse", "finalbody", "handlers"):
                     for sub in getattr(node, field, []):
@@ -156,6 +159,15 @@ def module_imports(path: Path, package: str | None, anywhere: bool = False) -> s
 
     visit(tree.body)
     return found
+
+
+@lru_cache(maxsize=None)
+def face_modules(package: str) -> dict[str, str]:
+    """A wing's lazy face (``ecgcwt._exports.lazy_face``): public name -> defining module, relative."""
+    init = ecgcwt_file(package) if package.split(".")[0] == "ecgcwt" else None
+    if init is None or init.name != "__init__.py":
+        return {}
+    return dict(re.findall(r'^\s+"(\w+)": "(\.[\w.]+)"', init.read_text(), re.M))
 
 
 def ecgcwt_file(module: str) -> Path | None:
@@ -192,6 +204,20 @@ def imports_of_script(script: Path, anywhere: bool = False) -> frozenset[str]:
                 if file is not None:
                     pkg = mod if file.name == "__init__.py" else mod.rpartition(".")[0]
                     todo.append((file, pkg))
+    return frozenset(seen)
+
+
+def imports_of_rule(rule: str, anywhere: bool = False) -> frozenset[str]:
+    """:func:`imports_of_script` of the rule's script, plus (``anywhere``) the learner modules of the model
+    kinds the rule trains: ``ecgcwt.learn.train`` imports a kind's learner by its registry entry when it runs."""
+    from ecgcwt.config import MODEL_KINDS
+
+    seen = set(imports_of_script(RULES[rule]["script"], anywhere))
+    if anywhere:
+        for kind in MODEL_KINDS.values():
+            if kind.rule == rule:
+                module = kind.learner.partition(":")[0]
+                seen |= {module} | imports_of_script(ecgcwt_file(module), anywhere)
     return frozenset(seen)
 
 
@@ -292,8 +318,8 @@ def test_envs_are_light():
     # an env holds only what the rules using it import (inside functions too: e.g. matplotlib for the
     # gallery), plus the lock's packages those pull in
     by_env: dict[Path, set[str]] = {}
-    for r in RULES.values():
-        imported = third_party(imports_of_script(r["script"], anywhere=True), optional_ok=True)
+    for rule, r in RULES.items():
+        imported = third_party(imports_of_rule(rule, anywhere=True), optional_ok=True)
         by_env.setdefault(r["conda"], set()).update(imported.values())
     for env_path, imported in by_env.items():
         env = read_env(env_path)

@@ -1,4 +1,4 @@
-"""External validation (``ecgcwt.external``): every record of a folder of WFDB databases classified and scored.
+"""External validation (``ecgcwt.apply.external``): every record of a folder of WFDB databases classified and scored.
 
 The tiny model of ``test_predict`` is trained once on a few real records; the
 external folder is built in ``tmp_path`` from copies of other real records
@@ -22,8 +22,7 @@ import pytest
 import wfdb
 from scipy.signal import resample_poly
 
-from ecgcwt.errors import DataError, RecordError
-from ecgcwt.external import (
+from ecgcwt.apply.external import (
     LAYOUT,
     database_labels,
     external_metrics,
@@ -31,6 +30,7 @@ from ecgcwt.external import (
     predict_external,
     prediction_columns,
 )
+from ecgcwt.errors import DataError, RecordError
 from tests.conftest import REPO, require_physionet
 from tests.unit.test_predict import train_tiny_model
 

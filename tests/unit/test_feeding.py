@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from ecgcwt.errors import DataError
-from ecgcwt.feeding import BatchFeeder, InMemoryImages, StreamingImages, open_image_source, roll_columns
-from ecgcwt.image_reader import ChunkReader
+from ecgcwt.imaging.reader import ChunkReader
+from ecgcwt.learn.cnn2d.feeding import BatchFeeder, InMemoryImages, StreamingImages, open_image_source, roll_columns
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from ecgcwt.data.folds import assign_folds, read_folds
 from ecgcwt.errors import DataError
-from ecgcwt.folds import assign_folds, read_folds
 
 
 def _segments(per_class: dict[str, int], leads=2, windows=5, merge: dict | None = None):

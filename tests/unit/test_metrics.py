@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from ecgcwt.metrics import (
+from ecgcwt.evaluate.metrics import (
     METRIC_FUNCTIONS,
     aggregate,
     balanced_accuracy,

@@ -8,7 +8,14 @@ import torchvision
 from torch import nn
 
 from ecgcwt.errors import ConfigError
-from ecgcwt.models import IMAGENET_MEAN, IMAGENET_STD, build_model, replace_head, set_train_mode, supported_backbones
+from ecgcwt.learn.cnn2d.backbones import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_model,
+    replace_head,
+    set_train_mode,
+    supported_backbones,
+)
 
 # At least ten architectures whose heads live in different places:
 # fc, classifier[1] conv, classifier[-1], classifier[3], densenet "classifier", ...

@@ -19,12 +19,12 @@ import torch
 import wfdb
 from scipy.signal import resample_poly
 
+from ecgcwt.apply.predict import ModelFileError, load_predict_model, predict_records, record_windows
 from ecgcwt.cli import main as cli_main
+from ecgcwt.data.segmentation import DatabaseSource, SegmentSpec
 from ecgcwt.errors import RecordError
-from ecgcwt.pipeline import build_data
-from ecgcwt.predict import ModelFileError, load_predict_model, predict_records, record_windows
-from ecgcwt.segmentation import DatabaseSource, SegmentSpec
-from ecgcwt.training import train_fold
+from ecgcwt.imaging.pipeline import build_data
+from ecgcwt.learn.cnn2d.learner import train_fold
 from tests.conftest import require_physionet
 
 CLASSES = ["ARR", "CHF", "NSR"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import wfdb
 
+from ecgcwt.data.records import read_record, read_record_list
 from ecgcwt.errors import RecordError
-from ecgcwt.records import read_record, read_record_list
 
 
 def test_real_record_matches_wfdb(physionet_dir):

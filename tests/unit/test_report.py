@@ -1,7 +1,7 @@
 """The evaluation report: several named models pooled over folds, ranked and compared on the same subjects.
 
 Predictions are built in the test with the predictions contract
-(:func:`ecgcwt.predictions.build_predictions`). In the constructed case every
+(:func:`ecgcwt.evaluate.predictions.build_predictions`). In the constructed case every
 window of a subject gets its highest probability on the true class, or on a
 wrong class for the subjects a model is meant to get wrong, so each model's
 correctness per subject and per recording is known by construction. The
@@ -19,9 +19,9 @@ from scipy.stats import binomtest
 from sklearn.metrics import roc_auc_score
 
 from ecgcwt.errors import ConfigError, DataError
-from ecgcwt.metrics import aggregate, flat_metrics
-from ecgcwt.predictions import build_predictions
-from ecgcwt.report import (
+from ecgcwt.evaluate.metrics import aggregate, flat_metrics
+from ecgcwt.evaluate.predictions import build_predictions
+from ecgcwt.evaluate.report import (
     LEAK_COLUMNS,
     RANKING_COLUMNS,
     STATISTICS_COLUMNS,
@@ -34,7 +34,7 @@ from ecgcwt.report import (
     resolve_evaluate_config,
     wins_needed,
 )
-from ecgcwt.report_figures import roc_points
+from ecgcwt.evaluate.report_figures import roc_points
 
 CLASSES = ["ARR", "CHF", "NSR"]
 N_FOLDS = 3

@@ -1,4 +1,4 @@
-"""Tests of the scalogram cache scalograms.h5 (ecgcwt.scalogram_cache)."""
+"""Tests of the scalogram cache scalograms.h5 (ecgcwt.imaging.cache)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from ecgcwt import segment_store
-from ecgcwt.cwt import CwtParams, FilterBank
+import ecgcwt.imaging.cache
+from ecgcwt.data import segment_store
 from ecgcwt.errors import ConfigError
-from ecgcwt.scalogram_cache import build_scalogram_cache, read_scalogram_attrs, write_gallery
-from ecgcwt.scalogram_image import scalogram_images
+from ecgcwt.imaging import build_scalogram_cache, read_scalogram_attrs, write_gallery
+from ecgcwt.imaging.cwt import CwtParams, FilterBank
+from ecgcwt.imaging.image import scalogram_images
 
 PHYSIONET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "physionet"
 CLASSES = ["ARR", "CHF", "NSR"]
@@ -122,7 +123,7 @@ def test_build_reads_in_bounded_batches_and_honours_threads(store, tmp_path, mon
             seen.append(len(r))
             yield r, s
 
-    monkeypatch.setattr(segment_store, "iter_signal_batches", spy)
+    monkeypatch.setattr(ecgcwt.imaging.cache, "iter_signal_batches", spy)
     before = torch.get_num_threads()
     build_scalogram_cache(
         store,

@@ -1,4 +1,4 @@
-"""Tests of scalogram magnitudes -> uint8 images (ecgcwt.scalogram_image)."""
+"""Tests of scalogram magnitudes -> uint8 images (ecgcwt.imaging.image)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ecgcwt.errors import ConfigError
-from ecgcwt.scalogram_image import jet_colormap, rescale_per_image, scalogram_images
+from ecgcwt.imaging.image import jet_colormap, rescale_per_image, scalogram_images
 
 
 def test_jet_matches_matlab_values():

@@ -9,9 +9,8 @@ import pytest
 import wfdb
 from scipy.signal import resample_poly
 
-from ecgcwt.errors import DataError, RecordError
-from ecgcwt.segment_store import iter_signal_batches, read_info, read_table, write_segment_store
-from ecgcwt.segmentation import (
+from ecgcwt.data.segment_store import iter_signal_batches, read_info, read_table, write_segment_store
+from ecgcwt.data.segmentation import (
     DatabaseSource,
     QualityLimits,
     SegmentSpec,
@@ -20,7 +19,8 @@ from ecgcwt.segmentation import (
     segment_databases,
     window_starts,
 )
-from ecgcwt.synthetic import generate_database
+from ecgcwt.data.synthetic import generate_database
+from ecgcwt.errors import DataError, RecordError
 
 
 def _sources(root: Path):

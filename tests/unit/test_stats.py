@@ -11,7 +11,7 @@ Reference values and how they were made:
   project dependency).
 * Unit aggregation: a window table built in the test, aggregated by hand with
   a pandas ``groupby().mean()`` of the probabilities followed by ``argmax``
-  (the rule documented in :mod:`ecgcwt.metrics`).
+  (the rule documented in :mod:`ecgcwt.evaluate.metrics`).
 * compare_models: two hand-made prediction tables whose per-subject
   correctness is set by construction, so b, c, n and the p-value are known.
 """
@@ -24,7 +24,7 @@ import pytest
 from scipy.stats import binomtest
 
 from ecgcwt.errors import DataError
-from ecgcwt.stats import (
+from ecgcwt.evaluate.stats import (
     SUMMARY_COLUMNS,
     best_model,
     compare_models,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks
 
+from ecgcwt.data.records import read_record, read_record_list
+from ecgcwt.data.synthetic import NATIVE_FS, PROFILES, generate_database, rr_intervals
 from ecgcwt.errors import ConfigError
-from ecgcwt.records import read_record, read_record_list
-from ecgcwt.synthetic import NATIVE_FS, PROFILES, generate_database, rr_intervals
 
 
 def _rr(label, seed, duration=300.0):

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import torch
 
-from ecgcwt import segment_store
+from ecgcwt.apply.model_file import predict_scalograms
+from ecgcwt.data import segment_store
+from ecgcwt.data.folds import read_folds
 from ecgcwt.errors import ConfigError, DataError
-from ecgcwt.folds import read_folds
-from ecgcwt.inference import predict_scalograms
-from ecgcwt.models import build_model
-from ecgcwt.training import (
+from ecgcwt.learn.cnn2d.backbones import build_model
+from ecgcwt.learn.cnn2d.learner import (
     HISTORY_COLUMNS,
     TrainingInterrupted,
     resolve_precision,
@@ -266,10 +266,10 @@ def test_precision_choice(monkeypatch):
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu, "resnet18") is None
     assert resolve_precision("bf16", cpu, "resnet18") == torch.bfloat16
-    monkeypatch.setattr("ecgcwt.numerics.cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr("ecgcwt.learn.cnn2d.numerics.cpu_has_native_bf16", lambda: True)
     assert resolve_precision("auto", cpu, "resnet18") == torch.bfloat16
     assert resolve_precision("auto", cpu, "mobilenet_v3_small") is None  # measured slower in bf16
-    monkeypatch.setattr("ecgcwt.numerics.cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr("ecgcwt.learn.cnn2d.numerics.cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", cpu, "resnet18") is None
 
 

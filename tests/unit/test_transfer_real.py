@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import torch
 
-from ecgcwt.inference import predict_scalograms
-from ecgcwt.pipeline import build_data
-from ecgcwt.segmentation import DatabaseSource, SegmentSpec
-from ecgcwt.training import train_fold
-from ecgcwt.weights import fetch_imagenet_weights
+from ecgcwt.apply.model_file import predict_scalograms
+from ecgcwt.data.segmentation import DatabaseSource, SegmentSpec
+from ecgcwt.imaging.pipeline import build_data
+from ecgcwt.learn.cnn2d.learner import train_fold
+from ecgcwt.learn.cnn2d.weights import fetch_imagenet_weights
 
 from ..conftest import require_physionet
 

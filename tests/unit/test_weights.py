@@ -17,13 +17,15 @@ import pytest
 import torch
 import torchvision
 
-from ecgcwt import backbone_names, models, weights
-from ecgcwt.config import check_backbones
+from ecgcwt.apply.model_file import load_trained_model, predict_scalograms
+from ecgcwt.config import backbones as backbone_names
+from ecgcwt.config.load import check_backbones
 from ecgcwt.errors import ConfigError, DataError
-from ecgcwt.inference import load_trained_model, predict_scalograms
-from ecgcwt.models import IMAGENET_MEAN, IMAGENET_STD, build_model, supported_backbones
-from ecgcwt.training import train_fold
-from ecgcwt.weights import fetch_imagenet_weights
+from ecgcwt.learn.cnn2d import backbones as models
+from ecgcwt.learn.cnn2d import weights
+from ecgcwt.learn.cnn2d.backbones import IMAGENET_MEAN, IMAGENET_STD, build_model, supported_backbones
+from ecgcwt.learn.cnn2d.learner import train_fold
+from ecgcwt.learn.cnn2d.weights import fetch_imagenet_weights
 
 from ..fixtures_weights import closed_port_url, make_weights_file, official_style_url, serve_folder, sha256
 from .test_training import make_cache

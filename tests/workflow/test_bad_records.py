@@ -12,7 +12,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from ecgcwt.segment_store import read_table
+from ecgcwt.data.segment_store import read_table
 
 from ..conftest import require_physionet
 from .runner import snakemake, write_config
@@ -100,7 +100,7 @@ def test_bad_name_in_config_records_stops_before_any_job(tmp_path, broken_folder
 
 def test_skipped_record_is_listed_in_the_report(tmp_path):
     # the whole workflow, kept tiny: synthetic records in a local folder, one damaged, one epoch of one backbone
-    from ecgcwt.synthetic import generate_database
+    from ecgcwt.data.synthetic import generate_database
 
     root = tmp_path / "wfdb"
     for db, label in (("mitdb", "ARR"), ("chfdb", "CHF"), ("nsrdb", "NSR")):

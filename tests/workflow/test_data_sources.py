@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecgcwt.segment_store import read_info, read_table
+from ecgcwt.data.segment_store import read_info, read_table
 
 from ..conftest import require_physionet
 from ..fixtures_physionet import physionet_mirror  # noqa: F401 (fixture)

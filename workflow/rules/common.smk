@@ -14,13 +14,8 @@ os.environ.update(
 
 from ecgcwt.config import validate_config  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
-from ecgcwt.records import check_config_record_names  # noqa: E402
-from ecgcwt.model_specs import (
-    check_model_specs,
-    leak_model,
-    names_of_kind,
-    report_info,
-)  # noqa: E402
+from ecgcwt.data import check_config_record_names  # noqa: E402
+from ecgcwt.config import check_model_specs, leak_model, names_of_rule, report_info  # noqa: E402
 
 # Validate first: a bad value stops the run before any job starts, with the key
 # named. Defaults from the schema are filled in place.
@@ -34,9 +29,10 @@ CLASSES = sorted({v["label"] for v in config["data"]["databases"].values()})
 # every model of the run by name: training.backbones (named after the backbone)
 # plus the models: entries; spec = kind, backbone, merged training settings
 MODELS = check_model_specs(config)
-CNN2D = names_of_kind(MODELS, "cnn2d")
-CNN1D = names_of_kind(MODELS, "cnn1d")
-WAVELET = names_of_kind(MODELS, "wavelet")
+# the models each training rule trains: a model kind names its rule (ecgcwt.config.MODEL_KINDS)
+CNN2D = names_of_rule(MODELS, "train")
+CNN1D = names_of_rule(MODELS, "train_cnn1d")
+WAVELET = names_of_rule(MODELS, "train_wavelet")
 BACKBONES = sorted({MODELS[m]["backbone"] for m in CNN2D})
 FOLDS = list(range(config["folds"]["k"]))
 LEAK = [m for m in [leak_model(config, MODELS)] if m is not None]

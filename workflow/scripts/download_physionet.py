@@ -6,7 +6,7 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
-from ecgcwt.download import download_database  # noqa: E402
+from ecgcwt.data import download_database  # noqa: E402
 
 summary = download_database(
     snakemake.wildcards.db,

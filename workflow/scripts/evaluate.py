@@ -14,7 +14,7 @@ from ecgcwt.logs import log_to
 log = log_to(snakemake.log[0])
 
 from ecgcwt.errors import ConfigError  # noqa: E402
-from ecgcwt.report import LeakRun, ModelRuns, build_report  # noqa: E402
+from ecgcwt.evaluate import LeakRun, ModelRuns, build_report  # noqa: E402
 
 
 def per_model(files, what, models, folds):

@@ -8,7 +8,7 @@ log = log_to(snakemake.log[0])
 
 import torch  # noqa: E402
 
-from ecgcwt.external import predict_external  # noqa: E402
+from ecgcwt.apply import predict_external  # noqa: E402
 
 torch.set_num_threads(max(1, snakemake.threads))
 params = snakemake.params

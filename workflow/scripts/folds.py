@@ -5,8 +5,10 @@ from ecgcwt.logs import log_to
 log = log_to(snakemake.log[0])
 
 from ecgcwt.atomic import write_csv  # noqa: E402
-from ecgcwt.folds import assign_folds  # noqa: E402
-from ecgcwt.segment_store import read_table  # noqa: E402
+from ecgcwt.data import (
+    assign_folds,  # noqa: E402
+    read_table,  # noqa: E402
+)
 
 folds = assign_folds(read_table(snakemake.input.segments), snakemake.params.k, snakemake.params.seed)
 log.info(

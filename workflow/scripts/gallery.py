@@ -4,6 +4,6 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
-from ecgcwt.scalogram_cache import write_gallery  # noqa: E402
+from ecgcwt.imaging import write_gallery  # noqa: E402
 
 write_gallery(snakemake.input.scalograms, snakemake.output.png)

@@ -4,7 +4,7 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
-from ecgcwt.scalogram_cache import build_scalogram_cache  # noqa: E402
+from ecgcwt.imaging import build_scalogram_cache  # noqa: E402
 
 build_scalogram_cache(
     snakemake.input.segments,

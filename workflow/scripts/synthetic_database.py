@@ -6,7 +6,7 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
-from ecgcwt.synthetic import generate_database  # noqa: E402
+from ecgcwt.data import generate_database  # noqa: E402
 
 names = generate_database(
     snakemake.wildcards.db,

@@ -6,7 +6,7 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
-from ecgcwt.train_model import train_model  # noqa: E402
+from ecgcwt.learn import train_model  # noqa: E402
 
 train_model(
     snakemake.params.spec,

@@ -4,6 +4,6 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
-from ecgcwt.weights import fetch_imagenet_weights  # noqa: E402
+from ecgcwt.learn import fetch_imagenet_weights  # noqa: E402
 
 fetch_imagenet_weights(snakemake.wildcards.backbone, snakemake.output.weights, log=log.info)

@@ -2,9 +2,9 @@
 
 When ``ECGCWT_TEST_WEIGHTS_URLS`` holds a JSON map backbone -> URL, every
 Python process of the snakemake run (its job scripts included) gets
-``ecgcwt.weights.imagenet_weights_url`` answering from that map, so a test
+``ecgcwt.learn.cnn2d.weights.imagenet_weights_url`` answering from that map, so a test
 weights file named after its own SHA-256 passes the hash check. Nothing is
-imported before ``ecgcwt.weights`` itself is.
+imported before ``ecgcwt.learn.cnn2d.weights`` itself is.
 """
 
 import importlib.abc
@@ -18,7 +18,7 @@ _URLS = json.loads(os.environ.get("ECGCWT_TEST_WEIGHTS_URLS") or "{}")
 
 class _PatchWeightsUrl(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "ecgcwt.weights":
+        if name != "ecgcwt.learn.cnn2d.weights":
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:

@@ -1,0 +1,26 @@
+"""apply: a trained model on new records. The model file, ``ecgcwt predict``, external validation.
+
+The top wing: it may import every other wing; none imports it.
+"""
+
+from ecgcwt._exports import lazy_face
+
+__all__, __getattr__, __dir__ = lazy_face(
+    __name__,
+    {
+        "load_trained_model": ".model_file",
+        "predict_scalograms": ".model_file",
+        "ModelFileError": ".predict",
+        "PredictModel": ".predict",
+        "load_predict_model": ".predict",
+        "predict_records": ".predict",
+        "record_windows": ".predict",
+        "format_row": ".predict",
+        "check_max_duration": ".predict",
+        "predict_external": ".external",
+        "external_metrics": ".external",
+        "find_databases": ".external",
+        "database_labels": ".external",
+        "prediction_columns": ".external",
+    },
+)

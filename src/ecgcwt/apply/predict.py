@@ -1,0 +1,360 @@
+"""Classify new WFDB recordings with a trained model (``ecgcwt predict``).
+
+A ``model.pt`` written by :func:`ecgcwt.learn.cnn2d.learner.train_fold` carries
+everything needed to prepare a recording exactly as the training windows
+were: the classes, the segmentation (``meta["preprocessing"]``: sampling rate,
+window, leads, quality limits), every CWT and image setting
+(``meta["scalogram_attrs"]``) and the backbone's normalisation. For each
+record this module
+
+1. reads it (:func:`ecgcwt.data.records.read_record`), resamples each lead to the
+   model's rate and cuts windows of the model's length, by default every
+   ``window`` samples (no overlap), dropping the windows that fail the
+   training's quality checks (:func:`ecgcwt.data.segmentation.classify_windows`);
+   ``max_windows`` keeps at most that many per lead, spread evenly as
+   ``segments.max_per_recording`` does; ``max_duration_s`` reads only the
+   first seconds of each record, as ``data.max_duration_s`` does in training
+   (long Holter records);
+2. turns the windows into images in memory with the functions that build the
+   scalogram cache (:class:`ecgcwt.imaging.cwt.FilterBank`,
+   :func:`ecgcwt.imaging.image.scalogram_images`): the same segment gives
+   the same uint8 image, bit for bit;
+3. normalises and classifies them as evaluation does
+   (:class:`ecgcwt.learn.cnn2d.feeding.BatchFeeder`) and averages the windows' softmax
+   probabilities: the record's probability is their mean, as at the report's
+   ``recording`` level.
+
+Models saved before ``meta["preprocessing"]`` existed still work: the
+segmentation is then derived from ``scalogram_attrs`` (hop = window, every
+lead, the default quality limits).
+
+A record that cannot be classified is reported in ``errors`` (record and
+reason) and the other records are still classified.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ecgcwt.data import DROP_REASONS, QualityLimits, UnusableRecord, cut_lead, preprocessing_from_attrs, read_record
+from ecgcwt.errors import EcgCwtError, RecordError
+from ecgcwt.imaging import CwtParams, FilterBank, scalogram_images
+from ecgcwt.learn import BatchFeeder, InMemoryImages, choose_numerics, predict_probabilities, resolve_device
+
+#: Keys a ``model.pt``'s ``meta`` must have.
+META_KEYS = ("backbone", "classes", "image_size", "mean", "std", "model_kwargs", "config", "scalogram_attrs")
+#: Cache attributes the images are rebuilt from.
+IMAGE_ATTRS = (
+    "wavelet",
+    "morse_gamma",
+    "morse_time_bandwidth",
+    "amor_omega0",
+    "voices_per_octave",
+    "fmin_hz",
+    "fmax_hz",
+    "freq_limits_source",
+    "boundary",
+    "image_size",
+    "image_mode",
+    "colors",
+    "log",
+    "fs",
+    "window",
+)
+
+
+class ModelFileError(EcgCwtError):
+    """A model file that is missing, unreadable or not a ``model.pt`` written by ``train_fold``."""
+
+
+@dataclass
+class PredictModel:
+    """A trained model with everything needed to prepare and classify new recordings."""
+
+    path: Path
+    built: object  # ecgcwt.learn.cnn2d.backbones.BuiltModel
+    meta: dict
+    classes: list[str]
+    prep: dict
+    filter_bank: FilterBank
+    columns: np.ndarray
+    image: dict
+    device: torch.device
+
+    def images(self, windows: np.ndarray) -> np.ndarray:
+        """uint8 (n, H, W, 3) images of float32 windows (n, window), as the scalogram cache makes them."""
+        with torch.inference_mode():
+            mag = self.filter_bank.magnitude(
+                torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)),
+                self.columns,
+                workers=max(1, torch.get_num_threads()),
+            )
+            return scalogram_images(
+                mag,
+                size=self.image["size"],
+                mode=self.image["mode"],
+                colors=self.image["colors"],
+                log=self.image["log"],
+            )
+
+
+def load_predict_model(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
+    """Load ``model_pt`` (weights only: nothing in it is executed) and rebuild its preprocessing.
+
+    Raises :class:`ModelFileError` with a one-line reason for a missing file,
+    a file torch cannot load, or a file that is not a ``model.pt`` of this package.
+    """
+    from ecgcwt.apply.model_file import load_trained_model  # torchvision: imported only when needed
+
+    path = Path(model_pt)
+    if not path.is_file():
+        raise ModelFileError(f"model file {str(path)!r} does not exist (give the model.pt written by the train step)")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # random bytes, a pickle needing code, a truncated file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        if first.startswith("Weights only load failed"):
+            first = "it holds objects that need code to unpickle, refused"
+        raise ModelFileError(
+            f"model file {str(path)!r} cannot be loaded as a model.pt written by ecgcwt ({type(exc).__name__}: {first})"
+        ) from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("meta"), dict) or "state_dict" not in saved:
+        what = (
+            "a bare state_dict (e.g. torchvision weights)"
+            if isinstance(saved, dict) and saved and all(isinstance(v, torch.Tensor) for v in saved.values())
+            else f"a {type(saved).__name__} without 'meta'"
+        )
+        raise ModelFileError(f"model file {str(path)!r} is not a model.pt written by ecgcwt training: it holds {what}")
+    meta = saved["meta"]
+    missing = [k for k in META_KEYS if k not in meta]
+    attrs = meta.get("scalogram_attrs") or {}
+    missing += [f"scalogram_attrs.{k}" for k in IMAGE_ATTRS if k not in attrs]
+    if missing:
+        raise ModelFileError(
+            f"model file {str(path)!r} lacks {', '.join(missing)}: it was not written by this "
+            "version's training; retrain the model"
+        )
+    try:
+        built, meta = load_trained_model(path, device)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ModelFileError(
+            f"model file {str(path)!r}: its weights do not fit its backbone "
+            f"{meta['backbone']!r} ({type(exc).__name__}: {first}); retrain the model"
+        ) from None
+    prep = meta.get("preprocessing") or preprocessing_from_attrs(attrs)
+    params = CwtParams(
+        wavelet=str(attrs["wavelet"]),
+        morse_gamma=float(attrs["morse_gamma"]),
+        morse_time_bandwidth=float(attrs["morse_time_bandwidth"]),
+        amor_omega0=float(attrs["amor_omega0"]),
+        voices_per_octave=int(attrs["voices_per_octave"]),
+        boundary=str(attrs["boundary"]),
+        freq_limits=None
+        if attrs["freq_limits_source"] == "matlab_default"
+        else (float(attrs["fmin_hz"]), float(attrs["fmax_hz"])),
+    )
+    fb = FilterBank(int(prep["window"]), float(prep["fs"]), params)
+    image = {
+        "size": int(attrs["image_size"]),
+        "mode": str(attrs["image_mode"]),
+        "colors": int(attrs["colors"]),
+        "log": bool(attrs["log"]),
+    }
+    columns = fb.image_columns(image["size"])
+    # the rebuilt transform must be the training's: same frequencies, same time columns
+    same = np.allclose(
+        fb.frequencies, np.asarray(attrs.get("frequencies", fb.frequencies), dtype=np.float64), rtol=1e-9, atol=0
+    ) and np.array_equal(columns, np.asarray(attrs.get("time_columns", columns), dtype=np.int64))
+    if not same or [image["size"]] * 2 != list(meta["image_size"]):
+        raise ModelFileError(
+            f"model file {str(path)!r}: its CWT settings do not rebuild the training's transform "
+            "(written by another version of ecgcwt?); retrain the model"
+        )
+    return PredictModel(
+        path=path,
+        built=built,
+        meta=meta,
+        classes=list(meta["classes"]),
+        prep=prep,
+        filter_bank=fb,
+        columns=columns,
+        image=image,
+        device=resolve_device(device),
+    )
+
+
+# --------------------------------------------------------------------------- records
+
+
+def check_max_duration(max_duration_s) -> float | None:
+    """``max_duration_s`` as a float, or None (the whole record); ValueError unless a finite number > 0."""
+    if max_duration_s is None:
+        return None
+    try:
+        value = float(max_duration_s)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_duration_s must be a number of seconds > 0, got {max_duration_s!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"max_duration_s must be a number of seconds > 0, got {max_duration_s!r}")
+    return value
+
+
+def record_windows(
+    record: str | os.PathLike,
+    prep: dict,
+    *,
+    hop: int | None = None,
+    max_windows: int | None = None,
+    max_duration_s: float | None = None,
+) -> np.ndarray:
+    """float32 windows (n, window) of ``record`` (a WFDB record path without extension), as training cuts them.
+
+    Every lead of ``prep["leads"]`` (None: all), resampled to ``prep["fs"]``,
+    windows every ``hop`` samples (default: the window), the windows failing
+    the quality checks dropped; ``max_windows`` keeps at most that many per
+    lead, spread evenly; ``max_duration_s`` reads only the record's first
+    seconds (None: all of it; only those samples are read from disk). Raises
+    :class:`RecordError` with the reason (no advice about the workflow) when
+    the record gives no window.
+    """
+    max_duration_s = check_max_duration(max_duration_s)
+    base = Path(record)
+    if base.suffix in (".hea", ".dat") and base.with_suffix(".hea").is_file():
+        base = base.with_suffix("")  # a file name given instead of the record name
+    hea = base.with_name(base.name + ".hea")
+    if not hea.is_file():
+        if base.is_dir():
+            raise RecordError("it is a folder, not a WFDB record (give the record path without extension)")
+        if base.exists():
+            raise RecordError(f"not a WFDB record: there is no header {hea.name} beside it")
+        raise RecordError(f"no such record: header {hea} not found")
+    fs, window = float(prep["fs"]), int(prep["window"])
+    hop = window if hop is None else int(hop)
+    q = QualityLimits(**prep["quality"])
+    try:
+        rec = read_record(
+            base.parent,
+            base.name,
+            max_duration_s=max_duration_s,
+            channels=prep["leads"],
+            listed_in="the command line",
+        )
+    except UnusableRecord as exc:
+        raise RecordError(exc.reason.strip()) from None
+    chunks, counts, shortest = [], [], None
+    for j in range(rec.signal.shape[1]):
+        cut = cut_lead(rec.signal[:, j], rec.clipped[:, j], rec.fs, fs, window, hop, q, max_windows)
+        shortest = cut.n_samples if shortest is None else min(shortest, cut.n_samples)
+        if len(cut.starts) == 0:
+            continue
+        counts.append((j, len(cut.starts), {r: int(np.sum(cut.reasons == r)) for r in DROP_REASONS}))
+        if len(cut.kept):
+            chunks.append(cut.windows)
+    if not counts:
+        limited = max_duration_s is not None and rec.n_samples >= math.ceil(max_duration_s * rec.fs)
+        kept = f" (only the first {max_duration_s:g} s read)" if limited else ""
+        raise RecordError(
+            f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s){kept}, shorter than one "
+            f"window of {window} samples ({window / fs:.1f} s)"
+        )
+    if not chunks:
+        detail = "; ".join(
+            f"lead {j}: {n} windows, dropped " + ", ".join(f"{r} {c}" for r, c in d.items() if c) for j, n, d in counts
+        )
+        raise RecordError(f"no usable window: every window failed the quality checks ({detail})")
+    return np.concatenate(chunks)
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def window_probabilities(model: PredictModel, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation."""
+    numerics = choose_numerics(model.meta["config"], model.device, model.meta["backbone"])
+    net = model.built.model.to(memory_format=numerics.memory_format)
+    feeder = BatchFeeder(
+        InMemoryImages.from_array(images),
+        model.device,
+        model.built.mean,
+        model.built.std,
+        channels_last=numerics.channels_last,
+    )
+    autocast = numerics.autocast(model.device)
+    return predict_probabilities(net, feeder, np.arange(len(images)), batch_size, autocast, len(model.classes))
+
+
+def predict_records(
+    model_pt: str | os.PathLike | PredictModel,
+    records: Sequence[str | os.PathLike],
+    *,
+    max_windows: int | None = None,
+    max_duration_s: float | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    on_result: Callable[[dict], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Classify each of ``records``; return (one row per classified record, [(record, reason), ...]).
+
+    Columns: ``record`` (as given), ``predicted``, ``prob_<class>`` (the mean
+    of the windows' softmax probabilities), ``n_windows``. ``max_windows``
+    and ``max_duration_s`` as in :func:`record_windows`. ``on_result(row)``
+    and ``on_error(record, reason)`` are called as each record is done.
+    Raises :class:`ModelFileError` for an unusable model file.
+    """
+    if max_windows is not None and int(max_windows) < 1:
+        raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+    max_duration_s = check_max_duration(max_duration_s)
+    model = model_pt if isinstance(model_pt, PredictModel) else load_predict_model(model_pt, device)
+    rows, errors = [], []
+    for record in records:
+        name = str(record)
+        try:
+            windows = record_windows(record, model.prep, max_windows=max_windows, max_duration_s=max_duration_s)
+            probs = window_probabilities(model, model.images(windows), batch_size).mean(axis=0)
+        except Exception as exc:  # one bad record must not stop the others
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if not isinstance(exc, (EcgCwtError, OSError, ValueError)):
+                reason = f"{type(exc).__name__}: {reason}"
+            errors.append((name, reason))
+            if on_error is not None:
+                on_error(name, reason)
+            continue
+        row = {
+            "record": name,
+            "predicted": model.classes[int(np.argmax(probs))],
+            **{f"prob_{c}": float(p) for c, p in zip(model.classes, probs)},
+            "n_windows": int(len(windows)),
+        }
+        rows.append(row)
+        if on_result is not None:
+            on_result(row)
+    columns = ["record", "predicted", *(f"prob_{c}" for c in model.classes), "n_windows"]
+    return pd.DataFrame(rows, columns=columns), errors
+
+
+def format_row(row: dict, classes: Sequence[str]) -> str:
+    """``mitdb/100  ARR  ARR=0.912 CHF=0.051 NSR=0.037  (n_windows=10)``."""
+    probs = " ".join(f"{c}={row[f'prob_{c}']:.3f}" for c in classes)
+    return f"{row['record']}  {row['predicted']}  {probs}  (n_windows={row['n_windows']})"
+
+
+__all__ = [
+    "ModelFileError",
+    "PredictModel",
+    "load_predict_model",
+    "check_max_duration",
+    "record_windows",
+    "window_probabilities",
+    "predict_records",
+    "format_row",
+]

@@ -1,0 +1,38 @@
+"""config: load and validate the workflow's configuration; the models of a run, by name.
+
+The lowest wing: every other wing may import it, it imports none of them.
+The JSON schema ships here as package data (``schema.yaml``).
+"""
+
+from ecgcwt._exports import lazy_face
+
+__all__, __getattr__, __dir__ = lazy_face(
+    __name__,
+    {
+        # loading and checking
+        "load_config": ".load",
+        "merge_config_files": ".load",
+        "read_config_file": ".load",
+        "validate_config": ".load",
+        "check_config": ".load",
+        "effective_config_yaml": ".load",
+        "SYNTHETIC_CLASSES": ".load",
+        "load_schema": ".validate",
+        "validate_section": ".validate",
+        "deep_update": ".validate",
+        "check_backbones": ".validate",
+        # models of a run
+        "MODEL_KINDS": ".model_specs",
+        "model_specs": ".model_specs",
+        "check_model_specs": ".model_specs",
+        "names_of_kind": ".model_specs",
+        "names_of_rule": ".model_specs",
+        "ModelKind": ".model_specs",
+        "report_info": ".model_specs",
+        "leak_model": ".model_specs",
+        # backbone names (no torch)
+        "supported_backbones": ".backbones",
+        "unknown_backbone_hint": ".backbones",
+        "EXTRA_BACKBONES": ".backbones",
+    },
+)

@@ -1,0 +1,133 @@
+"""Configuration: JSON-Schema validation with defaults, then checks across keys.
+
+The schema (shipped as ``ecgcwt/config/schema.yaml``; the same file as the
+workflow's ``workflow/schemas/config.schema.yaml``) gives every key a
+description and a default; :func:`validate_config` fills the defaults in place
+(as ``snakemake.utils.validate(..., set_default=True)`` does) and turns a
+schema violation into a :class:`ConfigError` that names the key, the bad value
+and what is allowed. :func:`check_config` adds the rules a schema cannot say.
+:func:`merge_config_files` reads several files the way ``snakemake
+--configfile A B`` does (later files update earlier ones, key by key).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from ecgcwt.config.model_specs import check_model_specs
+from ecgcwt.config.validate import _check_against, check_backbones, deep_update, load_schema
+from ecgcwt.errors import ConfigError
+
+#: The rhythm classes the synthetic generator (``ecgcwt.data.synthetic``) draws; a test keeps them equal.
+SYNTHETIC_CLASSES = ("ARR", "CHF", "NSR")
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Fill defaults into ``config`` (in place) and validate it; returns it."""
+    _check_against(schema or load_schema(), config)
+    check_config(config)
+    return config
+
+
+def read_config_file(path: str | os.PathLike) -> dict:
+    """One YAML config file as a mapping, or a ConfigError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys, found {type(data).__name__}")
+    return data
+
+
+def merge_config_files(paths: Sequence[str | os.PathLike], overrides: dict | None = None) -> dict:
+    """Merge config files in order (later files update earlier ones key by key), then validate.
+
+    The same merge as ``snakemake --configfile A B``: the workflow's and
+    ``ecgcwt config A B``'s effective configurations are the same mapping.
+    """
+    config: dict = {}
+    for path in paths:
+        config = deep_update(config, read_config_file(path))
+    if overrides:
+        config = deep_update(config, overrides)
+    return validate_config(config)
+
+
+def load_config(path: str | os.PathLike, overrides: dict | None = None) -> dict:
+    return merge_config_files([path], overrides)
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Rules across keys that JSON Schema cannot express."""
+    data, seg, cwt = config["data"], config["segments"], config["cwt"]
+    dbs = data["databases"]
+    labels = {v["label"] for v in dbs.values()}
+    if len(labels) < 2:
+        raise ConfigError(f"data.databases maps every database to {labels}: a classifier needs at least two classes.")
+    if data["source"] == "local":
+        if not data.get("path"):
+            raise ConfigError("data.source is local but data.path is not set: set it to a folder with {db}/RECORDS.")
+        root = Path(data["path"])
+        missing = [db for db in dbs if not (root / db / "RECORDS").is_file()]
+        if missing:
+            raise ConfigError(
+                f"data.path {root} lacks {', '.join(f'{db}/RECORDS' for db in missing)}: each database in "
+                f"data.databases needs a folder with a RECORDS file there (or remove it from data.databases)."
+            )
+    if isinstance(data["records"], dict):
+        unknown = [db for db in data["records"] if db not in dbs]
+        if unknown:
+            raise ConfigError(f"data.records names database(s) {unknown} that are not in data.databases ({list(dbs)}).")
+    if data["source"] == "synthetic":
+        bad = {db: v["label"] for db, v in dbs.items() if v["label"] not in SYNTHETIC_CLASSES}
+        if bad:
+            raise ConfigError(
+                f"data.source synthetic generates the classes {sorted(SYNTHETIC_CLASSES)}; data.databases has {bad}."
+            )
+        n = data["synthetic"]["subjects_per_class"]
+        if n < config["folds"]["k"]:
+            raise ConfigError(
+                f"data.synthetic.subjects_per_class is {n} but folds.k is {config['folds']['k']}: every class needs "
+                f"at least k subjects. Raise subjects_per_class or lower folds.k."
+            )
+        if data["synthetic"]["duration_s"] * seg["fs"] < seg["window"]:
+            raise ConfigError("data.synthetic.duration_s is shorter than one window (segments.window / segments.fs).")
+    if data["max_duration_s"] is not None and data["max_duration_s"] * seg["fs"] < seg["window"]:
+        raise ConfigError(
+            f"data.max_duration_s ({data['max_duration_s']} s) is shorter than one window "
+            f"({seg['window']} samples at {seg['fs']} Hz): raise it or lower segments.window."
+        )
+    if cwt["freq_limits"] is not None:
+        fmin, fmax = cwt["freq_limits"]
+        if fmin >= fmax:
+            raise ConfigError(f"cwt.freq_limits [{fmin}, {fmax}]: the minimum must be below the maximum.")
+        if fmax > seg["fs"] / 2:
+            raise ConfigError(
+                f"cwt.freq_limits maximum {fmax} Hz is above the Nyquist frequency {seg['fs'] / 2} Hz of segments.fs."
+            )
+    check_backbones(config["training"]["backbones"])
+    check_model_specs(config)
+    ext = config.get("external", {}).get("path")
+    if ext is not None and not Path(ext).is_dir():
+        raise ConfigError(
+            f"external.path {ext} is not a folder: give a folder laid out as {{db}}/RECORDS + WFDB files, or null."
+        )
+    pre = config["training"]["pretrained"]
+    if pre not in ("imagenet", "none") and not Path(pre).is_file():
+        raise ConfigError(
+            f"training.pretrained is {pre!r}: neither 'imagenet', 'none' nor an existing weights file. "
+            "Give the path of a torchvision state_dict "
+            "(e.g. a file written by the weights rule into resources/weights/)."
+        )

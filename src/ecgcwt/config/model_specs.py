@@ -1,0 +1,181 @@
+"""The models of a run, by name: ``training.backbones`` plus the ``models:`` entries of the config.
+
+Every model is one entry ``name -> spec``; a spec is a plain dict (it travels
+into Snakemake params and metrics.json):
+
+``{"kind": "cnn2d", "backbone": ..., "training": {...}}``
+    a torchvision backbone on the scalograms; ``training`` is the training
+    section with the entry's overrides merged in (e.g. ``pretrained: none``).
+``{"kind": "cnn1d", "training": {...}}``
+    the 1D CNN baseline on the resampled segments.
+``{"kind": "wavelet", "wavelet": ..., "level": ..., "classifier": ..., "C": ..., "seed": ...}``
+    wavelet sub-band statistics with a scikit-learn classifier.
+
+A config that lists only ``training.backbones`` gets one cnn2d model per
+backbone, named after it, exactly as before models existed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, NamedTuple
+
+from ecgcwt.config.validate import check_backbones, deep_update, validate_section
+from ecgcwt.errors import ConfigError
+
+
+class ModelKind(NamedTuple):
+    """One kind of model: everything the config check, the workflow, the trainer and the report need.
+
+    Adding a kind is a learner module (the fold runner's ``Learner`` protocol,
+    ``ecgcwt.learn.runner``) plus one entry of :data:`MODEL_KINDS`.
+    """
+
+    #: ``"module:Class"`` of the learner, built as ``Class(settings, seed=, device=, threads=)``
+    learner: str
+    #: the file it learns from: ``"scalograms"`` (scalograms.h5) or ``"segments"`` (segments.h5)
+    reads: str
+    #: the workflow rule that trains it (its environment and resources): ``train`` (torch on the
+    #: scalograms, a GPU), ``train_cnn1d`` (torch on the segments, a GPU), ``train_wavelet`` (CPU)
+    rule: str
+    #: the report's words for it
+    text: str
+    #: a baseline for the scalogram CNNs (the report says so)
+    baseline: bool
+    #: the report's colour, marker and line style
+    style: tuple[str, str, str]
+    #: takes the ``training:`` section (merged with the entry's ``training:`` overrides)
+    training: bool = True
+    #: its own keys (``models.<name>.<key>``) and their defaults
+    settings: Mapping[str, Any] = {}
+
+
+MODEL_KINDS: dict[str, ModelKind] = {
+    "cnn2d": ModelKind(
+        learner="ecgcwt.learn.cnn2d.learner:Cnn2dLearner",
+        reads="scalograms",
+        rule="train",
+        text="2D CNN on CWT scalograms",
+        baseline=False,
+        style=("#1f77b4", "o", "-"),
+    ),
+    "cnn1d": ModelKind(
+        learner="ecgcwt.learn.baselines.cnn1d:Cnn1dLearner",
+        reads="segments",
+        rule="train_cnn1d",
+        text="1D CNN on the raw signal",
+        baseline=True,
+        style=("#ff7f0e", "s", "--"),
+    ),
+    "wavelet": ModelKind(
+        learner="ecgcwt.learn.baselines.wavelet:WaveletLearner",
+        reads="segments",
+        rule="train_wavelet",
+        text="wavelet features + classifier",
+        baseline=True,
+        style=("#2ca02c", "D", ":"),
+        training=False,
+        settings={"wavelet": "db4", "level": 5, "classifier": "svm", "C": 1.0},
+    ),
+}
+#: Names that cannot be a model (they are fold or folder names of the workflow).
+RESERVED = {"all"}
+
+
+def _merged_training(config: dict, overrides: dict | None) -> dict:
+    base = {k: v for k, v in config["training"].items() if k != "backbones"}
+    return deep_update(base, dict(overrides or {}))
+
+
+def model_specs(config: dict[str, Any]) -> dict[str, dict]:
+    """``name -> spec`` of every model of a validated config, backbones first, then ``models`` in order."""
+    specs: dict[str, dict] = {}
+    for b in config["training"]["backbones"]:
+        specs[b] = {"kind": "cnn2d", "backbone": b, "training": _merged_training(config, None)}
+    for name, entry in (config.get("models") or {}).items():
+        if entry is None:  # removed by a later config file
+            continue
+        if name in specs:
+            raise ConfigError(
+                f"models.{name}: the name is already a training.backbones entry; give the model another name"
+            )
+        if name in RESERVED:
+            raise ConfigError(f"models.{name}: {name!r} is reserved; give the model another name")
+        kind = entry["kind"]
+        if kind not in MODEL_KINDS:
+            raise ConfigError(f"models.{name}.kind: unknown kind {kind!r}; one of {', '.join(MODEL_KINDS)}")
+        spec: dict[str, Any] = {"kind": kind}
+        own = MODEL_KINDS[kind].settings
+        wrong = [k for k in entry if k not in ("kind", "backbone", "training") and k not in own]
+        if wrong:
+            owners = [k for k, v in MODEL_KINDS.items() if set(wrong) & set(v.settings)]
+            raise ConfigError(
+                f"models.{name}: {wrong} apply to kind {', '.join(owners) or '(none)'} only (this model is {kind})"
+            )
+        if kind == "cnn2d":
+            if not entry.get("backbone"):
+                raise ConfigError(f"models.{name}: kind cnn2d needs a backbone (a torchvision model name)")
+            spec["backbone"] = entry["backbone"]
+        elif entry.get("backbone"):
+            raise ConfigError(f"models.{name}: backbone applies to kind cnn2d only (this model is {kind})")
+        if MODEL_KINDS[kind].training:
+            spec["training"] = _merged_training(config, entry.get("training"))
+        else:
+            if entry.get("training"):
+                raise ConfigError(
+                    f"models.{name}: training settings do not apply to kind {kind} (set {', '.join(own)})"
+                )
+            spec.update({k: entry.get(k, v) for k, v in own.items()})
+            # the same seed and inner split as the CNNs: every model trains on the same subjects
+            spec["seed"] = config["training"]["seed"]
+            spec["val_fraction"] = config["training"]["val_fraction"]
+        specs[name] = spec
+    return specs
+
+
+def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
+    """:func:`model_specs` plus every check a spec needs (training overrides against the schema, names)."""
+    specs = model_specs(config)
+    for name, spec in specs.items():
+        if "training" in spec:
+            try:
+                spec["training"] = validate_section("training", spec["training"])
+            except ConfigError as exc:
+                raise ConfigError(f"models.{name}.training: {exc}") from None
+        # training.backbones themselves are checked with the rest of the config
+        if spec["kind"] == "cnn2d" and name not in config["training"]["backbones"]:
+            check_backbones([spec["backbone"]], key=f"models.{name}.backbone")
+    leak = config.get("leak_comparison", {}).get("model")
+    if leak not in (None, "auto") and (leak not in specs or specs[leak]["kind"] != "cnn2d"):
+        cnn = [n for n, s in specs.items() if s["kind"] == "cnn2d"]
+        raise ConfigError(f"leak_comparison.model {leak!r} is not a cnn2d model of this run; one of {cnn}")
+    return specs
+
+
+def names_of_kind(specs: dict[str, dict], kind: str) -> list[str]:
+    return [n for n, s in specs.items() if s["kind"] == kind]
+
+
+def names_of_rule(specs: dict[str, dict], rule: str) -> list[str]:
+    """The models a workflow rule trains (:attr:`ModelKind.rule`)."""
+    return [n for n, s in specs.items() if MODEL_KINDS[s["kind"]].rule == rule]
+
+
+def report_info(name: str, spec: dict) -> dict:
+    """What the report needs to know about a model (kind, backbone, weights, strategy)."""
+    training = spec.get("training") or {}
+    return {
+        "name": name,
+        "kind": spec["kind"],
+        "backbone": spec.get("backbone"),
+        "pretrained": str(training["pretrained"]) if spec["kind"] == "cnn2d" else None,
+        "strategy": training.get("strategy") if spec["kind"] == "cnn2d" else None,
+    }
+
+
+def leak_model(config: dict[str, Any], specs: dict[str, dict]) -> str | None:
+    """The model of the leaky comparison: the named one, the first cnn2d model for ``auto``, or None (off)."""
+    name = config.get("leak_comparison", {}).get("model", "auto")
+    if name == "auto":
+        cnn = names_of_kind(specs, "cnn2d")
+        return cnn[0] if cnn else None
+    return name

@@ -1,0 +1,295 @@
+"""Reading WFDB records from a database folder, with errors a user can act on.
+
+A database folder is laid out as PhysioNet publishes it: ``{db}/RECORDS`` (one
+record name per line) and, per record, ``{record}.hea`` (header) and the signal
+file(s) the header names (``{record}.dat``). This is what the download and
+synthetic stages write, and what ``data.source: local`` reads.
+
+Record names are paths below the database folder; :func:`check_record_name`
+is the one check of them for every source (RECORDS files, ``data.records``,
+the downloader's listing), so that no name reads or writes outside the folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import wfdb
+from wfdb.io import _signal
+
+from ecgcwt.errors import RecordError
+
+#: Values of ``data.source`` (the advice in error messages depends on it).
+DATA_SOURCES = ("physionet", "local", "synthetic")
+
+#: The rule every record name follows, quoted in the error for a name that breaks it.
+RECORD_NAME_RULE = (
+    "a record name is a plain name, or a path to a sub-folder inside the database folder as PhysioNet uses "
+    "(e.g. 100 or p00/p000123): letters, digits, '_', '-', '.' and '/' only; no absolute path, no '..' or '.' "
+    "component, no empty component ('//', or a leading or trailing '/'), no backslash"
+)
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./")
+
+
+def record_name_problem(name) -> str | None:
+    """Why ``name`` is not an acceptable record name, or None when it is.
+
+    Record names become file paths below the database folder, so a name must
+    not be able to leave it (absolute path, ``..``) or hide a different path
+    (backslashes, empty components).
+    """
+    if not isinstance(name, str):
+        return f"it is a {type(name).__name__}, not a string"
+    if not name:
+        return "it is empty"
+    if "\\" in name:
+        return "it contains a backslash"
+    if name.startswith("/"):
+        return "it is an absolute path"
+    bad = sorted(set(name) - _NAME_CHARS)
+    if bad:
+        return f"it contains {', '.join(repr(c) for c in bad)}"
+    parts = name.split("/")
+    if "" in parts:
+        return "it has an empty path component"
+    if ".." in parts:
+        return "it has a '..' component (it would leave the database folder)"
+    if "." in parts:
+        return "it has a '.' component"
+    return None
+
+
+def check_record_name(name, where: str, *, error: type[Exception] = RecordError) -> str:
+    """Return ``name`` when it is an acceptable record name; else raise ``error`` naming ``where`` and the rule.
+
+    ``where`` says where the name came from (a RECORDS file and line, a config
+    key, a server's listing). The one check of record names for every source:
+    the local reader, the synthetic and downloaded folders, ``data.records`` and
+    the downloader's listing all use it.
+    """
+    problem = record_name_problem(name)
+    if problem:
+        raise error(f"invalid record name {name!r} in {where}: {problem}. Rule: {RECORD_NAME_RULE}.")
+    return name
+
+
+def check_record_names(names, where: str, *, error: type[Exception] = RecordError) -> list[str]:
+    """:func:`check_record_name` for each of ``names`` (all checked before anything is read)."""
+    return [check_record_name(n, where, error=error) for n in names]
+
+
+def check_config_record_names(records, *, error: type[Exception] = RecordError) -> None:
+    """Check the names of the config's ``data.records`` (``"all"`` or ``{db: [name, ...]}``)."""
+    if isinstance(records, dict):
+        for db, names in records.items():
+            check_record_names(names, f"config data.records.{db}", error=error)
+
+
+def fix_advice(data_source: str, db_dir: str | os.PathLike, name: str | None = None) -> str:
+    """What to do about a missing, truncated or corrupt record file, for the folder's ``data.source``."""
+    db_dir = Path(db_dir)
+    which = f"record {name!r}" if name else "the record"
+    if data_source == "local":
+        return (
+            f"Fix or remove {which} in {db_dir} (data.path), list only good records in data.records, "
+            f"or set data.on_bad_record: skip to go on without it."
+        )
+    if data_source == "synthetic":
+        return (
+            "The workflow generated this folder: rerun `snakemake --forcerun synthetic_database` to write it again "
+            "(or set data.on_bad_record: skip to go on without the record)."
+        )
+    return (
+        f"Delete the folder's RECORDS file ({db_dir / 'RECORDS'}) and rerun the workflow, or run "
+        f"`snakemake --forcerun download_physionet`: the download step checks every record and fetches missing or "
+        f"damaged files again. Or set data.on_bad_record: skip to go on without {which}."
+    )
+
+
+class UnusableRecord(RecordError):
+    """A record that cannot be used (missing, truncated or corrupt files, too short, no usable window).
+
+    ``data.on_bad_record: skip`` leaves such a record out, reporting
+    ``reason`` (the problem without the advice); ``fail`` raises it. Other
+    :class:`RecordError`s (an invalid record name, a lead selection the record
+    does not have, a header naming files outside its folder) always stop the run.
+    """
+
+    def __init__(self, reason: str, advice: str):
+        sep = "" if reason.endswith("\n") else " "  # a reason listing records ends its list with a newline
+        super().__init__((reason + sep + advice).rstrip())
+        self.reason = reason
+        self.advice = advice
+
+
+@dataclass
+class Record:
+    """One WFDB record, in physical units."""
+
+    db: str
+    name: str
+    path: Path  # record path without extension
+    fs: float
+    signal: np.ndarray  # (n_samples, n_channels) float64, physical units (NaN where WFDB marks missing)
+    sig_names: list[str]
+    units: list[str]
+    clipped: np.ndarray  # (n_samples, n_channels) bool: the stored sample sits at its format's ADC limit
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.signal.shape[0])
+
+
+def read_record_list(db_dir: str | os.PathLike, *, data_source: str = "physionet") -> list[str]:
+    """Record names listed in ``{db_dir}/RECORDS``, in file order.
+
+    Every name is checked with :func:`check_record_name` before any is
+    returned: an entry that could leave the folder raises :class:`RecordError`
+    naming the file, the line and the entry. ``data_source`` (``data.source``)
+    selects the advice in the error messages.
+    """
+    db_dir = Path(db_dir)
+    path = db_dir / "RECORDS"
+    if not path.is_file():
+        raise RecordError(
+            f"{path} not found: a database folder needs a RECORDS file listing its records. "
+            f"For data.source: local, point data.path at a folder with one sub-folder per database "
+            f"(e.g. mitdb/RECORDS, mitdb/100.hea, mitdb/100.dat)."
+        )
+    names = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip() and not line.startswith("#"):
+            names.append(check_record_name(line.strip(), f"{path} (line {lineno})"))
+    if not names:
+        if data_source == "local":
+            raise RecordError(f"{path} lists no records: list the folder's records in it, one name per line.")
+        raise RecordError(f"{path} lists no records. {fix_advice(data_source, db_dir)}")
+    return names
+
+
+def read_record(
+    db_dir: str | os.PathLike,
+    name: str,
+    *,
+    max_duration_s: float | None = None,
+    channels: Sequence[int] | None = None,
+    data_source: str = "physionet",
+    listed_in: str | None = None,
+) -> Record:
+    """Read record ``name`` of the database folder ``db_dir``.
+
+    ``max_duration_s`` keeps only the first seconds (the whole record when
+    shorter); ``channels`` selects channel indices. Raises
+    :class:`UnusableRecord` (a :class:`RecordError`) naming the file for a
+    missing, unreadable or truncated record, with the advice that fits
+    ``data_source`` (``data.source``); ``listed_in`` says where the name came
+    from (default: the folder's RECORDS file). An invalid name or a header
+    naming signal files outside the record's folder raises :class:`RecordError`.
+    """
+    db_dir = Path(db_dir)
+    listed_in = listed_in or str(db_dir / "RECORDS")
+    check_record_name(name, listed_in)
+    fix = fix_advice(data_source, db_dir, name)
+    base = db_dir / name
+    folder = base.parent  # a header names its signal files relative to its own folder
+    hea = base.with_name(base.name + ".hea")
+    if not hea.is_file():
+        raise UnusableRecord(f"header file {hea} not found (record {name!r} is listed in {listed_in}).", fix)
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception as exc:  # wfdb raises several types for malformed headers
+        raise UnusableRecord(
+            f"cannot parse header {hea}: {str(exc) or type(exc).__name__}. The file is corrupt.", fix
+        ) from exc
+    if not header.fs or header.fs <= 0:
+        raise UnusableRecord(f"header {hea} has no valid sampling frequency.", fix)
+    n_sig = header.n_sig or 0
+    if n_sig == 0 or not header.file_name:
+        raise UnusableRecord(f"header {hea} declares no signals.", fix)
+    for fname in sorted(set(header.file_name)):
+        if not isinstance(fname, str) or record_name_problem(fname) or "/" in fname:
+            raise RecordError(
+                f"header {hea} names the signal file {fname!r}: a signal file must be a plain file name in the "
+                f"header's folder {folder}. Fix or remove the record."
+            )
+        if not (folder / fname).is_file():
+            raise UnusableRecord(f"signal file {folder / fname} (named in {hea}) not found.", fix)
+    if channels is not None:
+        bad = [c for c in channels if c < 0 or c >= n_sig]
+        if bad:
+            raise RecordError(
+                f"{hea} has {n_sig} channels ({', '.join(header.sig_name)}) but segments.leads asks for {bad}. "
+                f"Change segments.leads in the config."
+            )
+    sampto = header.sig_len
+    if max_duration_s is not None and header.sig_len:
+        sampto = min(header.sig_len, int(math.ceil(max_duration_s * header.fs)))
+    _check_signal_file_sizes(folder, header, hea, sampto, fix)
+    chans = list(range(n_sig)) if channels is None else list(channels)
+    try:
+        rec = wfdb.rdrecord(str(base), sampto=sampto, channels=chans, physical=False, return_res=64)
+    except Exception as exc:
+        raise UnusableRecord(
+            f"cannot read the signal of {base} (header {hea}): {str(exc) or type(exc).__name__}. "
+            f"The signal file is truncated or corrupt.",
+            fix,
+        ) from exc
+    d = rec.d_signal
+    lo_hi = _signal._digi_bounds(rec.fmt)
+    nan_codes = _signal._digi_nan(rec.fmt)
+    clipped = np.zeros(d.shape, dtype=bool)
+    phys = np.empty(d.shape, dtype=np.float64)
+    for j in range(d.shape[1]):
+        lo, hi = lo_hi[j]
+        is_nan = d[:, j] == nan_codes[j]
+        # the format's lowest code means "missing"; the next codes at either end mean the ADC saturated
+        clipped[:, j] = ~is_nan & ((d[:, j] <= lo + 1) | (d[:, j] >= hi))
+        phys[:, j] = (d[:, j] - rec.baseline[j]) / rec.adc_gain[j]
+        phys[is_nan, j] = np.nan
+    return Record(
+        db=db_dir.name,
+        name=name,
+        path=base,
+        fs=float(rec.fs),
+        signal=phys,
+        sig_names=list(rec.sig_name),
+        units=list(rec.units),
+        clipped=clipped,
+    )
+
+
+def _check_signal_file_sizes(folder: Path, header, hea: Path, sampto: int | None, fix: str) -> None:
+    """Refuse truncated signal files before wfdb does, with the file's name in the message.
+
+    Only for the byte-per-sample formats whose size is exact; other formats are
+    left to wfdb's own check.
+    """
+    if not sampto:
+        return
+    bytes_per_sample = {"16": 2, "61": 2, "80": 1, "160": 2, "24": 3, "32": 4, "212": 1.5, "310": 4 / 3, "311": 4 / 3}
+    per_file: dict[str, float] = {}
+    offsets: dict[str, int] = {}
+    for fname, fmt, spf, off in zip(
+        header.file_name,
+        header.fmt,
+        header.samps_per_frame or [1] * header.n_sig,
+        header.byte_offset or [None] * header.n_sig,
+    ):
+        if fmt not in bytes_per_sample:
+            return
+        per_file[fname] = per_file.get(fname, 0.0) + bytes_per_sample[fmt] * (spf or 1)
+        offsets[fname] = off or 0
+    for fname, frame_bytes in per_file.items():
+        need = offsets[fname] + int(math.floor(frame_bytes * sampto))
+        have = (folder / fname).stat().st_size
+        if have < need:
+            raise UnusableRecord(
+                f"signal file {folder / fname} is truncated: {have} bytes, but {hea} declares at least {need} bytes "
+                f"for the {sampto} samples needed.",
+                fix,
+            )

@@ -1,0 +1,152 @@
+"""The segment store ``segments.h5``: fixed-length ECG windows and their table.
+
+Layout (one writer, any number of read-only readers):
+
+``/signals``
+    float32, shape (n_segments, window), one chunk per block of rows; the
+    resampled, un-normalised signal in the record's physical units (mV).
+``/table/<column>``
+    one 1-D dataset per column of :data:`TABLE_COLUMNS`, row ``i`` describes
+    ``signals[i]``. Strings are stored as UTF-8 variable-length strings.
+attributes on ``/``
+    ``fs`` (Hz), ``window`` and ``hop`` (samples at ``fs``), ``classes``
+    (class names, in label-index order), ``ecgcwt_version``.
+
+The table is small (a few columns per window) and is read whole into pandas;
+the signals are only ever read in slices, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ecgcwt import __version__
+from ecgcwt.atomic import atomic_path
+
+#: Columns of the segment table, with their numpy kinds ("str" or a dtype).
+TABLE_COLUMNS: dict[str, str] = {
+    "segment": "int64",  # row number in /signals, kept explicit for joins after filtering
+    "db": "str",  # database name, e.g. "mitdb"
+    "record": "str",  # record name inside the database, e.g. "100"
+    "subject": "str",  # person id; both leads of a record and known duplicates share it
+    "recording": "str",  # "{db}/{record}/{lead}": one lead of one record
+    "lead": "int64",  # channel index in the WFDB record
+    "lead_name": "str",  # channel name from the header, e.g. "MLII"
+    "start": "int64",  # first sample of the window, at the target rate fs
+    "label": "str",  # class name, e.g. "ARR"
+    "label_index": "int64",  # position of label in the file's ``classes`` attribute
+}
+
+#: HDF5 type of every string this package stores (variable-length UTF-8).
+STR_DTYPE = h5py.string_dtype("utf-8")
+
+
+@dataclass(frozen=True)
+class SegmentStoreInfo:
+    fs: float
+    window: int
+    hop: int
+    classes: tuple[str, ...]
+    n_segments: int
+
+
+def write_segment_store(
+    path: str | os.PathLike,
+    signals: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    fs: float,
+    window: int,
+    hop: int,
+    classes: Sequence[str],
+    extra_attrs: dict | None = None,
+) -> None:
+    """Write signals and table atomically to ``path``."""
+    signals = np.asarray(signals, dtype=np.float32)
+    if signals.ndim != 2 or signals.shape[1] != window:
+        raise ValueError(f"signals must have shape (n, {window}), got {signals.shape}")
+    if len(table) != len(signals):
+        raise ValueError(f"table has {len(table)} rows but there are {len(signals)} signals")
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"segment table lacks columns {missing}")
+    with atomic_path(path, suffix=".h5.tmp") as tmp:
+        with h5py.File(tmp, "w") as f:
+            rows = max(1, min(len(signals), max(1, (1 << 20) // (4 * window))))
+            f.create_dataset(
+                "signals",
+                data=signals,
+                chunks=(rows, window) if len(signals) else None,
+                compression="gzip" if len(signals) else None,
+                compression_opts=1 if len(signals) else None,
+                shuffle=bool(len(signals)),
+            )
+            write_table_group(f.create_group("table"), table)
+            f.attrs["fs"] = float(fs)
+            f.attrs["window"] = int(window)
+            f.attrs["hop"] = int(hop)
+            f.attrs.create("classes", np.array([str(c) for c in classes], dtype=object), dtype=STR_DTYPE)
+            f.attrs["ecgcwt_version"] = __version__
+            for k, v in (extra_attrs or {}).items():
+                f.attrs[k] = v
+
+
+def read_info(path: str | os.PathLike) -> SegmentStoreInfo:
+    with h5py.File(path, "r") as f:
+        return SegmentStoreInfo(
+            fs=float(f.attrs["fs"]),
+            window=int(f.attrs["window"]),
+            hop=int(f.attrs["hop"]),
+            classes=tuple(decode_str(c) for c in f.attrs["classes"]),
+            n_segments=int(f["signals"].shape[0]),
+        )
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read the whole segment table (small) as a DataFrame, one row per segment."""
+    with h5py.File(path, "r") as f:
+        return table_from_group(f["table"])
+
+
+def table_from_group(g: h5py.Group) -> pd.DataFrame:
+    data = {}
+    for col, kind in TABLE_COLUMNS.items():
+        arr = g[col][()]
+        data[col] = [decode_str(v) for v in arr] if kind == "str" else arr.astype(kind)
+    return pd.DataFrame(data)
+
+
+def write_table_group(g: h5py.Group, table: pd.DataFrame) -> None:
+    """Copy a segment table into an HDF5 group (used by other caches to keep it alongside)."""
+    for col, kind in TABLE_COLUMNS.items():
+        values = table[col].to_numpy()
+        if kind == "str":
+            g.create_dataset(col, data=np.array([str(v) for v in values], dtype=object), dtype=STR_DTYPE)
+        else:
+            g.create_dataset(col, data=values.astype(kind))
+
+
+def iter_signal_batches(
+    path: str | os.PathLike, batch_size: int, rows: Sequence[int] | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(row_indices, signals)`` in batches without loading the whole store."""
+    with h5py.File(path, "r") as f:
+        ds = f["signals"]
+        idx = np.arange(ds.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+        for i in range(0, len(idx), batch_size):
+            b = idx[i : i + batch_size]
+            if len(b) and np.all(np.diff(b) == 1):
+                yield b, ds[int(b[0]) : int(b[-1]) + 1]
+            else:
+                yield b, np.stack([ds[int(j)] for j in b]) if len(b) else np.empty((0, ds.shape[1]), np.float32)
+
+
+def decode_str(v) -> str:
+    """An HDF5 string value (bytes or str) as str."""
+    return v.decode("utf-8") if isinstance(v, bytes) else str(v)

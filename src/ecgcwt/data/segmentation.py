@@ -1,0 +1,448 @@
+"""Cut recordings into fixed-length windows at one sampling rate, dropping bad windows.
+
+Per record and lead: resample to the target rate with a polyphase filter
+(scipy.signal.resample_poly, exact rational ratio), cut windows of ``window``
+samples every ``hop`` samples, drop windows that fail the quality checks
+(missing samples, flat line, ADC clipping, implausible amplitude) and count
+why, then keep at most ``max_per_recording`` windows spread evenly over the
+recording (so a cap samples the whole recording rather than its start).
+
+A record that cannot be used (missing, truncated or corrupt files, shorter
+than one window, no usable window on any lead) stops the run, or with
+``on_bad_record="skip"`` (``data.on_bad_record``) is left out and listed in
+the QC table with ``status`` ``skipped`` and its ``reason``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.signal import resample_poly
+
+from ecgcwt.data.records import UnusableRecord, check_record_names, read_record, read_record_list
+from ecgcwt.data.segment_store import write_segment_store
+from ecgcwt.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+DROP_REASONS = ("nan", "flat", "clipped", "artefact")
+
+
+@dataclass(frozen=True)
+class QualityLimits:
+    flat_std_mv: float = 0.01
+    clip_fraction: float = 0.05
+    max_abs_mv: float = 10.0
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    fs: float = 128.0
+    window: int = 1024
+    hop: int = 1024
+    max_per_recording: int | None = 10
+    leads: Sequence[int] | None = None  # None = all leads
+    max_duration_s: float | None = 512.0
+    quality: QualityLimits = field(default_factory=QualityLimits)
+
+
+#: Segmentation settings stored as attributes of ``segments.h5`` (beside ``fs``, ``window``, ``hop``) and
+#: copied into the scalogram cache, so that a trained model can cut new recordings the same way.
+SEGMENT_ATTRS = (
+    "leads",
+    "max_per_recording",
+    "max_duration_s",
+    "quality_flat_std_mv",
+    "quality_clip_fraction",
+    "quality_max_abs_mv",
+)
+
+
+def segment_attrs(spec: SegmentSpec) -> dict:
+    """:data:`SEGMENT_ATTRS` of ``spec`` as HDF5-storable values (no leads = all, -1 / NaN = no limit)."""
+    return {
+        "leads": np.asarray([] if spec.leads is None else list(spec.leads), dtype=np.int64),
+        "max_per_recording": -1 if spec.max_per_recording is None else int(spec.max_per_recording),
+        "max_duration_s": float("nan") if spec.max_duration_s is None else float(spec.max_duration_s),
+        "quality_flat_std_mv": float(spec.quality.flat_std_mv),
+        "quality_clip_fraction": float(spec.quality.clip_fraction),
+        "quality_max_abs_mv": float(spec.quality.max_abs_mv),
+    }
+
+
+def write_segments(path, signals: np.ndarray, table: pd.DataFrame, spec: SegmentSpec, classes) -> None:
+    """``segments.h5`` with the settings that cut it (carried on to the cache and ``model.pt``)."""
+    write_segment_store(
+        path,
+        signals,
+        table,
+        fs=spec.fs,
+        window=spec.window,
+        hop=spec.hop,
+        classes=classes,
+        extra_attrs=segment_attrs(spec),
+    )
+
+
+def preprocessing_from_attrs(attrs: dict) -> dict:
+    """The segmentation a model was trained with, from a scalogram cache's attributes (plain values).
+
+    ``defaulted`` lists what the attributes lacked (caches built before these
+    attributes existed): then the hop is the window, every lead is used and
+    the quality limits are :class:`QualityLimits`' defaults (the config's).
+    """
+    defaulted = [k for k in ("hop", *SEGMENT_ATTRS) if k not in attrs]
+    q = QualityLimits()
+    leads = attrs.get("leads")
+    leads = None if leads is None or len(np.atleast_1d(leads)) == 0 else [int(v) for v in np.atleast_1d(leads)]
+    cap = attrs.get("max_per_recording", -1)
+    dur = attrs.get("max_duration_s", float("nan"))
+    return {
+        "fs": float(attrs["fs"]),
+        "window": int(attrs["window"]),
+        "hop": int(attrs.get("hop", attrs["window"])),
+        "leads": leads,
+        "max_per_recording": None if cap is None or int(cap) < 0 else int(cap),
+        "max_duration_s": None if dur is None or not np.isfinite(float(dur)) else float(dur),
+        "quality": {
+            "flat_std_mv": float(attrs.get("quality_flat_std_mv", q.flat_std_mv)),
+            "clip_fraction": float(attrs.get("quality_clip_fraction", q.clip_fraction)),
+            "max_abs_mv": float(attrs.get("quality_max_abs_mv", q.max_abs_mv)),
+        },
+        "defaulted": defaulted,
+    }
+
+
+@dataclass(frozen=True)
+class DatabaseSource:
+    db: str
+    path: Path
+    label: str
+    records: Sequence[str] | None = None  # None = the folder's RECORDS list
+
+
+def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Polyphase resampling along axis 0 by the exact rational ratio fs_out/fs_in."""
+    if fs_in == fs_out:
+        return x
+    ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
+    return resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
+
+
+def window_starts(n: int, window: int, hop: int) -> np.ndarray:
+    return np.arange(0, n - window + 1, hop, dtype=np.int64) if n >= window else np.empty(0, np.int64)
+
+
+def evenly_spaced(n: int, cap: int | None) -> np.ndarray:
+    """Indices of ``min(n, cap)`` items spread evenly over ``range(n)`` (first and last included)."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, cap)).astype(np.int64))
+
+
+def classify_windows(
+    x: np.ndarray,
+    bad_native: np.ndarray,
+    clip_native: np.ndarray,
+    starts: np.ndarray,
+    window: int,
+    scale: float,
+    limits: QualityLimits,
+) -> np.ndarray:
+    """Drop reason per window ('' = kept). ``scale`` maps target samples to native samples."""
+    reasons = np.full(len(starts), "", dtype=object)
+    nan_cum = np.concatenate([[0], np.cumsum(bad_native)])
+    clip_cum = np.concatenate([[0], np.cumsum(clip_native)])
+    n_native = len(bad_native)
+    for i, s in enumerate(starts):
+        # the native span feeding this window (the polyphase filter's spread is a few samples; a
+        # one-sample margin on each side keeps NaNs next to the window from leaking in unnoticed)
+        a = max(0, int(np.floor(s * scale)) - 1)
+        b = min(n_native, int(np.ceil((s + window) * scale)) + 1)
+        w = x[s : s + window]
+        if nan_cum[b] - nan_cum[a] > 0:
+            reasons[i] = "nan"
+        elif np.std(w) < limits.flat_std_mv:
+            reasons[i] = "flat"
+        elif (clip_cum[b] - clip_cum[a]) / max(1, b - a) > limits.clip_fraction:
+            reasons[i] = "clipped"
+        elif np.max(np.abs(w)) > limits.max_abs_mv:
+            reasons[i] = "artefact"
+    return reasons
+
+
+@dataclass(frozen=True)
+class LeadWindows:
+    """One lead cut into windows: what training (:func:`segment_databases`) and prediction both use."""
+
+    n_samples: int  # after resampling
+    starts: np.ndarray  # every candidate window's start (samples at the target rate)
+    reasons: np.ndarray  # drop reason per candidate ('' = usable)
+    kept: np.ndarray  # starts of the windows kept (usable, at most ``cap``, spread evenly)
+    windows: np.ndarray  # float32 (len(kept), window)
+
+
+def cut_lead(
+    raw: np.ndarray,
+    clipped: np.ndarray,
+    fs_in: float,
+    fs: float,
+    window: int,
+    hop: int,
+    quality: QualityLimits,
+    cap: int | None,
+) -> LeadWindows:
+    """Resample one lead (NaN samples filled with 0, then flagged), cut windows, drop those failing ``quality``."""
+    bad = np.isnan(raw)
+    x = resample(np.where(bad, 0.0, raw), fs_in, fs)
+    starts = window_starts(len(x), window, hop)
+    reasons = classify_windows(x, bad, clipped, starts, window, fs_in / fs, quality)
+    good = np.flatnonzero(reasons == "")
+    kept = starts[good[evenly_spaced(len(good), cap)]]
+    windows = np.empty((len(kept), window), np.float32)
+    for i, s in enumerate(kept):
+        windows[i] = x[s : s + window]
+    return LeadWindows(n_samples=len(x), starts=starts, reasons=reasons, kept=kept, windows=windows)
+
+
+#: Values of ``data.on_bad_record``.
+ON_BAD_RECORD = ("fail", "skip")
+
+#: Columns of the QC table: the per-recording counts, then ``status`` and ``reason``.
+QC_COLUMNS = [
+    "db",
+    "record",
+    "lead",
+    "recording",
+    "subject",
+    "label",
+    "seconds",
+    "windows",
+    *(f"dropped_{r}" for r in DROP_REASONS),
+    "kept",
+    "status",
+    "reason",
+]
+#: ``status`` of a QC row: a recording that gave windows, a lead without a usable window in a record that
+#: gave windows on another lead, or a record left out (``data.on_bad_record: skip``).
+QC_STATUS = ("ok", "empty", "skipped")
+
+
+def _no_window_reason(qc_rows: list[dict]) -> str:
+    leads = "; ".join(
+        f"lead {q['lead']}: {q['windows']} windows, dropped "
+        + ", ".join(f"{r} {q[f'dropped_{r}']}" for r in DROP_REASONS if q[f"dropped_{r}"])
+        for q in qc_rows
+    )
+    return f"no usable window: every window failed the quality checks ({leads})"
+
+
+def skipped_records(qc: pd.DataFrame) -> pd.DataFrame:
+    """One row per record left out (``db, record, label, reason``) from a QC table; empty when none."""
+    cols = ["db", "record", "label", "reason"]
+    if "status" not in qc.columns:
+        return pd.DataFrame(columns=cols)
+    rows = qc[qc["status"] == "skipped"]
+    return rows.drop_duplicates(["db", "record"])[cols].reset_index(drop=True)
+
+
+def segment_databases(
+    sources: Iterable[DatabaseSource],
+    spec: SegmentSpec,
+    subject_map: dict[str, str] | None = None,
+    *,
+    on_bad_record: str = "fail",
+    data_source: str = "physionet",
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame, list[str]]:
+    """Segment every record of every database.
+
+    Returns ``(signals, table, qc, classes)``: float32 windows (n, window), the
+    segment table (columns of :data:`ecgcwt.data.segment_store.TABLE_COLUMNS`), the
+    quality-control table (:data:`QC_COLUMNS`: one row per recording, and per
+    skipped record) and the sorted class names.
+
+    A record that cannot be used (missing, truncated or corrupt files, shorter
+    than one window, or no window passing the quality checks on any lead)
+    raises :class:`~ecgcwt.data.records.UnusableRecord` with ``on_bad_record="fail"``
+    (the advice fits ``data_source``, the config's ``data.source``); with
+    ``"skip"`` it is left out, logged, and listed in the QC table with
+    ``status`` ``skipped`` and its ``reason``. Either way an invalid record
+    name (RECORDS entry or ``DatabaseSource.records``) is an error, checked
+    before any record is read, and so is a class left without any window.
+    """
+    if on_bad_record not in ON_BAD_RECORD:
+        raise ConfigError(f"data.on_bad_record is {on_bad_record!r}; allowed: {', '.join(ON_BAD_RECORD)}.")
+    sources = list(sources)
+    subject_map = subject_map or {}
+    classes = sorted({s.label for s in sources})
+    class_index = {c: i for i, c in enumerate(classes)}
+    # every name of every database is checked before the first record is read
+    names_of = {}
+    for src in sources:
+        if src.records is not None:
+            listed_in = f"config data.records.{src.db}"
+            names_of[src.db] = (check_record_names(list(src.records), listed_in), listed_in)
+        else:
+            names_of[src.db] = (read_record_list(src.path, data_source=data_source), str(Path(src.path) / "RECORDS"))
+    chunks: list[np.ndarray] = []
+    rows: list[dict] = []
+    qc_rows: list[dict] = []
+    bad: list[tuple[DatabaseSource, str, str]] = []  # (source, record, reason) of records without any window
+
+    def skip(src: DatabaseSource, name: str, subject: str, error: UnusableRecord, rec_rows=()) -> None:
+        log.warning("skipped record %s/%s (%s): %s", src.db, name, src.label, error.reason)
+        bad.append((src, name, error.reason))
+        base = {
+            "db": src.db,
+            "record": name,
+            "subject": subject,
+            "label": src.label,
+            "status": "skipped",
+            "reason": error.reason,
+        }
+        if rec_rows:
+            qc_rows.extend({**q, **base} for q in rec_rows)
+        else:
+            qc_rows.append(base)  # nothing was read: no lead, no counts
+
+    for src in sources:
+        names, listed_in = names_of[src.db]
+        for name in names:
+            subject = subject_map.get(f"{src.db}/{name}", f"{src.db}/{name}")
+            try:
+                rec = read_record(
+                    src.path,
+                    name,
+                    max_duration_s=spec.max_duration_s,
+                    channels=spec.leads,
+                    data_source=data_source,
+                    listed_in=listed_in,
+                )
+            except UnusableRecord as exc:
+                if on_bad_record == "fail":
+                    raise
+                skip(src, name, subject, exc)
+                continue
+            leads = list(spec.leads) if spec.leads is not None else list(range(rec.signal.shape[1]))
+            rec_rows, rec_chunks, rec_table = [], [], []
+            try:
+                for j, lead in enumerate(leads):
+                    cut = cut_lead(
+                        rec.signal[:, j],
+                        rec.clipped[:, j],
+                        rec.fs,
+                        spec.fs,
+                        spec.window,
+                        spec.hop,
+                        spec.quality,
+                        spec.max_per_recording,
+                    )
+                    n = cut.n_samples
+                    recording = f"{src.db}/{name}/{lead}"
+                    qc = {
+                        "db": src.db,
+                        "record": name,
+                        "lead": lead,
+                        "recording": recording,
+                        "subject": subject,
+                        "label": src.label,
+                        "seconds": n / spec.fs,
+                        "windows": len(cut.starts),
+                    }
+                    if len(cut.starts) == 0:
+                        rec_rows.append({**qc, **{f"dropped_{r}": 0 for r in DROP_REASONS}, "kept": 0})
+                        raise UnusableRecord(
+                            f"record {rec.path} lead {lead} has {n} samples at {spec.fs:g} Hz "
+                            f"({n / spec.fs:.1f} s), shorter than one window of {spec.window} samples "
+                            f"({spec.window / spec.fs:.1f} s).",
+                            "Lower segments.window, raise data.max_duration_s, leave the record out with "
+                            "data.records, or set data.on_bad_record: skip to go on without it.",
+                        )
+                    qc.update({f"dropped_{r}": int(np.sum(cut.reasons == r)) for r in DROP_REASONS})
+                    qc["kept"] = len(cut.kept)
+                    qc["status"], qc["reason"] = "ok", ""
+                    rec_rows.append(qc)
+                    if len(cut.kept) == 0:
+                        continue
+                    rec_chunks.append(cut.windows)
+                    for s in cut.kept:
+                        rec_table.append(
+                            {
+                                "db": src.db,
+                                "record": name,
+                                "subject": subject,
+                                "recording": recording,
+                                "lead": lead,
+                                "lead_name": rec.sig_names[j],  # rec holds only the selected leads
+                                "start": int(s),
+                                "label": src.label,
+                                "label_index": class_index[src.label],
+                            }
+                        )
+            except UnusableRecord as exc:
+                if on_bad_record == "fail":
+                    raise
+                skip(src, name, subject, exc, rec_rows)
+                continue
+            if not rec_chunks:
+                # no lead of this record gave a window: the record is unusable as a whole
+                reason = _no_window_reason(rec_rows)
+                if on_bad_record == "skip":
+                    skip(src, name, subject, UnusableRecord(reason, ""), rec_rows)
+                else:
+                    log.warning("record %s/%s (%s): %s", src.db, name, src.label, reason)
+                    bad.append((src, name, reason))
+                    qc_rows.extend({**q, "status": "empty", "reason": reason} for q in rec_rows)
+                continue
+            for q in rec_rows:
+                if q["kept"] == 0:
+                    q["status"], q["reason"] = "empty", _no_window_reason([q])
+                    log.warning("%s: %s; the record's other lead(s) are used", q["recording"], q["reason"])
+            qc_rows.extend(rec_rows)
+            chunks.extend(rec_chunks)
+            rows.extend(rec_table)
+
+    table = pd.DataFrame(
+        rows, columns=["db", "record", "subject", "recording", "lead", "lead_name", "start", "label", "label_index"]
+    )
+    table.insert(0, "segment", np.arange(len(table), dtype=np.int64))
+    qc_df = _qc_frame(qc_rows)
+    missing = [c for c in classes if c not in set(table["label"])]
+    if missing:
+        listed = [f"{s.db}/{n} ({s.label}): {r}" for s, n, r in bad if s.label in missing]
+        what = "skipped or without a usable window" if on_bad_record == "skip" else "without a usable window"
+        raise DataError(
+            f"no usable window left for class(es) {missing}: "
+            + (
+                f"every record of the class is {what}:\n  " + "\n  ".join(listed) + "\n"
+                if listed
+                else "every window failed the quality checks (see the per-recording counts in the QC table). "
+            )
+            + "A classifier needs every class: fix or replace the records, loosen segments.quality, or remove "
+            "the class's database(s) from data.databases."
+        )
+    if bad and on_bad_record == "fail":
+        listed = "\n  ".join(f"{s.db}/{n} ({Path(s.path) / n}): {r}" for s, n, r in bad)
+        raise UnusableRecord(
+            f"{len(bad)} record(s) gave no usable window:\n  {listed}\n",
+            "Check the record(s), loosen segments.quality, leave them out with data.records, or set "
+            "data.on_bad_record: skip to go on without them.",
+        )
+    signals = np.concatenate(chunks) if chunks else np.empty((0, spec.window), np.float32)
+    return signals, table, qc_df, classes
+
+
+def _qc_frame(qc_rows: list[dict]) -> pd.DataFrame:
+    """The QC table with integer counts that stay integers where a skipped record has none."""
+    qc = pd.DataFrame(qc_rows, columns=QC_COLUMNS)
+    for col in ["lead", "windows", *(f"dropped_{r}" for r in DROP_REASONS), "kept"]:
+        qc[col] = qc[col].astype("Int64")
+    qc["seconds"] = qc["seconds"].astype(float)
+    qc["reason"] = qc["reason"].fillna("")
+    return qc

@@ -1,0 +1,53 @@
+"""evaluate: predictions in, numbers and a report out. The predictions contract (``predictions.csv``),
+metrics at segment/recording/subject level with subject-bootstrap intervals, paired statistics, and
+the report (tables, text, figures).
+
+Knows nothing of how a model was trained: it imports ``ecgcwt.config`` only (and reads files).
+Training scores each fold through it, which is why it sits below ``ecgcwt.learn``.
+"""
+
+from ecgcwt._exports import lazy_face
+
+__all__, __getattr__, __dir__ = lazy_face(
+    __name__,
+    {
+        # predictions contract
+        "ID_COLUMNS": ".predictions",
+        "prob_columns": ".predictions",
+        "classes_of": ".predictions",
+        "build_predictions": ".predictions",
+        "check_predictions": ".predictions",
+        "write_predictions": ".predictions",
+        "read_predictions": ".predictions",
+        # metrics
+        "LEVELS": ".metrics",
+        "SCALAR_METRICS": ".metrics",
+        "PER_CLASS_METRICS": ".metrics",
+        "METRIC_FUNCTIONS": ".metrics",
+        "accuracy": ".metrics",
+        "balanced_accuracy": ".metrics",
+        "macro_f1": ".metrics",
+        "confusion": ".metrics",
+        "aggregate": ".metrics",
+        "flat_metrics": ".metrics",
+        "classification_metrics": ".metrics",
+        "evaluate_predictions": ".metrics",
+        "bootstrap_ci": ".metrics",
+        "bootstrap_metrics": ".metrics",
+        "subject_resample_weights": ".metrics",
+        # statistics
+        "mcnemar_exact": ".stats",
+        "mcnemar_p_value": ".stats",
+        "paired_bootstrap_difference": ".stats",
+        "compare_models": ".stats",
+        "unit_outcomes": ".stats",
+        "best_model": ".stats",
+        "interpretation": ".stats",
+        "format_p": ".stats",
+        # report
+        "ModelRuns": ".report",
+        "LeakRun": ".report",
+        "build_report": ".report",
+        "resolve_evaluate_config": ".report",
+    },
+)

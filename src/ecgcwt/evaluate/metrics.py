@@ -1,0 +1,392 @@
+"""Classification metrics at segment, recording and subject level, with subject-bootstrap CIs.
+
+A predictions table (``predictions.csv`` of a training fold, or several folds
+pooled) has one row per segment with at least ``subject``, ``recording``,
+``label_index``, ``pred_index`` and ``prob_<CLASS>`` columns (one per class,
+in label-index order).
+
+Levels:
+
+``segment``
+    every window on its own.
+``recording`` / ``subject``
+    one decision per recording (one lead of one record) or per subject: the
+    class with the highest mean probability over its windows.
+``recording_vote`` / ``subject_vote``
+    majority vote of the windows' predicted classes (ties go to the tied class
+    with the highest mean probability); the vote shares serve as probabilities.
+
+The metrics are computed here with numpy from the confusion matrix (fast
+enough to run thousands of times inside the bootstrap) and are tested against
+scikit-learn's definitions:
+
+* ``accuracy``; ``balanced_accuracy`` = mean recall over the classes present
+  in ``y_true`` (``sklearn.metrics.balanced_accuracy_score``);
+* ``macro_f1`` over the classes present in ``y_true`` or ``y_pred``
+  (``f1_score(average="macro")``); ``kappa`` = Cohen's unweighted kappa;
+* ``macro_auc``: mean one-vs-rest ROC AUC over all classes
+  (``roc_auc_score(multi_class="ovr", average="macro")``), NaN when a class has
+  no positives or no negatives;
+* per class ``sensitivity_<C>`` (recall), ``specificity_<C>``, ``precision_<C>``,
+  NaN when undefined (no positives, no negatives, never predicted).
+
+Confidence intervals (:func:`bootstrap_ci`, :func:`bootstrap_metrics`) resample
+*subjects* with replacement: all rows of a drawn subject come along, so the
+interval reflects how the result would vary with another sample of people,
+not of correlated windows of the same people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ecgcwt.errors import DataError
+
+LEVELS = ("segment", "recording", "recording_vote", "subject", "subject_vote")
+SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "macro_auc")
+PER_CLASS_METRICS = ("sensitivity", "specificity", "precision")
+
+MetricFn = Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrix ``C[i, j]`` = number of rows of true class ``i`` predicted ``j``."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def accuracy(y_true, y_pred, prob=None) -> float:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(np.mean(y_true == y_pred)) if len(y_true) else float("nan")
+
+
+def balanced_accuracy(y_true, y_pred, prob=None) -> float:
+    return _balanced_accuracy(_cm(y_true, y_pred, prob))
+
+
+def macro_f1(y_true, y_pred, prob=None) -> float:
+    return _macro_f1(_cm(y_true, y_pred, prob))
+
+
+def kappa(y_true, y_pred, prob=None) -> float:
+    return _kappa(_cm(y_true, y_pred, prob))
+
+
+def macro_auc(y_true, y_pred, prob) -> float:
+    """Mean one-vs-rest ROC AUC; NaN when some class has no positives or no negatives."""
+    if prob is None:
+        return float("nan")
+    y_true = np.asarray(y_true, dtype=np.int64)
+    prob = np.asarray(prob, dtype=np.float64)
+    aucs = []
+    for k in range(prob.shape[1]):
+        pos = y_true == k
+        n_pos = int(pos.sum())
+        n_neg = len(y_true) - n_pos
+        if n_pos == 0 or n_neg == 0:
+            return float("nan")
+        # Mann-Whitney U with average ranks for ties = area under the ROC curve
+        ranks = _average_ranks(prob[:, k])
+        aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(aucs))
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (``scipy.stats.rankdata``, without its overhead)."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    new_value = np.r_[True, xs[1:] != xs[:-1]]
+    starts = np.flatnonzero(new_value)
+    ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x))
+    ranks[order] = ((starts + 1 + ends) / 2)[np.cumsum(new_value) - 1]
+    return ranks
+
+
+#: scalar metric name -> function(y_true, y_pred, prob)
+METRIC_FUNCTIONS: dict[str, MetricFn] = {
+    "accuracy": accuracy,
+    "balanced_accuracy": balanced_accuracy,
+    "macro_f1": macro_f1,
+    "kappa": kappa,
+    "macro_auc": macro_auc,
+}
+
+
+def flat_metrics(y_true, y_pred, prob, classes: Sequence[str]) -> dict[str, float]:
+    """All scalar and per-class metrics as one flat ``name -> value`` mapping."""
+    k = len(classes)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    cm = confusion(y_true, y_pred, k)
+    out = {
+        "accuracy": accuracy(y_true, y_pred),
+        "balanced_accuracy": _balanced_accuracy(cm),
+        "macro_f1": _macro_f1(cm),
+        "kappa": _kappa(cm),
+        "macro_auc": macro_auc(y_true, y_pred, prob),
+    }
+    tp = np.diag(cm).astype(float)
+    fn = cm.sum(axis=1) - tp
+    fp = cm.sum(axis=0) - tp
+    tn = cm.sum() - tp - fn - fp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sens = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+        spec = np.where(tn + fp > 0, tn / (tn + fp), np.nan)
+        prec = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
+    for i, c in enumerate(classes):
+        out[f"sensitivity_{c}"] = float(sens[i])
+        out[f"specificity_{c}"] = float(spec[i])
+        out[f"precision_{c}"] = float(prec[i])
+    return out
+
+
+def classification_metrics(y_true, y_pred, prob, classes: Sequence[str]) -> dict:
+    """Metrics for ``metrics.json``: scalars, per-class values, confusion matrix and counts."""
+    flat = flat_metrics(y_true, y_pred, prob, classes)
+    out: dict = {m: flat[m] for m in SCALAR_METRICS}
+    out["per_class"] = {c: {m: flat[f"{m}_{c}"] for m in PER_CLASS_METRICS} for c in classes}
+    out["confusion"] = confusion(y_true, y_pred, len(classes)).tolist()
+    out["n"] = int(len(np.asarray(y_true)))
+    return out
+
+
+def _cm(y_true, y_pred, prob) -> np.ndarray:
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if prob is not None:
+        k = np.asarray(prob).shape[1]
+    else:
+        k = int(max(y_true.max(initial=-1), y_pred.max(initial=-1))) + 1
+    return confusion(y_true, y_pred, max(k, 1))
+
+
+def _balanced_accuracy(cm: np.ndarray) -> float:
+    support = cm.sum(axis=1)
+    present = support > 0
+    if not present.any():
+        return float("nan")
+    return float(np.mean(np.diag(cm)[present] / support[present]))
+
+
+def _macro_f1(cm: np.ndarray) -> float:
+    tp = np.diag(cm).astype(float)
+    denom = 2 * tp + (cm.sum(axis=0) - tp) + (cm.sum(axis=1) - tp)  # 2TP + FP + FN
+    present = (cm.sum(axis=1) + cm.sum(axis=0)) > 0
+    if not present.any():
+        return float("nan")
+    return float(np.mean(2 * tp[present] / denom[present]))
+
+
+def _kappa(cm: np.ndarray) -> float:
+    n = cm.sum()
+    if n == 0:
+        return float("nan")
+    po = np.trace(cm) / n
+    pe = float(np.dot(cm.sum(axis=0), cm.sum(axis=1))) / n**2
+    return float((po - pe) / (1 - pe)) if pe < 1 else float("nan")
+
+
+# --------------------------------------------------------------------------- levels
+
+
+def classes_from_columns(df: pd.DataFrame) -> list[str]:
+    """Class names from the ``prob_<CLASS>`` columns, in column (= label-index) order."""
+    classes = [c[len("prob_") :] for c in df.columns if c.startswith("prob_")]
+    if not classes:
+        raise DataError("predictions table has no prob_<CLASS> columns")
+    return classes
+
+
+def aggregate(predictions: pd.DataFrame, level: str, classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per decision unit of ``level``: ``unit, subject, label_index, pred_index, prob_*, n_segments``.
+
+    Rows come out sorted by unit id, so the result does not depend on the order
+    of the input table.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    classes = list(classes) if classes is not None else classes_from_columns(predictions)
+    prob_cols = [f"prob_{c}" for c in classes]
+    missing = [c for c in ["subject", "label_index", "pred_index", *prob_cols] if c not in predictions.columns]
+    if missing:
+        raise DataError(f"predictions table lacks columns {missing}")
+    if level == "segment":
+        unit = predictions["segment"] if "segment" in predictions.columns else pd.Series(np.arange(len(predictions)))
+        out = pd.DataFrame({"unit": unit.to_numpy(), "subject": predictions["subject"].astype(str).to_numpy()})
+        out["label_index"] = predictions["label_index"].to_numpy(np.int64)
+        out["pred_index"] = predictions["pred_index"].to_numpy(np.int64)
+        for c in prob_cols:
+            out[c] = predictions[c].to_numpy(np.float64)
+        out["n_segments"] = 1
+        return out.reset_index(drop=True)
+
+    key = "recording" if level.startswith("recording") else "subject"
+    if key not in predictions.columns:
+        raise DataError(f"predictions table lacks the {key!r} column needed for level {level!r}")
+    df = predictions.assign(_unit=predictions[key].astype(str), subject=predictions["subject"].astype(str))
+    grouped = df.groupby("_unit", sort=True)
+    n_labels = grouped["label_index"].nunique()
+    if (n_labels > 1).any():
+        bad = list(n_labels[n_labels > 1].index[:5])
+        raise DataError(f"{key}s with windows of more than one label (first: {bad}); the table is inconsistent")
+    out = pd.DataFrame(
+        {
+            "unit": grouped.size().index.to_numpy(),
+            "subject": grouped["subject"].first().to_numpy(),
+            "label_index": grouped["label_index"].first().to_numpy(np.int64),
+        }
+    )
+    mean_prob = grouped[prob_cols].mean().to_numpy(np.float64)
+    if level.endswith("_vote"):
+        votes = np.zeros((len(out), len(classes)))
+        codes = grouped.ngroup().to_numpy()
+        np.add.at(votes, (codes, df["pred_index"].to_numpy(np.int64)), 1.0)
+        share = votes / votes.sum(axis=1, keepdims=True)
+        # majority; among tied classes the one with the highest mean probability
+        tied = votes == votes.max(axis=1, keepdims=True)
+        out["pred_index"] = np.argmax(np.where(tied, mean_prob, -np.inf), axis=1)
+        probs = share
+    else:
+        out["pred_index"] = np.argmax(mean_prob, axis=1)
+        probs = mean_prob
+    for j, c in enumerate(prob_cols):
+        out[c] = probs[:, j]
+    out["n_segments"] = grouped.size().to_numpy()
+    return out
+
+
+def level_metrics(predictions: pd.DataFrame, level: str, classes: Sequence[str]) -> dict:
+    """:func:`classification_metrics` of the decisions at ``level``."""
+    agg = aggregate(predictions, level, classes)
+    y, p, prob = _arrays(agg, classes)
+    out = classification_metrics(y, p, prob, classes)
+    out["n_subjects"] = int(agg["subject"].nunique())
+    return out
+
+
+def evaluate_predictions(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
+    """Metrics at every level (for ``metrics.json``)."""
+    return {level: level_metrics(predictions, level, classes) for level in LEVELS}
+
+
+def _arrays(agg: pd.DataFrame, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        agg["label_index"].to_numpy(np.int64),
+        agg["pred_index"].to_numpy(np.int64),
+        agg[[f"prob_{c}" for c in classes]].to_numpy(np.float64),
+    )
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    value: float  # the metric on the data as observed
+    ci_low: float
+    ci_high: float
+    n_valid: int  # resamples where the metric was defined (e.g. AUC needs every class)
+
+
+class _SubjectResampler:
+    """Draws of subjects with replacement, turned into row indices of an aggregated table."""
+
+    def __init__(self, agg: pd.DataFrame, n_boot: int, seed: int) -> None:
+        codes, subjects = pd.factorize(agg["subject"], sort=True)
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes, minlength=len(subjects))
+        self._rows = np.split(order, np.cumsum(counts)[:-1])
+        self.n_subjects = len(subjects)
+        self.n_boot = int(n_boot)
+        self.seed = int(seed)
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        for _ in range(self.n_boot):
+            drawn = rng.integers(0, self.n_subjects, self.n_subjects)
+            yield np.concatenate([self._rows[s] for s in drawn])
+
+
+def _check_boot_args(n_boot: int, ci: float) -> None:
+    if int(n_boot) < 1:
+        raise ValueError(f"evaluate.bootstrap must be >= 1, got {n_boot}")
+    if not 0 < float(ci) < 1:
+        raise ValueError(f"evaluate.ci must be in (0, 1), got {ci}")
+
+
+def _percentile(values: np.ndarray, ci: float) -> tuple[float, float, int]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan"), 0
+    alpha = (1 - ci) / 2
+    lo, hi = np.percentile(values, [100 * alpha, 100 * (1 - alpha)])
+    return float(lo), float(hi), int(len(values))
+
+
+def bootstrap_ci(
+    predictions_df: pd.DataFrame,
+    metric_fn: MetricFn,
+    level: str = "segment",
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+) -> BootstrapResult:
+    """Percentile bootstrap CI of ``metric_fn(y_true, y_pred, prob)`` at ``level``, resampling subjects.
+
+    Each resample draws as many subjects as there are, with replacement, and
+    takes all decision units (windows, recordings, ...) of each drawn subject,
+    as many times as it was drawn. Resamples where the metric is undefined
+    (NaN) are left out; ``n_valid`` says how many remained.
+    """
+    _check_boot_args(n_boot, ci)
+    classes = list(classes) if classes is not None else classes_from_columns(predictions_df)
+    agg = aggregate(predictions_df, level, classes)
+    y, p, prob = _arrays(agg, classes)
+    value = float(metric_fn(y, p, prob))
+    stats = np.array([metric_fn(y[i], p[i], prob[i]) for i in _SubjectResampler(agg, n_boot, seed)], dtype=float)
+    lo, hi, n_valid = _percentile(stats, ci)
+    return BootstrapResult(value, lo, hi, n_valid)
+
+
+def bootstrap_metrics(
+    predictions_df: pd.DataFrame,
+    level: str,
+    classes: Sequence[str],
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every metric of :func:`flat_metrics` at ``level`` with its subject-bootstrap CI.
+
+    Uses the same resamples as :func:`bootstrap_ci` with the same seed, so each
+    row equals ``bootstrap_ci(..., METRIC_FUNCTIONS[metric], ...)``. Columns:
+    ``metric, value, ci_low, ci_high, n_valid, n_units, n_subjects``.
+    """
+    _check_boot_args(n_boot, ci)
+    classes = list(classes)
+    agg = aggregate(predictions_df, level, classes)
+    y, p, prob = _arrays(agg, classes)
+    point = flat_metrics(y, p, prob, classes)
+    names = list(point)
+    draws = np.array(
+        [list(flat_metrics(y[i], p[i], prob[i], classes).values()) for i in _SubjectResampler(agg, n_boot, seed)],
+        dtype=float,
+    )
+    rows = []
+    for j, m in enumerate(names):
+        lo, hi, n_valid = _percentile(draws[:, j], ci)
+        rows.append({"metric": m, "value": point[m], "ci_low": lo, "ci_high": hi, "n_valid": n_valid})
+    out = pd.DataFrame(rows)
+    out["n_units"] = len(agg)
+    out["n_subjects"] = int(agg["subject"].nunique())
+    return out

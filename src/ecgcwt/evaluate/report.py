@@ -1,0 +1,641 @@
+"""The evaluation report: several named models, ranked and compared on the same subjects.
+
+Each model (:class:`ModelRuns`: a 2D CNN on scalograms, a 1D CNN on the raw
+signal, a wavelet-feature classifier, ...) was cross-validated on the same
+subject-grouped folds. Every subject is in the test set of exactly one fold,
+so pooling a model's ``predictions.csv`` files (the contract of
+:mod:`ecgcwt.evaluate.predictions`) gives one out-of-sample prediction per window of
+every subject; metrics are computed on that pool at segment, recording and
+subject level, and their intervals resample subjects (see
+:mod:`ecgcwt.evaluate.metrics`). Models are then ranked by subject-level balanced
+accuracy and compared pairwise on the same subjects (exact McNemar test and a
+paired bootstrap of the difference, :mod:`ecgcwt.evaluate.stats`): every model against
+the best one, and each ImageNet-pretrained 2D CNN against the same backbone
+trained from scratch.
+
+A :class:`LeakRun` (a model trained and tested on windows split at random,
+ignoring whose they are) is shown apart, only to show how much such a split
+inflates accuracy; it never enters the ranking or the statistics.
+
+Outputs (each written atomically) in ``out_dir``: ``summary.csv``,
+``per_fold.csv``, ``ranking.csv``, ``statistics.csv``, ``leak.csv`` (with
+leaky runs only), ``report.md``, ``report.html`` (self-contained: figures
+embedded) and, under ``figures/``: ``model_comparison.png``, ``roc.png``,
+``confusion_{model}_{level}.png`` (subject and recording level) and
+``training_curves_{model}.png`` (models with a training history of more than
+one epoch).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ecgcwt import __version__
+from ecgcwt.atomic import write_csv, write_text
+from ecgcwt.config import validate_section
+from ecgcwt.errors import DataError
+from ecgcwt.evaluate.metrics import aggregate, bootstrap_metrics, confusion, flat_metrics
+from ecgcwt.evaluate.predictions import read_predictions
+from ecgcwt.evaluate.report_figures import (
+    KIND_STYLE,
+    plot_confusion,
+    plot_model_comparison,
+    plot_roc,
+    plot_training_curves,
+)
+from ecgcwt.evaluate.report_text import (
+    LEVEL_TEXT,
+    Context,
+    comparison_blocks,
+    details_blocks,
+    leak_blocks,
+    ranking_blocks,
+    roc_blocks,
+    settings_blocks,
+    skipped_blocks,
+    statistics_blocks,
+    to_html,
+    to_markdown,
+    training_blocks,
+)
+from ecgcwt.evaluate.stats import COMPARISON_LEVELS, compare_models, interpretation, mcnemar_p_value
+
+#: Levels reported (``subject_vote`` stays in each fold's metrics.json).
+REPORT_LEVELS = ("segment", "recording", "recording_vote", "subject")
+#: Levels with a confusion-matrix figure per model.
+CONFUSION_LEVELS = ("subject", "recording")
+#: The kinds of model the report knows.
+KINDS = tuple(KIND_STYLE)
+
+SUMMARY_COLUMNS = [
+    "model",
+    "kind",
+    "level",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n_segments",
+    "n_recordings",
+    "n_subjects",
+]
+PER_FOLD_COLUMNS = ["model", "fold", "level", "metric", "value"]
+#: ``(level, metric)`` pairs of the ranking table, each with ``_ci_low`` and ``_ci_high``.
+RANKING_METRICS = (
+    ("subject", "balanced_accuracy"),
+    ("recording", "balanced_accuracy"),
+    ("segment", "balanced_accuracy"),
+    ("subject", "macro_f1"),
+    ("subject", "macro_auc"),
+)
+RANKING_COLUMNS = [
+    "rank",
+    "model",
+    "kind",
+    "backbone",
+    "pretrained",
+    "strategy",
+    "n_subjects",
+    *[f"{lv}_{m}{s}" for lv, m in RANKING_METRICS for s in ("", "_ci_low", "_ci_high")],
+    "n_recordings",
+    "n_segments",
+]
+STATISTICS_COLUMNS = [
+    "comparison",
+    "model",
+    "reference",
+    "level",
+    "n_units",
+    "n_discordant",
+    "b",
+    "c",
+    "p_value",
+    "significant",
+    "smallest_possible_p",
+    "wins_needed",
+    "balanced_accuracy_model",
+    "balanced_accuracy_reference",
+    "balanced_accuracy_difference",
+    "balanced_accuracy_difference_ci_low",
+    "balanced_accuracy_difference_ci_high",
+    "accuracy_model",
+    "accuracy_reference",
+    "accuracy_difference",
+    "accuracy_difference_ci_low",
+    "accuracy_difference_ci_high",
+    "alpha",
+    "ci",
+    "n_boot",
+    "interpretation",
+]
+LEAK_COLUMNS = [
+    "model",
+    "n_windows",
+    "n_subjects",
+    "interval",
+    "leaky_segment_accuracy",
+    "leaky_segment_accuracy_ci_low",
+    "leaky_segment_accuracy_ci_high",
+    "leaky_segment_balanced_accuracy",
+    "leaky_segment_balanced_accuracy_ci_low",
+    "leaky_segment_balanced_accuracy_ci_high",
+    "honest_segment_balanced_accuracy",
+    "honest_segment_balanced_accuracy_ci_low",
+    "honest_segment_balanced_accuracy_ci_high",
+    "honest_subject_balanced_accuracy",
+    "honest_subject_balanced_accuracy_ci_low",
+    "honest_subject_balanced_accuracy_ci_high",
+    "inflation_segment_balanced_accuracy",
+]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass
+class ModelRuns:
+    """One named model and its cross-validation runs: a ``predictions.csv`` (and ``history.csv``) per fold."""
+
+    name: str  # e.g. "resnet18", "resnet18_scratch", "cnn1d", "wavelet_svm"
+    kind: str  # "cnn2d" | "cnn1d" | "wavelet"
+    predictions: list[tuple[int | str, str | os.PathLike]]  # (fold, predictions.csv), one per fold
+    histories: list[tuple[int | str, str | os.PathLike]] = ()  # (fold, history.csv)
+    backbone: str | None = None  # cnn2d only
+    pretrained: str | None = None  # cnn2d: "imagenet" | "none" | a weights file
+    strategy: str | None = None  # cnn2d: "finetune" | "linear_probe" | "scratch"
+
+
+@dataclass
+class LeakRun:
+    """A model trained and tested on windows split at random (subjects ignored): for comparison only."""
+
+    name: str  # the model it mirrors, e.g. "resnet18"
+    predictions: str | os.PathLike  # one predictions.csv (a single random split)
+
+
+def resolve_evaluate_config(cfg: dict | None) -> dict:
+    """Fill defaults into the ``evaluate:`` mapping (bootstrap, ci, seed) and check it against the schema."""
+    return validate_section("evaluate", cfg)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _check_models(models: Sequence[ModelRuns]) -> list[ModelRuns]:
+    models = list(models)
+    if not models:
+        raise DataError("no models given to the report")
+    seen = set()
+    for m in models:
+        if not isinstance(m, ModelRuns):
+            raise TypeError(f"build_report takes ModelRuns, one per model; got {m!r}")
+        if not _NAME.match(str(m.name)):
+            raise ValueError(f"model name {m.name!r} must be letters, digits and _ . + - (it names files)")
+        if m.name in seen:
+            raise DataError(f"model {m.name!r} given twice; every model needs its own name")
+        seen.add(m.name)
+        if m.kind not in KINDS:
+            raise ValueError(f"model {m.name!r}: kind must be one of {KINDS}, got {m.kind!r}")
+        if not m.predictions:
+            raise DataError(f"model {m.name!r} has no predictions files")
+    return models
+
+
+def pool_model(model: ModelRuns, classes: Sequence[str]) -> pd.DataFrame:
+    """Read (checking the predictions contract) and pool one model's test folds; adds a ``fold`` column.
+
+    Refuses a fold given twice, and a pool where a subject appears in two
+    folds: then the folds were not a partition of subjects and pooled metrics
+    would count people twice.
+    """
+    frames, seen = [], set()
+    for fold, path in model.predictions:
+        if str(fold) in seen:
+            raise DataError(f"fold {fold} of {model.name} given twice")
+        seen.add(str(fold))
+        try:
+            df = read_predictions(path, classes)
+        except DataError as exc:
+            raise DataError(f"{model.name} fold {fold}: {exc}") from None
+        df.insert(0, "fold", str(fold))
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    folds_per_subject = df.groupby("subject")["fold"].nunique()
+    twice = folds_per_subject[folds_per_subject > 1]
+    if len(twice):
+        raise DataError(
+            f"{model.name}: subjects tested in more than one fold (first: {list(twice.index[:5])}); "
+            "predictions of different fold assignments were mixed"
+        )
+    return df
+
+
+def _first(items, k: int = 5) -> str:
+    items = sorted(items)
+    return ", ".join(map(str, items[:k])) + (", ..." if len(items) > k else "") if items else "none"
+
+
+def check_same_units(pooled: dict[str, pd.DataFrame]) -> None:
+    """Raise a DataError naming both models unless every model was tested on the same subjects and recordings."""
+    names = list(pooled)
+    ref = names[0]
+    for name in names[1:]:
+        for key in ("subject", "recording"):
+            a, b = set(pooled[ref][key]), set(pooled[name][key])
+            if a != b:
+                raise DataError(
+                    f"models {ref!r} and {name!r} were not tested on the same {key}s: "
+                    f"{len(a - b)} only in {ref} ({_first(a - b)}), {len(b - a)} only in {name} ({_first(b - a)}); "
+                    "a paired comparison needs every model's predictions on the same folds of the same subjects "
+                    "(rerun the model whose folds or data differ)"
+                )
+
+
+def _read_histories(model: ModelRuns) -> list[tuple[str, pd.DataFrame]]:
+    runs = []
+    for fold, path in model.histories:
+        if not Path(path).is_file():
+            raise DataError(f"history file {str(path)!r} of {model.name} fold {fold} does not exist")
+        h = pd.read_csv(path)
+        missing = [c for c in ("epoch", "train_loss", "val_loss") if c not in h.columns]
+        if missing:
+            raise DataError(f"history file {str(path)!r} of {model.name} lacks columns {missing}")
+        runs.append((str(fold), h))
+    return runs
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def model_tables(
+    model: ModelRuns, df: pd.DataFrame, classes: list[str], n_boot: int, ci: float, seed: int
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Summary rows (pooled folds, subject-bootstrap CIs) and per-fold rows of one model."""
+    counts = {"n_segments": len(df), "n_recordings": df["recording"].nunique(), "n_subjects": df["subject"].nunique()}
+    parts, per_fold = [], []
+    for level in REPORT_LEVELS:
+        boot = bootstrap_metrics(df, level, classes, n_boot=n_boot, ci=ci, seed=seed)
+        boot.insert(0, "level", level)
+        boot.insert(0, "kind", model.kind)
+        boot.insert(0, "model", model.name)
+        parts.append(boot.assign(**counts))
+        for fold, fdf in df.groupby("fold", sort=False):
+            agg = aggregate(fdf, level, classes)
+            values = flat_metrics(
+                agg["label_index"], agg["pred_index"], agg[[f"prob_{c}" for c in classes]].to_numpy(), classes
+            )
+            per_fold += [
+                {"model": model.name, "fold": fold, "level": level, "metric": m, "value": v} for m, v in values.items()
+            ]
+    return pd.concat(parts, ignore_index=True)[SUMMARY_COLUMNS], per_fold
+
+
+def _lookup(summary: pd.DataFrame, model: str, level: str, metric: str) -> tuple[float, float, float]:
+    row = summary[(summary["model"] == model) & (summary["level"] == level) & (summary["metric"] == metric)]
+    if row.empty:
+        return float("nan"), float("nan"), float("nan")
+    r = row.iloc[0]
+    return float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
+
+
+def ranking_table(summary: pd.DataFrame, models: Sequence[ModelRuns]) -> pd.DataFrame:
+    """One row per model, best first: by subject-level balanced accuracy, ties by recording level, then order given."""
+    rows = []
+    for m in models:
+        s = summary[summary["model"] == m.name].iloc[0]
+        row = {
+            "model": m.name,
+            "kind": m.kind,
+            "backbone": m.backbone,
+            "pretrained": m.pretrained,
+            "strategy": m.strategy,
+            "n_subjects": int(s["n_subjects"]),
+            "n_recordings": int(s["n_recordings"]),
+            "n_segments": int(s["n_segments"]),
+        }
+        for level, metric in RANKING_METRICS:
+            v, lo, hi = _lookup(summary, m.name, level, metric)
+            row.update({f"{level}_{metric}": v, f"{level}_{metric}_ci_low": lo, f"{level}_{metric}_ci_high": hi})
+        rows.append(row)
+
+    def key(i: int):
+        r = rows[i]
+        return (
+            -np.nan_to_num(r["subject_balanced_accuracy"], nan=-np.inf),
+            -np.nan_to_num(r["recording_balanced_accuracy"], nan=-np.inf),
+            i,
+        )
+
+    order = sorted(range(len(rows)), key=key)
+    out = pd.DataFrame([rows[i] for i in order])
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out[RANKING_COLUMNS]
+
+
+def _is_scratch(m: ModelRuns) -> bool:
+    return m.strategy == "scratch" or str(m.pretrained).lower() == "none"
+
+
+def _is_pretrained(m: ModelRuns) -> bool:
+    return m.pretrained is not None and str(m.pretrained).lower() != "none" and m.strategy != "scratch"
+
+
+def pretrained_scratch_pairs(models: Sequence[ModelRuns]) -> list[tuple[str, str]]:
+    """``(pretrained, scratch)`` name pairs of 2D CNNs with the same backbone, one from pretrained weights.
+
+    A model counts as trained from scratch when its ``strategy`` is
+    ``scratch`` or its ``pretrained`` is ``none``; as pretrained when it starts
+    from weights (``imagenet`` or a weights file) and is fine-tuned or
+    linearly probed.
+    """
+    cnn = [m for m in models if m.kind == "cnn2d" and m.backbone]
+    return [
+        (p.name, s.name)
+        for p in cnn
+        if _is_pretrained(p)
+        for s in cnn
+        if s is not p and s.backbone == p.backbone and _is_scratch(s)
+    ]
+
+
+def wins_needed(n_discordant: int, alpha: float) -> int | None:
+    """Fewest of ``n_discordant`` discordant units that must go one way for exact McNemar ``p < alpha``.
+
+    ``None`` when even all of them going the same way would not do.
+    """
+    d = int(n_discordant)
+    for k in range((d + 1) // 2, d + 1):
+        if mcnemar_p_value(k, d - k) < alpha:
+            return k
+    return None
+
+
+def min_discordant_for_significance(alpha: float) -> int:
+    """Smallest number of discordant units for which ``p < alpha`` is possible at all (all going one way)."""
+    d = 1
+    while mcnemar_p_value(d, 0) >= alpha:
+        d += 1
+    return d
+
+
+def statistics_table(
+    pooled: dict[str, pd.DataFrame],
+    models: Sequence[ModelRuns],
+    best: str,
+    *,
+    n_boot: int,
+    ci: float,
+    seed: int,
+    alpha: float,
+) -> pd.DataFrame:
+    """Paired comparisons at subject and recording level: every model vs ``best``, pretrained vs scratch.
+
+    ``b``: units the model got right and the reference wrong; ``c`` the
+    reverse; ``p_value``: exact McNemar test on them; differences (model minus
+    reference) with paired bootstrap intervals resampling subjects.
+    """
+    pairs = [("vs best", m.name, best) for m in models if m.name != best]
+    pairs += [("pretrained vs scratch", p, s) for p, s in pretrained_scratch_pairs(models)]
+    rows = []
+    for comparison, model, reference in pairs:
+        for level in COMPARISON_LEVELS:
+            try:
+                r = compare_models(
+                    {model: pooled[model], reference: pooled[reference]}, reference, level, n_boot, ci, seed
+                ).iloc[0]
+            except DataError as exc:
+                raise DataError(f"comparing {model!r} with {reference!r}: {exc}") from None
+            d = int(r["b"] + r["c"])
+            needed = wins_needed(d, alpha)
+            rows.append(
+                {
+                    "comparison": comparison,
+                    "model": model,
+                    "reference": reference,
+                    "level": level,
+                    "n_units": int(r["n_units"]),
+                    "n_discordant": d,
+                    "b": int(r["b"]),
+                    "c": int(r["c"]),
+                    "p_value": float(r["p_value"]),
+                    "significant": bool(r["p_value"] < alpha),
+                    "smallest_possible_p": mcnemar_p_value(d, 0),
+                    "wins_needed": needed,
+                    "balanced_accuracy_model": r["balanced_accuracy_model"],
+                    "balanced_accuracy_reference": r["balanced_accuracy_reference"],
+                    "balanced_accuracy_difference": r["balanced_difference"],
+                    "balanced_accuracy_difference_ci_low": r["balanced_ci_low"],
+                    "balanced_accuracy_difference_ci_high": r["balanced_ci_high"],
+                    "accuracy_model": r["accuracy_model"],
+                    "accuracy_reference": r["accuracy_reference"],
+                    "accuracy_difference": r["difference"],
+                    "accuracy_difference_ci_low": r["ci_low"],
+                    "accuracy_difference_ci_high": r["ci_high"],
+                    "alpha": float(alpha),
+                    "ci": float(ci),
+                    "n_boot": int(n_boot),
+                    "interpretation": interpretation(r, alpha=alpha),
+                }
+            )
+    out = pd.DataFrame(rows, columns=STATISTICS_COLUMNS)
+    out["wins_needed"] = out["wins_needed"].astype("Int64")
+    return out
+
+
+def leak_table(
+    leak: Sequence[LeakRun],
+    summary: pd.DataFrame,
+    classes: list[str],
+    *,
+    n_boot: int,
+    ci: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Each leaky run's segment-level (balanced) accuracy beside its model's honest, subject-split values.
+
+    The leaky interval is a *window* bootstrap (windows resampled as if
+    independent, which is what a random window split assumes); the honest ones
+    resample subjects.
+    """
+    models = list(dict.fromkeys(summary["model"]))
+    rows, seen = [], set()
+    for run in leak:
+        if run.name not in models:
+            raise DataError(f"leaky run {run.name!r} mirrors no model of the report (models: {', '.join(models)})")
+        if run.name in seen:
+            raise DataError(f"leaky run of {run.name!r} given twice")
+        seen.add(run.name)
+        try:
+            df = read_predictions(run.predictions, classes)
+        except DataError as exc:
+            raise DataError(f"leaky run of {run.name}: {exc}") from None
+        windows = df.assign(subject="w" + df["segment"].astype(str))  # every window its own resampling unit
+        boot = bootstrap_metrics(windows, "segment", classes, n_boot=n_boot, ci=ci, seed=seed).set_index("metric")
+        row = {
+            "model": run.name,
+            "n_windows": len(df),
+            "n_subjects": df["subject"].nunique(),
+            "interval": f"window bootstrap ({n_boot} resamples of windows)",
+        }
+        for metric in ("accuracy", "balanced_accuracy"):
+            b = boot.loc[metric]
+            row[f"leaky_segment_{metric}"] = float(b["value"])
+            row[f"leaky_segment_{metric}_ci_low"] = float(b["ci_low"])
+            row[f"leaky_segment_{metric}_ci_high"] = float(b["ci_high"])
+        for level in ("segment", "subject"):
+            v, lo, hi = _lookup(summary, run.name, level, "balanced_accuracy")
+            row[f"honest_{level}_balanced_accuracy"] = v
+            row[f"honest_{level}_balanced_accuracy_ci_low"] = lo
+            row[f"honest_{level}_balanced_accuracy_ci_high"] = hi
+        row["inflation_segment_balanced_accuracy"] = (
+            row["leaky_segment_balanced_accuracy"] - row["honest_segment_balanced_accuracy"]
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=LEAK_COLUMNS)
+
+
+def skipped_records_table(segments_qc: str | os.PathLike | pd.DataFrame | None) -> pd.DataFrame:
+    """``db, record, label, reason`` of each record a QC table marks ``skipped`` (empty without any)."""
+    cols = ["db", "record", "label", "reason"]
+    if segments_qc is None:
+        return pd.DataFrame(columns=cols)
+    qc = (
+        segments_qc
+        if isinstance(segments_qc, pd.DataFrame)
+        else pd.read_csv(
+            segments_qc,
+            dtype={"db": str, "record": str, "label": str, "status": str, "reason": str},
+            keep_default_na=False,
+        )
+    )
+    if "status" not in qc.columns:  # a QC table from before the status column
+        return pd.DataFrame(columns=cols)
+    rows = qc[qc["status"] == "skipped"].drop_duplicates(["db", "record"])
+    return rows[cols].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def build_report(
+    models: Sequence[ModelRuns],
+    out_dir: str | os.PathLike,
+    *,
+    classes: Sequence[str],
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    alpha: float = 0.05,
+    extra: dict | None = None,
+    segments_qc: str | os.PathLike | pd.DataFrame | None = None,
+    leak: Sequence[LeakRun] = (),
+) -> pd.DataFrame:
+    """Write the report of ``models`` into ``out_dir``; returns the summary table.
+
+    ``extra`` is a mapping of further facts shown in the "Settings" section
+    (e.g. the configuration used). ``segments_qc`` is the segment step's QC
+    table (``results/data/segments_qc.csv``, a path or a frame): the records
+    it marks ``skipped`` are listed with their reasons. ``alpha`` is the
+    significance level of the paired tests. ``leak`` adds the "Leaky split"
+    section and ``leak.csv``.
+
+    Raises :class:`~ecgcwt.errors.DataError` for missing or malformed
+    predictions, a subject tested in two folds of one model, or models not
+    tested on the same subjects and recordings (naming both).
+    """
+    resolve_evaluate_config({"bootstrap": n_boot, "ci": ci, "seed": seed})
+    if not 0 < float(alpha) < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    classes = list(classes)
+    models = _check_models(models)
+    out_dir = Path(out_dir)
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+
+    pooled = {m.name: pool_model(m, classes) for m in models}
+    check_same_units(pooled)
+    summary_parts, per_fold_rows = [], []
+    for m in models:
+        part, rows = model_tables(m, pooled[m.name], classes, n_boot, ci, seed)
+        summary_parts.append(part)
+        per_fold_rows += rows
+    summary = pd.concat(summary_parts, ignore_index=True)[SUMMARY_COLUMNS]
+    per_fold = pd.DataFrame(per_fold_rows, columns=PER_FOLD_COLUMNS)
+    ranking = ranking_table(summary, models)
+    by_name = {m.name: m for m in models}
+    ranked = [by_name[n] for n in ranking["model"]]
+    statistics = statistics_table(
+        pooled, ranked, ranking["model"].iloc[0], n_boot=n_boot, ci=ci, seed=seed, alpha=alpha
+    )
+    leaks = leak_table(leak, summary, classes, n_boot=n_boot, ci=ci, seed=seed) if leak else None
+
+    pct = f"{100 * ci:g}%"
+    figures = {"comparison": fig_dir / "model_comparison.png", "roc": fig_dir / "roc.png"}
+    plot_model_comparison(ranking, len(classes), f"{pct} subject-bootstrap interval", figures["comparison"])
+    roc_aggs = [(m.name, m.kind, aggregate(pooled[m.name], "recording", classes)) for m in ranked]
+    plot_roc(roc_aggs, classes, LEVEL_TEXT["recording"], figures["roc"])
+    confusions: dict[str, list[tuple[str, Path]]] = {}
+    for m in ranked:
+        for level in CONFUSION_LEVELS:
+            agg = aggregate(pooled[m.name], level, classes)
+            path = fig_dir / f"confusion_{m.name}_{level}.png"
+            plot_confusion(
+                confusion(agg["label_index"], agg["pred_index"], len(classes)),
+                classes,
+                f"{m.name}, {LEVEL_TEXT[level]}",
+                path,
+            )
+            confusions.setdefault(m.name, []).append((level, path))
+    curves: list[tuple[str, Path]] = []
+    for m in ranked:
+        if m.kind == "wavelet" or not m.histories:
+            continue  # a feature classifier has no epochs
+        runs = [(f, h) for f, h in _read_histories(m) if len(h) > 1]
+        if runs:
+            path = fig_dir / f"training_curves_{m.name}.png"
+            plot_training_curves(m.name, runs, path)
+            curves.append((m.name, path))
+
+    write_csv(summary, out_dir / "summary.csv")
+    write_csv(per_fold, out_dir / "per_fold.csv")
+    write_csv(ranking, out_dir / "ranking.csv")
+    write_csv(statistics, out_dir / "statistics.csv")
+    if leaks is not None:
+        write_csv(leaks, out_dir / "leak.csv")
+
+    ctx = Context(
+        models=ranked,
+        pooled=pooled,
+        classes=classes,
+        n_boot=n_boot,
+        ci=ci,
+        seed=seed,
+        alpha=alpha,
+        out_dir=out_dir,
+        levels=REPORT_LEVELS,
+        ranking_metrics=RANKING_METRICS,
+        min_discordant=min_discordant_for_significance(alpha),
+    )
+    tables = ["summary.csv", "per_fold.csv", "ranking.csv", "statistics.csv"] + (
+        ["leak.csv"] if leaks is not None else []
+    )
+    blocks = [
+        *settings_blocks(ctx, extra),
+        *skipped_blocks(skipped_records_table(segments_qc)),
+        *ranking_blocks(ctx, ranking),
+        *comparison_blocks(ctx, figures["comparison"]),
+        *statistics_blocks(ctx, statistics),
+        *roc_blocks(ctx, figures["roc"]),
+        *details_blocks(ctx, summary, per_fold, confusions),
+        *training_blocks(ctx, curves),
+        *(leak_blocks(ctx, leaks) if leaks is not None else []),
+        ("p", f"Generated by ecgcwt {__version__}. Tables: {', '.join(tables)}."),
+    ]
+    write_text(out_dir / "report.md", to_markdown(blocks))
+    write_text(out_dir / "report.html", to_html(blocks, out_dir))
+    return summary

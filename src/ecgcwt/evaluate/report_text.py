@@ -1,0 +1,496 @@
+"""Text of the evaluation report (:mod:`ecgcwt.evaluate.report`): its sections as blocks, rendered to Markdown and HTML.
+
+A block is ``(kind, *args)``: ``("h1" | "h2" | "h3", title)``, ``("p", text)``,
+``("table", DataFrame)`` or ``("img", path relative to the report folder,
+caption[, wide])``. The HTML embeds every figure (base64), so the page can be
+mailed alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ecgcwt.evaluate.metrics import PER_CLASS_METRICS, SCALAR_METRICS
+
+LEVEL_TEXT = {
+    "segment": "segment (each window)",
+    "recording": "recording (mean probability over a lead's windows)",
+    "recording_vote": "recording (majority vote of a lead's windows)",
+    "subject": "subject (mean probability over all of a person's windows)",
+}
+KIND_TEXT = {
+    "cnn2d": "2D CNN on CWT scalograms",
+    "cnn1d": "1D CNN on the raw signal",
+    "wavelet": "wavelet features + classifier",
+}
+
+
+@dataclass
+class Context:
+    """What the sections need to know besides their tables."""
+
+    models: list  # ModelRuns, in ranking order
+    pooled: dict[str, pd.DataFrame]  # model -> pooled predictions (with a fold column)
+    classes: list[str]
+    n_boot: int
+    ci: float
+    seed: int
+    alpha: float
+    out_dir: Path
+    levels: tuple[str, ...]  # levels of the summary table
+    ranking_metrics: tuple[tuple[str, str], ...]  # (level, metric) pairs of the ranking table
+    min_discordant: int  # fewest discordant units that can give p < alpha
+
+    @property
+    def pct(self) -> str:
+        return f"{100 * self.ci:g}%"
+
+    @property
+    def any_df(self) -> pd.DataFrame:
+        return self.pooled[self.models[0].name]
+
+    @property
+    def n_subjects(self) -> int:
+        return int(self.any_df["subject"].nunique())
+
+    def subjects_per_class(self) -> str:
+        subjects = self.any_df.drop_duplicates("subject")
+        per_class = subjects.groupby("label").size().reindex(self.classes, fill_value=0)
+        return ", ".join(f"{c}: {int(n)}" for c, n in per_class.items())
+
+
+def rel(path: Path, out_dir: Path) -> str:
+    return path.relative_to(out_dir).as_posix()
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
+        return "n/a"
+    return f"{v:.{digits}f}"
+
+
+def _fmt_ci(v: float, lo: float, hi: float, signed: bool = False) -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    f = "+.3f" if signed else ".3f"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return format(v, f)
+    return f"{v:{f}} [{lo:{f}}, {hi:{f}}]"
+
+
+def _fmt_p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def setup_text(m) -> str:
+    """backbone, weights and strategy of a 2D CNN; the kind's description otherwise."""
+    get = m.get if isinstance(m, (dict, pd.Series)) else lambda k: getattr(m, k)
+    if get("kind") != "cnn2d":
+        return KIND_TEXT[get("kind")] + " (baseline)"
+    parts = [get("backbone"), f"weights: {get('pretrained')}" if get("pretrained") else None, get("strategy")]
+    return ", ".join(str(p) for p in parts if p and not (isinstance(p, float) and math.isnan(p)))
+
+
+def settings_blocks(ctx: Context, extra: dict | None) -> list:
+    df = ctx.any_df
+    n_folds = df["fold"].nunique()
+    windows = sorted({len(d) for d in ctx.pooled.values()})
+    windows_text = str(windows[0]) if len(windows) == 1 else f"{windows[0]} to {windows[-1]} (depending on the model)"
+    blocks: list = [("h1", "ecgcwt evaluation report"), ("h2", "Settings")]
+    blocks.append(
+        (
+            "p",
+            "Protocol. Subjects (people: both leads of a record, and records known to be the same person, count as "
+            f"one) were split into {n_folds} subject-grouped, class-stratified folds. Every model was trained "
+            f"{n_folds} times on the same folds, each time tested on the subjects of one fold that it never saw in "
+            "training or in its inner validation split (used for early stopping or tuning). The test predictions of "
+            "all folds are pooled, so each subject is tested exactly once by every model, and all models are judged "
+            "on the same people. Metrics are reported per window (segment), per recording (one lead of one record; "
+            "mean probability or majority vote over its windows) and per subject (mean probability over all of the "
+            f"person's windows). The {ctx.pct} confidence intervals are percentile bootstrap intervals over "
+            f"{ctx.n_boot} resamples of *subjects* (seed {ctx.seed}): each resample draws as many subjects as there "
+            "are, with replacement, and takes all of a drawn subject's windows and recordings, so the interval "
+            "reflects variation between people, not between the many correlated windows of one person.",
+        )
+    )
+    blocks.append(
+        (
+            "p",
+            f"Data: {ctx.n_subjects} subjects ({ctx.subjects_per_class()}), {df['recording'].nunique()} recordings, "
+            f"{windows_text} windows; {len(ctx.models)} models.",
+        )
+    )
+    models = pd.DataFrame(
+        {
+            "model": [m.name for m in ctx.models],
+            "kind": [m.kind for m in ctx.models],
+            "what": [KIND_TEXT[m.kind] for m in ctx.models],
+            "backbone": [m.backbone or "" for m in ctx.models],
+            "pretrained": [m.pretrained or "" for m in ctx.models],
+            "strategy": [m.strategy or "" for m in ctx.models],
+            "folds": [ctx.pooled[m.name]["fold"].nunique() for m in ctx.models],
+        }
+    )
+    blocks.append(("table", models))
+    settings = {
+        "evaluate.bootstrap": ctx.n_boot,
+        "evaluate.ci": ctx.ci,
+        "evaluate.seed": ctx.seed,
+        "significance level (alpha)": ctx.alpha,
+    }
+    settings.update(extra or {})
+    blocks.append(("table", pd.DataFrame({"setting": list(settings), "value": [str(v) for v in settings.values()]})))
+    return blocks
+
+
+def skipped_blocks(skipped: pd.DataFrame) -> list:
+    """The "Skipped records" section, only when a record was skipped."""
+    if not len(skipped):
+        return []
+    return [
+        ("h2", "Skipped records"),
+        (
+            "p",
+            f"{len(skipped)} record(s) could not be used and were left out (data.on_bad_record: skip); "
+            "every result below is without them. See results/data/segments_qc.csv.",
+        ),
+        ("table", skipped),
+    ]
+
+
+def comparison_blocks(ctx: Context, path: Path) -> list:
+    k = len(ctx.classes)
+    return [
+        ("h2", "Model comparison"),
+        (
+            "p",
+            f"Balanced accuracy of each model with its {ctx.pct} subject-bootstrap interval, in the order of the main "
+            "table (best at the top). Filled markers: subject level; hollow markers: recording level. Colour and "
+            "marker show the kind of model; baselines (not a 2D CNN) have a grey band and an italic name. "
+            f"The dotted line is chance ({1 / k:.3f} for {k} classes).",
+        ),
+        ("img", rel(path, ctx.out_dir), "balanced accuracy per model, subject and recording level", True),
+    ]
+
+
+def training_blocks(ctx: Context, curves: list[tuple[str, Path]]) -> list:
+    """The "Training curves" section: one figure per model trained in epochs."""
+    if not curves:
+        return []
+    return [
+        ("h2", "Training curves"),
+        (
+            "p",
+            "Loss per epoch (dashed: training, solid: the inner validation split, used for early stopping) and, "
+            "where logged, validation balanced accuracy; one colour per fold. Models fitted without epochs "
+            "(feature classifiers) have none.",
+        ),
+        *[
+            ("img", rel(p, ctx.out_dir), f"{name}: loss and validation balanced accuracy per fold")
+            for name, p in curves
+        ],
+    ]
+
+
+def ranking_blocks(ctx: Context, ranking: pd.DataFrame) -> list:
+    shown = pd.DataFrame(
+        {
+            "rank": ranking["rank"],
+            "model": ranking["model"],
+            "setup": [setup_text(r) for _, r in ranking.iterrows()],
+        }
+    )
+    for level, metric in ctx.ranking_metrics:
+        col = f"{level}_{metric}"
+        shown[f"{metric.replace('_', ' ')} ({level})"] = [
+            _fmt_ci(r[col], r[f"{col}_ci_low"], r[f"{col}_ci_high"]) for _, r in ranking.iterrows()
+        ]
+    shown["subjects"] = ranking["n_subjects"]
+    return [
+        ("h2", "Main table"),
+        (
+            "p",
+            f"Models ranked by balanced accuracy at subject level (ties broken at recording level), value "
+            f"[{ctx.pct} interval]. Balanced accuracy is the mean of the per-class recalls (chance: "
+            f"{1 / len(ctx.classes):.3f} for {len(ctx.classes)} classes). Subject level: one decision per person "
+            "(mean probability over all of the person's windows), the unit a diagnosis is made for and the one to "
+            "base conclusions on. Recording level: one decision per lead of a record. Segment level: every window "
+            "on its own. macro F1 and macro AUC (one-vs-rest ROC AUC averaged over classes) are at subject level. "
+            f"Every model was tested on the same {ctx.n_subjects} subjects ({ctx.subjects_per_class()}); the "
+            f"intervals are percentile bootstrap intervals over {ctx.n_boot} resamples of these subjects, so they "
+            "show how much the result could change with another sample of people of this size. Overlapping "
+            "intervals do not decide a comparison, and neither does the order: see Statistics for paired tests.",
+        ),
+        ("table", shown),
+    ]
+
+
+def statistics_blocks(ctx: Context, statistics: pd.DataFrame) -> list:
+    blocks: list = [("h2", "Statistics")]
+    if statistics.empty:
+        blocks.append(("p", "Only one model, and no pretrained/scratch pair: there is nothing to compare."))
+        return blocks
+    n_rec = ctx.any_df["recording"].nunique()
+    blocks.append(
+        (
+            "p",
+            f"Paired comparisons on the same {ctx.n_subjects} subjects ({n_rec} recordings): every model against the "
+            "best of the main table, and each 2D CNN started from pretrained weights against the same backbone trained "
+            "from scratch. For each pair, b counts the units the model got right and the reference wrong, c the "
+            "reverse; units both got right or both got wrong carry no information about which is better. The p-value "
+            "is the exact McNemar test, a two-sided binomial test of b out of b + c discordant units against 1/2. "
+            f"Differences are model minus reference with {ctx.pct} paired bootstrap intervals ({ctx.n_boot} resamples "
+            "of subjects, both models on the same resample); the table gives them in balanced accuracy and in plain "
+            "accuracy, the sentences below in plain accuracy (the share of units right, the quantity McNemar's test is "
+            "about). At recording level the test treats a subject's recordings as independent pairs, which they are "
+            "not; the subject level is the one to base conclusions on.",
+        )
+    )
+    shown = pd.DataFrame(
+        {
+            "comparison": statistics["comparison"],
+            "model": statistics["model"],
+            "reference": statistics["reference"],
+            "level": statistics["level"],
+            "units": statistics["n_units"],
+            "discordant (b / c)": [f"{d} ({b} / {c})" for d, b, c in statistics[["n_discordant", "b", "c"]].to_numpy()],
+            "McNemar p": statistics["p_value"].map(_fmt_p),
+            "balanced accuracy difference": [
+                _fmt_ci(
+                    r.balanced_accuracy_difference,
+                    r.balanced_accuracy_difference_ci_low,
+                    r.balanced_accuracy_difference_ci_high,
+                    signed=True,
+                )
+                for r in statistics.itertuples()
+            ],
+            "accuracy difference": [
+                _fmt_ci(r.accuracy_difference, r.accuracy_difference_ci_low, r.accuracy_difference_ci_high, signed=True)
+                for r in statistics.itertuples()
+            ],
+        }
+    )
+    blocks.append(("table", shown))
+    subject_rows = statistics[statistics["level"] == "subject"]
+    for title, comparison in (
+        ("Against the best model", "vs best"),
+        ("Pretrained vs from scratch", "pretrained vs scratch"),
+    ):
+        rows = subject_rows[subject_rows["comparison"] == comparison]
+        if rows.empty:
+            continue
+        blocks.append(("h3", f"{title} (subject level)"))
+        for r in rows.itertuples():
+            blocks.append(("p", f"{r.model} vs {r.reference}: {r.interpretation} {_power_sentence(r, ctx.alpha)}"))
+    d_min = ctx.min_discordant
+    d = subject_rows["n_discordant"]
+    widths = subject_rows["balanced_accuracy_difference_ci_high"] - subject_rows["balanced_accuracy_difference_ci_low"]
+    widths = widths[np.isfinite(widths)]
+    width_text = (
+        f" The {ctx.pct} intervals of the subject-level balanced-accuracy differences are "
+        f"{widths.min():.2f} to {widths.max():.2f} wide: differences of that order are still compatible with the data."
+        if len(widths)
+        else ""
+    )
+    blocks.append(
+        (
+            "p",
+            f"What a non-significant difference means here: these {ctx.n_subjects} subjects cannot tell the two models "
+            "apart, which is not evidence that they are equally good. Only discordant subjects count, and at "
+            f"alpha = {ctx.alpha:g} the exact test can reach significance only with at least {d_min} discordant "
+            f"subjects, all going the same way; the subject-level comparisons above have {int(d.min())} to "
+            f"{int(d.max())} discordant subjects.{width_text}",
+        )
+    )
+    return blocks
+
+
+def _power_sentence(r, alpha: float) -> str:
+    d = int(r.n_discordant)
+    if d == 0:
+        return "The two models are right and wrong on exactly the same subjects."
+    if pd.isna(r.wins_needed):
+        return (
+            f"With only {d} discordant subject{'s' if d != 1 else ''}, no split of them could reach p < {alpha:g} "
+            f"(even {d} to 0 gives p = {r.smallest_possible_p:.3g})."
+        )
+    return (
+        f"With {d} discordant subjects, p < {alpha:g} needs at least {int(r.wins_needed)} of them on one side "
+        f"(here {max(r.b, r.c)})."
+    )
+
+
+def roc_blocks(ctx: Context, path: Path) -> list:
+    n_rec = ctx.any_df["recording"].nunique()
+    return [
+        ("h2", "Per-class ROC"),
+        (
+            "p",
+            f"One-vs-rest ROC curves at recording level (score: the class's mean probability over the recording's "
+            f"windows), one panel per class and one curve per model, with its area (AUC) in the legend. Each curve has "
+            f"at most {n_rec} points (one per recording), so steps are coarse. Line style shows the kind of model "
+            "(solid: 2D CNN, dashed: 1D CNN, dotted: wavelet features).",
+        ),
+        ("img", rel(path, ctx.out_dir), "one-vs-rest ROC per class, recording level", True),
+    ]
+
+
+def details_blocks(ctx: Context, summary: pd.DataFrame, per_fold: pd.DataFrame, confusions: dict) -> list:
+    blocks: list = [
+        ("h2", "Per-model details"),
+        (
+            "p",
+            f"For each model: every metric at every level with its {ctx.pct} subject-bootstrap interval; per-class "
+            "sensitivity, specificity and precision at recording level; confusion matrices at subject and recording "
+            "level (rows: true class, normalised to recall; counts in the cells); balanced accuracy of each test fold "
+            "on its own, to show the spread between folds.",
+        ),
+    ]
+    for m in ctx.models:
+        s = summary[summary["model"] == m.name]
+        blocks.append(("h3", f"{m.name}: {setup_text(m)}"))
+        main = s[s["metric"].isin(SCALAR_METRICS)].copy()
+        main["text"] = [_fmt_ci(r.value, r.ci_low, r.ci_high) for r in main.itertuples()]
+        wide = main.pivot_table(index="level", columns="metric", values="text", aggfunc="first", sort=False)
+        wide = wide.reindex(index=list(ctx.levels), columns=[c for c in SCALAR_METRICS if c in wide.columns])
+        wide.index = [LEVEL_TEXT[lv] for lv in wide.index]
+        blocks.append(("table", wide.rename_axis("level").reset_index()))
+        pc = s[(s["level"] == "recording") & ~s["metric"].isin(SCALAR_METRICS)].copy()
+        pc["class"] = pc["metric"].str.split("_", n=1).str[1]
+        pc["measure"] = pc["metric"].str.split("_", n=1).str[0]
+        pc["text"] = [_fmt_ci(r.value, r.ci_low, r.ci_high) for r in pc.itertuples()]
+        pcw = pc.pivot_table(index="class", columns="measure", values="text", aggfunc="first", sort=False)
+        pcw = pcw.reindex(index=ctx.classes, columns=[c for c in PER_CLASS_METRICS if c in pcw.columns])
+        blocks.append(("table", pcw.rename_axis("class (recording level)").reset_index()))
+        for level, path in confusions[m.name]:
+            blocks.append(("img", rel(path, ctx.out_dir), f"{m.name}, {LEVEL_TEXT[level]}"))
+        pf = per_fold[(per_fold["model"] == m.name) & (per_fold["metric"] == "balanced_accuracy")]
+        pfw = pf.pivot_table(index="level", columns="fold", values="value", aggfunc="first", sort=False)
+        pfw = pfw.reindex(index=list(ctx.levels)).apply(lambda col: col.map(_fmt))
+        pfw.columns = [f"fold {c}" for c in pfw.columns]
+        blocks.append(("table", pfw.rename_axis("balanced accuracy per fold").reset_index()))
+    return blocks
+
+
+def leak_blocks(ctx: Context, leaks: pd.DataFrame) -> list:
+    shown = pd.DataFrame(
+        {
+            "model": leaks["model"],
+            "windows (subjects) tested": [f"{w} ({s})" for w, s in leaks[["n_windows", "n_subjects"]].to_numpy()],
+            "leaky: accuracy (segment)": [
+                _fmt_ci(r.leaky_segment_accuracy, r.leaky_segment_accuracy_ci_low, r.leaky_segment_accuracy_ci_high)
+                for r in leaks.itertuples()
+            ],
+            "leaky: balanced accuracy (segment)": [
+                _fmt_ci(
+                    r.leaky_segment_balanced_accuracy,
+                    r.leaky_segment_balanced_accuracy_ci_low,
+                    r.leaky_segment_balanced_accuracy_ci_high,
+                )
+                for r in leaks.itertuples()
+            ],
+            "honest: balanced accuracy (segment)": [
+                _fmt_ci(
+                    r.honest_segment_balanced_accuracy,
+                    r.honest_segment_balanced_accuracy_ci_low,
+                    r.honest_segment_balanced_accuracy_ci_high,
+                )
+                for r in leaks.itertuples()
+            ],
+            "honest: balanced accuracy (subject)": [
+                _fmt_ci(
+                    r.honest_subject_balanced_accuracy,
+                    r.honest_subject_balanced_accuracy_ci_low,
+                    r.honest_subject_balanced_accuracy_ci_high,
+                )
+                for r in leaks.itertuples()
+            ],
+            "leaky minus honest (segment)": leaks["inflation_segment_balanced_accuracy"].map(
+                lambda v: "n/a" if not math.isfinite(v) else f"{v:+.3f}"
+            ),
+        }
+    )
+    return [
+        ("h2", "Leaky split (for comparison only)"),
+        (
+            "p",
+            "Not a result. Here the model was trained and tested once on windows split at random, ignoring whose "
+            "they are. Windows of one person then end up on both sides of the split, often neighbouring, nearly "
+            "identical heartbeats of the same recording, so the model can recognise the person and the recording "
+            "instead of the rhythm, and the accuracy is inflated: it says nothing about a new patient. It is shown "
+            "beside the same model's honest, subject-split results only to show the size of that inflation, and it is "
+            "in neither the main table nor the statistics.",
+        ),
+        (
+            "p",
+            f"Leaky intervals: {ctx.pct} window bootstrap ({ctx.n_boot} resamples of the test windows, each window "
+            "drawn on its own as if independent: the assumption the random split itself makes, so these intervals are "
+            f"too narrow as a statement about people). Honest intervals: {ctx.pct} subject bootstrap, as in the "
+            "main table.",
+        ),
+        ("table", shown),
+    ]
+
+
+# --------------------------------------------------------------------------- markdown and HTML
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def to_markdown(blocks: list) -> str:
+    out = []
+    for kind, *args in blocks:
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + args[0])
+        elif kind == "p":
+            out.append(args[0])
+        elif kind == "table":
+            out.append(_md_table(args[0]))
+        elif kind == "img":
+            out.append(f"![{args[1]}]({args[0]})")
+    return "\n\n".join(out) + "\n"
+
+
+def to_html(blocks: list, out_dir: Path) -> str:
+    body = []
+    for kind, *args in blocks:
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{html.escape(args[0])}</{kind}>")
+        elif kind == "p":
+            text = html.escape(args[0])
+            # the one piece of markdown emphasis used in the text
+            text = text.replace("*subjects*", "<em>subjects</em>")
+            body.append(f"<p>{text}</p>")
+        elif kind == "table":
+            body.append(args[0].to_html(index=False, escape=True, border=0, classes="t"))
+        elif kind == "img":
+            data = base64.b64encode((out_dir / args[0]).read_bytes()).decode("ascii")
+            wide = ' class="wide"' if len(args) > 2 and args[2] else ""
+            body.append(
+                f'<figure{wide}><img alt="{html.escape(args[1])}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(args[1])}</figcaption></figure>"
+            )
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"
+        "table.t{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+        "table.t td,table.t th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        "figure{display:inline-block;margin:0.5em}img{max-width:480px}"
+        "figure.wide img{max-width:100%}"
+    )
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>ecgcwt evaluation report</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

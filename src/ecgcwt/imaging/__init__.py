@@ -1,0 +1,40 @@
+"""imaging: segments in, scalogram images out. The CWT engine (a batched torch filter bank), the image
+(normalise, resize, colour map), the HDF5 cache (writer and chunk reader) and the gallery figure.
+
+Imports ``ecgcwt.config`` and ``ecgcwt.data``.
+"""
+
+from ecgcwt._exports import lazy_face
+
+__all__, __getattr__, __dir__ = lazy_face(
+    __name__,
+    {
+        # CWT engine
+        "CwtParams": ".cwt",
+        "FilterBank": ".cwt",
+        "MorseWavelet": ".cwt",
+        "AmorWavelet": ".cwt",
+        "WAVELETS": ".cwt",
+        "cwt_freq_bounds": ".cwt",
+        "cwt_reference": ".cwt",
+        "make_scales": ".cwt",
+        "fft_length": ".cwt",
+        # image
+        "IMAGE_MODES": ".image",
+        "jet_colormap": ".image",
+        "rescale_per_image": ".image",
+        "scalogram_images": ".image",
+        "validate_image_config": ".image",
+        # cache
+        "build_scalogram_cache": ".cache",
+        "parse_cwt_config": ".cache",
+        "ChunkReader": ".reader",
+        "ScalogramInfo": ".reader",
+        "read_scalogram_info": ".reader",
+        "read_scalogram_table": ".reader",
+        "read_scalogram_attrs": ".reader",
+        "write_gallery": ".gallery",
+        # the data stages in one call
+        "build_data": ".pipeline",
+    },
+)

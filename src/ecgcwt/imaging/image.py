@@ -1,0 +1,118 @@
+"""Scalogram magnitudes -> uint8 RGB images, batched.
+
+Pipeline per image (MathWorks' example is ``ind2rgb(im2uint8(rescale(abs(cfs))),
+jet(128))`` then ``imresize`` to 224x224):
+
+1. magnitude |W| (S rows, high to low frequency, T columns), optionally
+   ``log10(|W| + 1e-6 * max|W|)`` (the floor keeps zeros finite and caps the
+   dynamic range at 120 dB);
+2. rescale to [0, 1] per image (min -> 0, max -> 1; a constant image -> 0);
+3. resize to ``size x size`` with bilinear interpolation and anti-aliasing
+   (``F.interpolate(..., antialias=True)``, averaging when shrinking the T
+   time columns). The scalar image is resized before colouring: one channel
+   instead of three, and no colours that are not on the map;
+4. ``jet``: index ``round(v * (colors - 1))`` into MATLAB's ``jet(colors)`` map,
+   as uint8 RGB; ``gray3``: ``round(255 v)`` copied to three channels.
+
+Row 0 of every image is the highest frequency, as MATLAB draws it.
+
+Note on MathWorks' example: ``im2uint8`` gives indices 0..255 while ``jet(128)``
+has 128 rows, and ``ind2rgb`` clamps indices past the map to its last colour,
+so in that example every value above ~50% of the maximum is the same dark red.
+We spread the whole [0, 1] range over the map instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ecgcwt.errors import ConfigError
+
+IMAGE_MODES = ("jet", "gray3")
+
+
+def jet_colormap(m: int = 128) -> np.ndarray:
+    """MATLAB's ``jet(m)`` as an (m, 3) float64 array in [0, 1].
+
+    MATLAB's formula (jet.m): ``n = ceil(m/4)``; ``u = [(1:n)/n, ones(1,n-1),
+    (n:-1:1)/n]``; green occupies rows ``g = ceil(n/2) - (mod(m,4)==1) + (1:len(u))``,
+    red rows ``g + n``, blue rows ``g - n`` (rows outside 1..m dropped); red takes
+    the first entries of u, green all of u, blue the last entries. jet(128)
+    runs from [0, 0, 0.5312] to [0.5, 0, 0].
+    """
+    if m < 1:
+        raise ConfigError(f"cwt.image.colors must be >= 1, got {m}")
+    n = math.ceil(m / 4)
+    u = np.concatenate([np.arange(1, n + 1) / n, np.ones(n - 1), np.arange(n, 0, -1) / n])
+    g = math.ceil(n / 2) - (1 if m % 4 == 1 else 0) + np.arange(1, len(u) + 1)  # 1-based rows
+    r = g + n
+    b = g - n
+    g = g[g <= m]
+    r = r[r <= m]
+    b = b[b >= 1]
+    j = np.zeros((m, 3))
+    j[r - 1, 0] = u[: len(r)]
+    j[g - 1, 1] = u[: len(g)]
+    j[b - 1, 2] = u[len(u) - len(b) :]
+    return j
+
+
+def validate_image_config(size: int, mode: str, colors: int, log: bool) -> None:
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not 8 <= size <= 4096:
+        raise ConfigError(f"cwt.image.size must be an integer in 8..4096 pixels, got {size!r}")
+    if mode not in IMAGE_MODES:
+        raise ConfigError(f"cwt.image.mode must be one of {IMAGE_MODES}, got {mode!r}")
+    if not isinstance(colors, (int, np.integer)) or isinstance(colors, bool) or not 2 <= colors <= 256:
+        raise ConfigError(f"cwt.image.colors must be an integer in 2..256, got {colors!r}")
+    if not isinstance(log, (bool, np.bool_)):
+        raise ConfigError(f"cwt.image.log must be true or false, got {log!r}")
+
+
+def rescale_per_image(mag: torch.Tensor, *, log: bool = False) -> torch.Tensor:
+    """(B, S, T) magnitudes -> float32 in [0, 1] per image (steps 1-2 above)."""
+    x = mag.to(torch.float32)
+    if log:
+        peak = x.amax(dim=(1, 2), keepdim=True)
+        x = torch.log10(x + 1e-6 * peak + torch.finfo(torch.float32).tiny)
+    lo = x.amin(dim=(1, 2), keepdim=True)
+    hi = x.amax(dim=(1, 2), keepdim=True)
+    span = hi - lo
+    return torch.where(span > 0, (x - lo) / torch.where(span > 0, span, 1.0), torch.zeros_like(x))
+
+
+def scalogram_images(
+    mag: torch.Tensor | np.ndarray,
+    *,
+    size: int = 224,
+    mode: str = "jet",
+    colors: int = 128,
+    log: bool = False,
+) -> np.ndarray:
+    """(B, S, T) magnitudes -> uint8 images (B, size, size, 3); row 0 = highest frequency."""
+    validate_image_config(size, mode, colors, log)
+    m = torch.as_tensor(mag)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3:
+        raise ValueError(f"magnitudes must have shape (B, S, T), got {tuple(m.shape)}")
+    out = np.empty((m.shape[0], size, size, 3), dtype=np.uint8)
+    lut = np.round(jet_colormap(colors) * 255.0).astype(np.uint8)
+    # sub-batches bound the float intermediates (4 bytes/pixel) whatever the batch size
+    for i in range(0, m.shape[0], _SUB_BATCH):
+        v = rescale_per_image(m[i : i + _SUB_BATCH], log=log)
+        v = F.interpolate(v[:, None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[:, 0]
+        v = v.clamp_(0.0, 1.0)
+        if mode == "jet":
+            idx = torch.round(v * (colors - 1)).to(torch.uint8).cpu().numpy()  # colors <= 256
+            out[i : i + len(idx)] = lut[idx]
+        else:
+            out[i : i + len(v), ..., 0] = torch.round(v * 255.0).to(torch.uint8).cpu().numpy()
+            out[i : i + len(v), ..., 1:] = out[i : i + len(v), ..., :1]
+    return out
+
+
+_SUB_BATCH = 64

@@ -1,0 +1,215 @@
+"""Random access to the images of ``scalograms.h5`` at the speed of the disk and zlib.
+
+The cache stores one image per HDF5 chunk, deflated (gzip level 1). Reading a
+batch of rows through h5py's fancy indexing (``images[sorted_rows]``) goes
+through HDF5's selection machinery and its single-threaded filter: measured
+on a 2-core machine, 306 ms for 32 images of 224 px, against 4.6 ms for 32
+single-image reads and 1.7 ms for 32 raw chunk reads. So this reader fetches
+each row's compressed chunk as raw bytes (``read_direct_chunk``, which holds
+h5py's lock only for the read) and inflates the batch in a thread pool
+(``zlib`` releases the GIL), writing straight into the caller's array.
+
+A cache laid out otherwise (no compression, other filters, several images per
+chunk) is read image by image with ``read_direct``; slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ecgcwt.data import decode_str, table_from_group
+from ecgcwt.errors import DataError
+
+_REBUILD = "rebuild it with `snakemake --forcerun scalograms`"
+
+
+class ChunkReader:
+    """Read rows of ``/images`` (uint8, N x H x W x 3) into numpy arrays.
+
+    ``threads`` inflate chunks in parallel (1: inline, no pool). The file is
+    opened read-only here and closed by :meth:`close` (or ``with``). One
+    reader belongs to one process; it is not shared across ``fork``.
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 1) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(f"scalogram cache {str(self.path)!r} does not exist; run the scalograms step first")
+        try:
+            self._file = h5py.File(self.path, "r")
+            self._images = self._file["images"]
+        except (OSError, KeyError) as exc:
+            raise DataError(f"cannot read images of {str(self.path)!r} ({exc}); {_REBUILD}") from exc
+        n, h, w, c = self._images.shape
+        self.n_images, self.image_shape = int(n), (int(h), int(w), int(c))
+        self.image_bytes = h * w * c
+        self.raw_chunks = self._one_deflated_image_per_chunk()
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 and self.raw_chunks else None
+
+    def _one_deflated_image_per_chunk(self) -> bool:
+        """True when every chunk is exactly one image, compressed by deflate alone (the cache's own layout)."""
+        ds = self._images
+        if ds.chunks != (1, *self.image_shape) or ds.dtype != np.uint8:
+            return False
+        plist = ds.id.get_create_plist()
+        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+        return filters == [h5py.h5z.FILTER_DEFLATE]
+
+    def read(self, rows: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        """Images ``rows`` (any order, repeats allowed) as uint8 ``(len(rows), H, W, 3)``; into ``out`` if given."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if out is None:
+            out = np.empty((len(rows), *self.image_shape), dtype=np.uint8)
+        if len(rows) == 0:
+            return out
+        if rows.min() < 0 or rows.max() >= self.n_images:
+            bad = int(rows.max() if rows.max() >= self.n_images else rows.min())
+            raise DataError(f"{str(self.path)!r}: image row {bad} requested, the cache has {self.n_images}")
+        if not self.raw_chunks:
+            for i, r in enumerate(rows):
+                self._images.read_direct(out, np.s_[int(r) : int(r) + 1], np.s_[i : i + 1])
+            return out
+        chunks = [self._read_chunk(int(r)) for r in rows]  # h5py holds its lock here; cheap
+        flat = out.reshape(len(rows), -1)
+        jobs = [(flat[i], r, mask, data) for i, (r, (mask, data)) in enumerate(zip(rows, chunks))]
+        if self._pool is None:
+            for job in jobs:
+                self._inflate(*job)
+        else:
+            # in contiguous slices, one per thread: fewer tasks, same parallelism
+            step = -(-len(jobs) // self.threads)
+            list(self._pool.map(self._inflate_many, [jobs[i : i + step] for i in range(0, len(jobs), step)]))
+        return out
+
+    def _read_chunk(self, row: int) -> tuple[int, bytes]:
+        try:
+            return self._images.id.read_direct_chunk((row, 0, 0, 0))
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(
+                f"{str(self.path)!r}: image {row} cannot be read ({exc}); the file is damaged: {_REBUILD}"
+            ) from exc
+
+    def _inflate_many(self, jobs) -> None:
+        for job in jobs:
+            self._inflate(*job)
+
+    def _inflate(self, dest: np.ndarray, row, filter_mask: int, data: bytes) -> None:
+        try:
+            # filter_mask bit 0 set: HDF5 stored this chunk uncompressed (deflate skipped)
+            raw = data if filter_mask & 1 else zlib.decompress(data, bufsize=self.image_bytes)
+        except zlib.error as exc:
+            raise DataError(f"{str(self.path)!r}: image {int(row)} is corrupt ({exc}); {_REBUILD}") from exc
+        if len(raw) != self.image_bytes:
+            raise DataError(
+                f"{str(self.path)!r}: image {int(row)} holds {len(raw)} bytes, expected {self.image_bytes}; {_REBUILD}"
+            )
+        dest[:] = np.frombuffer(raw, dtype=np.uint8)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if getattr(self, "_file", None) is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "ChunkReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class ScalogramInfo:
+    """What a reader needs to know about a scalogram cache, without its images."""
+
+    n_images: int
+    height: int
+    width: int
+    classes: tuple[str, ...]
+    attrs: dict
+
+
+def read_scalogram_info(path: str | os.PathLike) -> ScalogramInfo:
+    """Check that ``path`` is a scalogram cache and return its shape, classes and attributes."""
+    path = Path(path)
+    with _open_cache(path) as f:
+        if "images" not in f or "table" not in f:
+            raise DataError(f"{str(path)!r} is not a scalogram cache: it lacks /images or /table")
+        images = f["images"]
+        if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+            raise DataError(f"{str(path)!r}: /images must be uint8 (N, H, W, 3), found {images.dtype} {images.shape}")
+        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        classes = tuple(decode_str(c) for c in f.attrs.get("classes", []))
+        if not classes:
+            raise DataError(f"{str(path)!r}: root attribute 'classes' is missing or empty")
+        n, h, w, _ = images.shape
+    return ScalogramInfo(n_images=int(n), height=int(h), width=int(w), classes=classes, attrs=attrs)
+
+
+def read_scalogram_table(path: str | os.PathLike) -> pd.DataFrame:
+    """The segment table stored beside the images (row ``i`` describes ``/images[i]``)."""
+    with _open_cache(path) as f:
+        try:
+            table = table_from_group(f["table"])
+            n = f["images"].shape[0]
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(
+                f"cannot read the segment table of {str(path)!r} ({exc}); the file is damaged: {_REBUILD}"
+            ) from exc
+    if len(table) != n:
+        raise DataError(f"{str(path)!r}: table has {len(table)} rows but /images has {n}")
+    return table
+
+
+def _open_cache(path: str | os.PathLike) -> h5py.File:
+    """Open a scalogram cache read-only; a truncated or damaged file is a DataError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"scalogram cache {str(path)!r} does not exist; run the scalograms step first")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(
+            f"cannot open scalogram cache {str(path)!r} ({exc}); the file is truncated or damaged "
+            f"(an interrupted copy or a full disk?): {_REBUILD}"
+        ) from exc
+
+
+def read_scalogram_attrs(path: str | os.PathLike) -> dict:
+    """Root attributes of a scalogram cache as plain Python / numpy values."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"scalogram cache {path} does not exist; build it with the scalograms step")
+    with h5py.File(path, "r") as f:
+        out = {}
+        for k, v in f.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode("utf-8")
+            elif isinstance(v, np.ndarray) and v.dtype.kind in "OS":
+                v = tuple(x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in v)
+            elif isinstance(v, np.generic):
+                v = v.item()
+            out[k] = v
+        out["n_images"] = int(f["images"].shape[0])
+    return out
+
+
+def _plain(v):
+    """HDF5 attribute value as plain Python (for JSON metadata and hashing)."""
+    if isinstance(v, np.ndarray):
+        return [decode_str(x) if isinstance(x, (bytes, str)) else x.item() for x in v.ravel()]
+    if isinstance(v, np.generic):
+        return v.item()
+    return decode_str(v) if isinstance(v, bytes) else v

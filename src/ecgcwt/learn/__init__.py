@@ -1,0 +1,51 @@
+"""learn: scalograms or segments in, trained models and fold predictions out.
+
+The fold runner (:func:`run_fold`: split, fit, predict, write) and its
+``Learner`` protocol; ``cnn2d/`` (torchvision backbones on scalograms) and
+``baselines/`` (1D CNN, wavelet features) are learners. :func:`train_model`
+picks the learner of a model's kind from ``LEARNERS``.
+
+Imports ``ecgcwt.config``, ``ecgcwt.data``, ``ecgcwt.imaging`` and ``ecgcwt.evaluate``.
+"""
+
+from ecgcwt._exports import lazy_face
+
+__all__, __getattr__, __dir__ = lazy_face(
+    __name__,
+    {
+        # fold runner
+        "FoldData": ".runner",
+        "Learner": ".runner",
+        "SPLITS": ".runner",
+        "run_fold": ".runner",
+        "split_subjects": ".runner",
+        "split_rows": ".runner",
+        "random_window_split": ".runner",
+        "epoch_seed": ".runner",
+        # one model, one fold
+        "train_model": ".train",
+        "build_learner": ".train",
+        "LEARNERS": ".train",
+        # the 2D CNN (torch)
+        "train_fold": ".cnn2d",
+        "Cnn2dLearner": ".cnn2d",
+        "build_model": ".cnn2d",
+        "BuiltModel": ".cnn2d",
+        "IMAGENET_MEAN": ".cnn2d",
+        "IMAGENET_STD": ".cnn2d",
+        "fetch_imagenet_weights": ".cnn2d",
+        "BatchFeeder": ".cnn2d",
+        "InMemoryImages": ".cnn2d",
+        "StreamingImages": ".cnn2d",
+        "open_image_source": ".cnn2d",
+        "predict_probabilities": ".cnn2d",
+        "choose_numerics": ".cnn2d",
+        "resolve_device": ".cnn2d",
+        "ScalogramDataset": ".cnn2d",
+        # baselines
+        "Cnn1dLearner": ".baselines",
+        "WaveletLearner": ".baselines",
+        "load_cnn1d": ".baselines",
+        "load_wavelet_model": ".baselines",
+    },
+)

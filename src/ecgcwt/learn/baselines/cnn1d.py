@@ -1,0 +1,371 @@
+"""1D-CNN baseline: a small convolutional network trained from scratch on the raw windows.
+
+Architecture (:class:`Cnn1d`, defaults :data:`DEFAULT_ARCH`): each window is
+z-scored on its own inside the model (``(x - mean) / (std + 1e-6)``, so the
+network sees shape, not amplitude or offset, and a saved model needs no
+separate normalisation), then five blocks ``Conv1d(kernel 7, padding 3, no
+bias) - BatchNorm1d - ReLU - MaxPool1d(2)`` with 16, 32, 64, 96, 128 channels
+(receptive field 218 samples, 1.7 s at 128 Hz: a beat and its neighbours),
+global average pooling over time, dropout (``training.dropout``) and a linear
+head. 148,115 parameters for 3 classes; any window length of at least 32 samples.
+
+Training (``training:`` keys used: ``epochs``, ``batch_size``, ``lr``,
+``weight_decay``, ``optimizer`` adamw | sgd (momentum 0.9), ``lr_schedule``
+cosine | constant, ``dropout``, ``patience``, ``seed``, ``augment``,
+``eval_batch_size``): cross-entropy; early stopping on the validation loss
+with ``patience`` epochs, the best epoch's weights kept (without validation
+rows, the last epoch's). With ``augment`` each training window is rotated by a
+random circular time shift every epoch.
+
+Reproducibility: the weights are initialised after ``torch.manual_seed(seed)``;
+the order of the training windows and the shifts of epoch ``e`` are drawn from
+a generator seeded with ``(seed, e)``; dropout draws from the seeded global
+generator. Two fits on the same CPU with the same thread count give identical
+weights and probabilities.
+
+Memory: the fold's training and validation windows are read from the segment
+store once per fit and held as float32: ``n x window x 4`` bytes (100,000
+windows of 1024 samples = 410 MB; the demo's ~300 windows of 512 = 0.6 MB),
+on the training device. Prediction reads the requested rows batch by batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecgcwt import __version__
+from ecgcwt.atomic import atomic_path
+from ecgcwt.config import validate_section
+from ecgcwt.data import iter_signal_batches, read_info
+from ecgcwt.errors import DataError
+from ecgcwt.learn.baselines.common import check_train_rows, fold_labels, scores
+from ecgcwt.learn.cnn2d.numerics import resolve_device
+
+if TYPE_CHECKING:
+    from ecgcwt.learn.runner import FoldData
+
+#: The network's shape (saved in ``meta["arch"]``; ``dropout`` and ``n_classes`` are added per fit).
+DEFAULT_ARCH = {"channels": [16, 32, 64, 96, 128], "kernel_size": 7, "in_channels": 1}
+
+_Z_EPS = 1e-6
+
+
+class Cnn1d(nn.Module):
+    """Per-window z-score, conv blocks (Conv1d-BN-ReLU-MaxPool), global average pool, dropout, linear head."""
+
+    def __init__(
+        self,
+        n_classes: int,
+        channels: list[int] | tuple[int, ...] = tuple(DEFAULT_ARCH["channels"]),
+        kernel_size: int = DEFAULT_ARCH["kernel_size"],
+        dropout: float = 0.5,
+        in_channels: int = 1,
+    ) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        c_in = in_channels
+        for c_out in channels:
+            blocks += [
+                nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
+                nn.BatchNorm1d(c_out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool1d(2),
+            ]
+            c_in = c_out
+        self.features = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(c_in, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of windows ``x``: ``(n, window)`` or ``(n, 1, window)``, any units."""
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        mean = x.mean(dim=-1, keepdim=True)
+        std = x.std(dim=-1, keepdim=True, unbiased=False)
+        x = (x - mean) / (std + _Z_EPS)
+        x = self.features(x).mean(dim=-1)
+        return self.head(self.dropout(x))
+
+
+def build_cnn1d(arch: dict) -> Cnn1d:
+    """The network of ``meta["arch"]``."""
+    return Cnn1d(
+        n_classes=int(arch["n_classes"]),
+        channels=list(arch["channels"]),
+        kernel_size=int(arch["kernel_size"]),
+        dropout=float(arch["dropout"]),
+        in_channels=int(arch.get("in_channels", 1)),
+    )
+
+
+def min_window(arch: dict) -> int:
+    """Shortest window the network takes (each block halves the length)."""
+    return 2 ** len(arch["channels"])
+
+
+@torch.inference_mode()
+def predict_signals(
+    model: nn.Module, signals: np.ndarray | torch.Tensor, *, batch_size: int = 256, device="cpu"
+) -> np.ndarray:
+    """Softmax probabilities ``(n, n_classes)`` float64 of raw windows ``signals`` (n, window), model in eval mode.
+
+    ``signals``: a numpy array (any float dtype, mV) or a float32 tensor (already on ``device`` or not).
+    """
+    model.eval()
+    dev = torch.device(device)
+    out = []
+    for i in range(0, len(signals), batch_size):
+        chunk = signals[i : i + batch_size]
+        x = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.asarray(chunk, dtype=np.float32))
+        x = x.to(dev)
+        out.append(torch.softmax(model(x).double(), dim=1).cpu().numpy())
+    n_classes = model.head.out_features
+    return np.concatenate(out) if out else np.empty((0, n_classes))
+
+
+def load_cnn1d(path: str | Path, device: str = "cpu") -> tuple[Cnn1d, dict]:
+    """``(model in eval mode, meta)`` from a ``model.pt`` written by :meth:`Cnn1dLearner.save`.
+
+    Read with ``weights_only=True``: tensors and plain values only, no code is run.
+    """
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
+    if meta.get("kind") != "cnn1d":
+        raise DataError(f"{str(path)!r} is not a 1D-CNN baseline model written by ecgcwt")
+    model = build_cnn1d(meta["arch"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), meta
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
+
+
+def _read_rows(source, rows: np.ndarray, window: int, batch_size: int = 4096) -> np.ndarray:
+    out = np.empty((len(rows), window), np.float32)
+    i = 0
+    for _, sig in iter_signal_batches(source, batch_size, rows):
+        out[i : i + len(sig)] = sig
+        i += len(sig)
+    return out
+
+
+class Cnn1dLearner:
+    """A small 1D CNN trained on the fold's raw windows (see the module docstring).
+
+    ``cfg``: the ``training:`` mapping (missing keys take the schema's defaults
+    and every value is checked against the schema, ``workflow/schemas/config.schema.yaml``).
+    ``device``: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:0"``...
+    ``threads``: torch's CPU threads for fit and predict (``torch.set_num_threads``).
+    """
+
+    kind = "cnn1d"
+    model_file = "model.pt"
+
+    @classmethod
+    def from_spec(cls, spec: dict, *, device: str = "auto", threads: int | None = None, **_) -> "Cnn1dLearner":
+        """The learner of a ``models:`` entry's spec (``ecgcwt.config.model_specs``)."""
+        return cls(spec.get("training"), device=device, threads=threads)
+
+    def __init__(self, cfg: dict | None = None, *, device: str = "auto", threads: int | None = None) -> None:
+        # the schema's defaults and checks (as cnn2d.learner.resolve_training_config, which would import the
+        # 2D training stack); the keys this learner does not use are kept, so meta["config"] is the whole mapping
+        self.cfg = validate_section("training", cfg)
+        self.device_name = device
+        self.threads = threads
+        self.model: Cnn1d | None = None
+        self.meta: dict | None = None
+        self._facts: dict = {}
+
+    def _device(self) -> torch.device:
+        if self.threads is not None:
+            torch.set_num_threads(int(self.threads))
+        return resolve_device(self.device_name)
+
+    def fit(self, data: "FoldData", out_dir: Path, log: Callable[[str], None] = print) -> list[dict]:
+        c = self.cfg
+        t_start = time.perf_counter()
+        train = check_train_rows(data, self.kind)
+        val = np.asarray(data.rows.get("val", ()), dtype=np.int64)
+        info = read_info(data.source)
+        arch = {**copy.deepcopy(DEFAULT_ARCH), "dropout": float(c["dropout"]), "n_classes": len(data.classes)}
+        if info.window < min_window(arch):
+            raise DataError(
+                f"cnn1d: windows of {info.window} samples are shorter than the {min_window(arch)} the network's "
+                f"{len(arch['channels'])} pooling blocks need; use longer windows (segments.window)"
+            )
+        dev = self._device()
+
+        # ---- data: train + val windows read once, float32 on the device
+        x_train = torch.from_numpy(_read_rows(data.source, train, info.window)).to(dev)
+        x_val = torch.from_numpy(_read_rows(data.source, val, info.window)).to(dev)
+        y_train = torch.from_numpy(fold_labels(data, train)).to(dev)
+        y_val_np = fold_labels(data, val)
+        signals_mb = (x_train.numel() + x_val.numel()) * 4 / 1e6
+
+        # ---- model and optimiser
+        torch.manual_seed(int(c["seed"]))
+        model = build_cnn1d(arch).to(dev)
+        if c["optimizer"] == "adamw":
+            opt: torch.optim.Optimizer = torch.optim.AdamW(
+                model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"]
+            )
+        else:
+            opt = torch.optim.SGD(model.parameters(), lr=c["lr"], momentum=0.9, weight_decay=c["weight_decay"])
+        sched = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c["epochs"]) if c["lr_schedule"] == "cosine" else None
+        )
+        n_params = sum(p.numel() for p in model.parameters())
+        log(
+            f"cnn1d fold {data.fold}: {len(train)} train / {len(val)} val windows of {info.window} samples "
+            f"({signals_mb:.1f} MB float32), {n_params} parameters, device {dev}, threads {torch.get_num_threads()}"
+        )
+
+        history: list[dict] = []
+        best_loss, best_epoch, best_state, since_best, stopped = None, 0, None, 0, False
+        positions = torch.arange(info.window, device=dev)
+        bs = int(c["batch_size"])
+        for epoch in range(int(c["epochs"])):
+            t0 = time.perf_counter()
+            lr = opt.param_groups[0]["lr"]
+            g = torch.Generator().manual_seed(_epoch_seed(c["seed"], epoch))
+            order = torch.randperm(len(train), generator=g).to(dev)
+            shifts = torch.randint(0, info.window, (len(train),), generator=g).to(dev) if c["augment"] else None
+            model.train()
+            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            correct = torch.zeros((), dtype=torch.int64, device=dev)
+            for a in range(0, len(train), bs):
+                idx = order[a : a + bs]
+                x = x_train[idx]
+                if shifts is not None:  # circular shift right by s: out[t] = x[(t - s) mod window]
+                    x = x.gather(1, (positions[None, :] - shifts[a : a + bs, None]) % info.window)
+                y = y_train[idx]
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():  # accumulated on the device: one host sync per epoch
+                    loss_sum += loss.detach() * len(idx)
+                    correct += (logits.argmax(1) == y).sum()
+            if sched is not None:
+                sched.step()
+            va = scores(y_val_np, predict_signals(model, x_val, batch_size=int(c["eval_batch_size"]), device=dev))
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": float(loss_sum) / len(train),
+                "train_acc": int(correct) / len(train),
+                "val_loss": va["loss"],
+                "val_acc": va["acc"],
+                "val_balanced_acc": va["balanced_acc"],
+                "lr": lr,
+                "seconds": time.perf_counter() - t0,
+            }
+            history.append(row)
+            improved = not len(val) or best_loss is None or va["loss"] < best_loss
+            if improved:
+                best_loss = va["loss"] if len(val) else None
+                best_epoch = epoch + 1
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                since_best = 0
+            else:
+                since_best += 1
+                stopped = since_best >= int(c["patience"])
+            log(
+                f"cnn1d epoch {epoch + 1}/{c['epochs']}: train loss {row['train_loss']:.4f} acc "
+                f"{row['train_acc']:.3f} | val loss {va['loss']:.4f} bal.acc {va['balanced_acc']:.3f} | "
+                f"{row['seconds']:.2f} s{' *' if improved else ''}"
+            )
+            if stopped:
+                log(
+                    f"cnn1d: early stop, no validation-loss improvement for {c['patience']} epochs; "
+                    f"best epoch {best_epoch}"
+                )
+                break
+        del x_train, x_val
+        if best_state is not None:  # None only when training.epochs allowed no epoch at all
+            model.load_state_dict(best_state)
+        model.eval()
+        self.model = model
+        self.meta = {
+            "kind": self.kind,
+            "classes": list(data.classes),
+            "window": info.window,
+            "fs": info.fs,
+            "arch": arch,
+            "config": json.loads(json.dumps(c, default=str)),  # plain values: loads with weights_only=True
+            "fold": data.fold,
+            "best_epoch": best_epoch,
+            "ecgcwt_version": __version__,
+        }
+        self._facts = {
+            "best_epoch": best_epoch,
+            "epochs_run": len(history),
+            "stopped_early": stopped,
+            "early_stopping_monitor": "val_loss" if len(val) else None,
+            "device": str(dev),
+            "threads": torch.get_num_threads(),
+            "n_params": n_params,
+            "arch": arch,
+            "signals_mb": signals_mb,
+            "fit_seconds": time.perf_counter() - t_start,
+        }
+        return history
+
+    def _require_fitted(self) -> None:
+        if self.model is None or self.meta is None:
+            raise RuntimeError("Cnn1dLearner: call fit() before predict_proba() or save()")
+
+    def predict_proba(self, data: "FoldData", rows: np.ndarray) -> np.ndarray:
+        self._require_fitted()
+        info = read_info(data.source)
+        if info.window != self.meta["window"]:
+            raise DataError(
+                f"cnn1d model was trained on windows of {self.meta['window']} samples, "
+                f"but {str(data.source)!r} holds windows of {info.window}"
+            )
+        dev = next(self.model.parameters()).device
+        bs = int(self.cfg["eval_batch_size"])
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), len(self.meta["classes"])))
+        i = 0
+        for _, sig in iter_signal_batches(data.source, bs, rows):
+            out[i : i + len(sig)] = predict_signals(self.model, sig, batch_size=bs, device=dev)
+            i += len(sig)
+        return out
+
+    def save(self, path: Path, data: "FoldData") -> None:
+        """``torch.save({"state_dict", "meta"})`` atomically; :func:`load_cnn1d` reads it back."""
+        self._require_fitted()
+        state = {k: v.detach().to("cpu") for k, v in self.model.state_dict().items()}
+        with atomic_path(path, suffix=".pt.tmp") as tmp:
+            torch.save({"state_dict": state, "meta": self.meta}, tmp)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "params": {k: self.cfg[k] for k in _USED_KEYS}, **self._facts}
+
+
+#: The ``training:`` keys this learner reads (reported in ``describe()["params"]``).
+_USED_KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "lr_schedule",
+    "dropout",
+    "patience",
+    "seed",
+    "augment",
+    "eval_batch_size",
+)
+
+__all__ = ["Cnn1d", "Cnn1dLearner", "DEFAULT_ARCH", "build_cnn1d", "load_cnn1d", "predict_signals"]

@@ -1,0 +1,282 @@
+"""The fold runner: one split, fit, predict and write path for every kind of model.
+
+A *learner* (a 2D CNN on scalograms, :class:`ecgcwt.learn.cnn2d.learner.Cnn2dLearner`;
+a 1D CNN or wavelet features on the segments, :mod:`ecgcwt.learn.baselines`) only
+fits and predicts. Everything that makes results comparable lives here, once:
+
+1. **the split** (:func:`split_rows`). ``split="subject"`` (every model of the
+   main table): the test set is the subjects of fold ``k`` in ``folds.csv``;
+   of the other subjects, ``val_fraction`` per class form the inner
+   validation set (early stopping). ``fold="all"`` tests nobody and needs no
+   ``folds.csv``: the model behind external validation is trained on every
+   subject, so it builds even where K-fold cross-validation cannot (one
+   subject in a class). ``split="random_windows"`` is the *leaky* comparison:
+   windows are split at random, ignoring subjects, so one person's windows
+   sit on both sides; it exists only to show how much that inflates accuracy.
+2. **checks** that every class has training windows and that ``folds.csv``
+   belongs to the same data.
+3. **the outputs**, each written atomically: ``predictions.csv`` (the
+   contract of :mod:`ecgcwt.evaluate.predictions`; not for ``fold="all"``),
+   ``history.csv``, ``metrics.json`` (split sizes, metrics at every level,
+   timing, the learner's own facts) and the learner's model file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import pandas as pd
+
+from ecgcwt import __version__
+from ecgcwt.atomic import write_csv, write_json
+from ecgcwt.data import read_folds
+from ecgcwt.errors import ConfigError, DataError
+from ecgcwt.evaluate import build_predictions, evaluate_predictions, write_predictions
+
+SPLITS = ("subject", "random_windows")
+
+
+@dataclass
+class FoldData:
+    """What a learner sees: the data file, its table and the rows of each side of the split."""
+
+    source: Path  # segments.h5 (baselines) or scalograms.h5 (2D CNNs)
+    table: pd.DataFrame  # row i describes sample i of source
+    classes: list[str]
+    rows: dict[str, np.ndarray]  # "train", "val", "test": row indices into table
+    fold: int | str
+    seed: int
+
+
+class Learner(Protocol):
+    kind: str
+    model_file: str
+
+    def fit(self, data: FoldData, out_dir: Path, log: Callable[[str], None]) -> list[dict]: ...
+
+    def predict_proba(self, data: FoldData, rows: np.ndarray) -> np.ndarray: ...
+
+    def save(self, path: Path, data: FoldData) -> None: ...
+
+    def describe(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class SubjectSplit:
+    train: list[str]
+    val: list[str]
+    test: list[str]
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def parse_fold(fold) -> int | str:
+    """A fold number, or ``"all"`` (train on everyone, test nobody)."""
+    if isinstance(fold, str) and fold != "all":
+        if not fold.isdigit():
+            raise ConfigError(f"fold must be an integer or 'all', got {fold!r}")
+        return int(fold)
+    return fold
+
+
+def _fold_number(fold: int | str) -> int:
+    return 1_000_000 if fold == "all" else int(fold)
+
+
+def split_subjects(folds: pd.DataFrame, fold: int | str, val_fraction: float, seed: int) -> SubjectSplit:
+    """Test, training and inner-validation subjects for ``fold`` (an int, or ``"all"`` for no test set).
+
+    ``folds`` has one row per subject with ``subject``, ``label`` and (unless
+    ``fold == "all"``) ``fold``. Of the non-test subjects of each class,
+    ``val_fraction`` (at least one when the class has two or more, never all)
+    are drawn for validation with ``(seed, fold)``.
+    """
+    if fold == "all":
+        test_mask = np.zeros(len(folds), dtype=bool)
+    else:
+        if int(fold) not in set(folds["fold"]):
+            raise ConfigError(f"fold {fold} does not exist; folds.csv has folds {sorted(set(folds['fold']))}")
+        test_mask = (folds["fold"] == int(fold)).to_numpy()
+    rest = folds[~test_mask]
+    rng = np.random.default_rng([int(seed), _fold_number(fold)])
+    val: list[str] = []
+    for label in sorted(rest["label"].unique()):
+        subjects = sorted(rest.loc[rest["label"] == label, "subject"])
+        n = len(subjects)
+        n_val = 0 if val_fraction <= 0 or n < 2 else min(n - 1, max(1, int(round(val_fraction * n))))
+        val += [subjects[i] for i in sorted(rng.choice(n, size=n_val, replace=False))]
+    val_set = set(val)
+    return SubjectSplit(
+        train=sorted(s for s in rest["subject"] if s not in val_set),
+        val=sorted(val),
+        test=sorted(folds.loc[test_mask, "subject"]),
+    )
+
+
+def subjects_of(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per subject of a segment table (``subject``, ``label``)."""
+    return table.drop_duplicates("subject")[["subject", "label"]].sort_values("subject").reset_index(drop=True)
+
+
+def _check_folds(folds: pd.DataFrame, table: pd.DataFrame, folds_csv, source) -> None:
+    unknown = sorted(set(table["subject"]) - set(folds["subject"]))
+    if unknown:
+        raise DataError(
+            f"{len(unknown)} subjects of {str(source)!r} are not in {str(folds_csv)!r} "
+            f"(first: {unknown[:5]}); rebuild folds.csv from the same segment table "
+            "(`snakemake --forcerun folds`)"
+        )
+    labels_of = table.drop_duplicates("subject").set_index("subject")["label"]
+    known = folds[folds["subject"].isin(labels_of.index)]
+    relabelled = known[known["label"].to_numpy() != labels_of[known["subject"]].to_numpy()]
+    if len(relabelled):
+        row = relabelled.iloc[0]
+        raise DataError(
+            f"{str(folds_csv)!r} gives subject {row['subject']!r} the label {row['label']!r}, but its windows in "
+            f"{str(source)!r} are {labels_of[row['subject']]!r}; rebuild it with `snakemake --forcerun folds`"
+        )
+
+
+def random_window_split(table: pd.DataFrame, k: int, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """The leaky split: per class, 1/k of the windows at random for test, ``val_fraction`` of the rest for validation.
+
+    Subjects are ignored on purpose: this is what a random split of windows
+    does, and what the report's leak section measures.
+    """
+    rng = np.random.default_rng([int(seed), 7_777])
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
+    for label in sorted(table["label"].unique()):
+        idx = rng.permutation(np.flatnonzero((table["label"] == label).to_numpy()))
+        n_test = int(round(len(idx) / k))
+        test, rest = idx[:n_test], idx[n_test:]
+        n_val = int(round(val_fraction * len(rest))) if val_fraction > 0 and len(rest) > 1 else 0
+        out["test"] += list(test)
+        out["val"] += list(rest[:n_val])
+        out["train"] += list(rest[n_val:])
+    return {name: np.sort(np.asarray(v, dtype=np.int64)) for name, v in out.items()}
+
+
+def split_rows(
+    table: pd.DataFrame,
+    fold: int | str,
+    *,
+    split: str = "subject",
+    folds_csv: str | os.PathLike | None = None,
+    n_folds: int | None = None,
+    val_fraction: float,
+    seed: int,
+    source: str | os.PathLike = "the data",
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Row indices of train / val / test and a description of the split (for metrics.json)."""
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "random_windows":
+        k = int(n_folds or 5)
+        rows = random_window_split(table, k, val_fraction, seed)
+        return rows, {"split": split, "test_share": 1 / k, "subjects_in_train_and_test": _shared_subjects(table, rows)}
+    if fold == "all":
+        folds = subjects_of(table)
+    else:
+        if folds_csv is None:
+            raise ConfigError(f"fold {fold} needs folds.csv (only fold 'all' is trained without folds)")
+        folds = read_folds(folds_csv, k=n_folds)
+        _check_folds(folds, table, folds_csv, source)
+        folds = folds[folds["subject"].isin(set(table["subject"]))]
+    s = split_subjects(folds, fold, val_fraction, seed)
+    rows = {
+        name: np.flatnonzero(table["subject"].isin(set(getattr(s, name))).to_numpy())
+        for name in ("train", "val", "test")
+    }
+    return rows, {"split": split, "n_subjects": {k: len(getattr(s, k)) for k in ("train", "val", "test")}}
+
+
+def _shared_subjects(table: pd.DataFrame, rows: dict[str, np.ndarray]) -> int:
+    subj = table["subject"].to_numpy()
+    return len(set(subj[rows["train"]]) & set(subj[rows["test"]]))
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+def run_fold(
+    learner: Learner,
+    source: str | os.PathLike,
+    table: pd.DataFrame,
+    classes: list[str],
+    *,
+    fold: int | str,
+    out_dir: str | os.PathLike,
+    val_fraction: float,
+    seed: int,
+    split: str = "subject",
+    folds_csv: str | os.PathLike | None = None,
+    n_folds: int | None = None,
+    model_name: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Split, fit, predict and write one fold's outputs into ``out_dir``; return metrics.json's content."""
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fold = parse_fold(fold)
+    rows, split_info = split_rows(
+        table,
+        fold,
+        split=split,
+        folds_csv=folds_csv,
+        n_folds=n_folds,
+        val_fraction=val_fraction,
+        seed=seed,
+        source=source,
+    )
+    present = set(table.loc[rows["train"], "label_index"])
+    if len(present) < len(classes):
+        missing = [classes[i] for i in range(len(classes)) if i not in present]
+        raise DataError(
+            f"fold {fold}: no training windows of classes {missing}; "
+            + ("too few subjects for the number of folds" if fold != "all" else "the data lacks these classes")
+        )
+    name = model_name or getattr(learner, "name", learner.kind)
+    log(
+        f"{name} ({learner.kind}) fold {fold}, {split} split: segments train {len(rows['train'])} / "
+        f"val {len(rows['val'])} / test {len(rows['test'])}"
+    )
+    data = FoldData(Path(source), table, list(classes), rows, fold, int(seed))
+    try:
+        history = learner.fit(data, out_dir, log)
+        probs = learner.predict_proba(data, rows["test"]) if len(rows["test"]) else None
+        learner.save(out_dir / learner.model_file, data)
+    finally:
+        close = getattr(learner, "close", None)
+        if close is not None:
+            close()
+
+    metrics: dict = {
+        "model": name,
+        "kind": learner.kind,
+        "fold": fold,
+        "classes": list(classes),
+        **split_info,
+        "n_segments": {k: int(len(v)) for k, v in rows.items()},
+        "ecgcwt_version": __version__,
+    }
+    if probs is not None:
+        preds = build_predictions(table.iloc[rows["test"]], probs, classes)
+        write_predictions(preds, out_dir / "predictions.csv")
+        metrics["levels"] = evaluate_predictions(preds, classes)
+    write_csv(pd.DataFrame(history), out_dir / "history.csv")
+    described = learner.describe()
+    metrics.update(described)
+    timing = dict(described.get("timing") or {})
+    timing["total_s"] = time.perf_counter() - t0
+    metrics["timing"] = timing
+    metrics["seconds"] = timing["total_s"]
+    write_json(metrics, out_dir / "metrics.json")
+    log(f"{name} fold {fold}: done in {metrics['seconds']:.1f} s, outputs in {out_dir}")
+    return metrics
