@@ -7,7 +7,14 @@ from ecgcwt.logs import log_to
 log = log_to(snakemake.log[0])
 
 from ecgcwt.atomic import write_csv  # noqa: E402
-from ecgcwt.data import QualityLimits, SegmentSpec, segment_databases, skipped_records, write_segments
+from ecgcwt.data import (  # noqa: E402
+    DatabaseSource,
+    QualityLimits,
+    SegmentSpec,
+    segment_databases,
+    skipped_records,
+    write_segments,
+)
 
 seg = snakemake.params.segments
 spec = SegmentSpec(
