@@ -49,7 +49,7 @@ from ecgcwt.apply.predict import check_max_duration, load_predict_model, predict
 from ecgcwt.atomic import write_csv, write_json
 from ecgcwt.data import read_record_list
 from ecgcwt.errors import DataError
-from ecgcwt.evaluate import PER_CLASS_METRICS, SCALAR_METRICS, bootstrap_metrics, classification_metrics
+from ecgcwt.evaluate import METRIC_FUNCTIONS, PER_CLASS_METRICS, bootstrap_metrics, classification_metrics
 
 #: Status of a row of ``predictions.csv``.
 STATUS = ("ok", "skipped")
@@ -305,7 +305,7 @@ def external_metrics(df: pd.DataFrame, classes, *, n_boot: int = 1000, ci: float
     out["metrics"] = {
         "level": "record",
         "n": int(point["n"]),
-        **{m: interval(m) for m in SCALAR_METRICS},
+        **{m: interval(m) for m in METRIC_FUNCTIONS},
         "per_class": {
             c: {"support": int(support[i]), **{m: interval(f"{m}_{c}") for m in PER_CLASS_METRICS}}
             for i, c in enumerate(classes)

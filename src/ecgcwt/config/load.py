@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from ecgcwt.config.model_specs import check_model_specs
+from ecgcwt.config.models import check_model_specs
 from ecgcwt.config.validate import _check_against, check_backbones, deep_update, load_schema
 from ecgcwt.errors import ConfigError
 

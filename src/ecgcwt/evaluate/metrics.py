@@ -47,6 +47,8 @@ import pandas as pd
 from ecgcwt.errors import DataError
 
 LEVELS = ("segment", "recording", "recording_vote", "subject", "subject_vote")
+#: the built-in scalar metrics (the keys of METRIC_FUNCTIONS as shipped; iterate METRIC_FUNCTIONS
+#: to include metrics registered later)
 SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "macro_auc")
 PER_CLASS_METRICS = ("sensitivity", "specificity", "precision")
 
@@ -127,13 +129,8 @@ def flat_metrics(y_true, y_pred, prob, classes: Sequence[str]) -> dict[str, floa
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
     cm = confusion(y_true, y_pred, k)
-    out = {
-        "accuracy": accuracy(y_true, y_pred),
-        "balanced_accuracy": _balanced_accuracy(cm),
-        "macro_f1": _macro_f1(cm),
-        "kappa": _kappa(cm),
-        "macro_auc": macro_auc(y_true, y_pred, prob),
-    }
+    # every registered metric (METRIC_FUNCTIONS is the one place a metric is added)
+    out = {name: fn(y_true, y_pred, prob) for name, fn in METRIC_FUNCTIONS.items()}
     tp = np.diag(cm).astype(float)
     fn = cm.sum(axis=1) - tp
     fp = cm.sum(axis=0) - tp
@@ -152,7 +149,7 @@ def flat_metrics(y_true, y_pred, prob, classes: Sequence[str]) -> dict[str, floa
 def classification_metrics(y_true, y_pred, prob, classes: Sequence[str]) -> dict:
     """Metrics for ``metrics.json``: scalars, per-class values, confusion matrix and counts."""
     flat = flat_metrics(y_true, y_pred, prob, classes)
-    out: dict = {m: flat[m] for m in SCALAR_METRICS}
+    out: dict = {m: flat[m] for m in METRIC_FUNCTIONS}
     out["per_class"] = {c: {m: flat[f"{m}_{c}"] for m in PER_CLASS_METRICS} for c in classes}
     out["confusion"] = confusion(y_true, y_pred, len(classes)).tolist()
     out["n"] = int(len(np.asarray(y_true)))

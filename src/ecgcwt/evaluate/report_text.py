@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgcwt.evaluate.metrics import PER_CLASS_METRICS, SCALAR_METRICS
+from ecgcwt.evaluate.metrics import METRIC_FUNCTIONS, PER_CLASS_METRICS
 
 LEVEL_TEXT = {
     "segment": "segment (each window)",
@@ -356,13 +356,13 @@ def details_blocks(ctx: Context, summary: pd.DataFrame, per_fold: pd.DataFrame, 
     for m in ctx.models:
         s = summary[summary["model"] == m.name]
         blocks.append(("h3", f"{m.name}: {setup_text(m)}"))
-        main = s[s["metric"].isin(SCALAR_METRICS)].copy()
+        main = s[s["metric"].isin(list(METRIC_FUNCTIONS))].copy()
         main["text"] = [_fmt_ci(r.value, r.ci_low, r.ci_high) for r in main.itertuples()]
         wide = main.pivot_table(index="level", columns="metric", values="text", aggfunc="first", sort=False)
-        wide = wide.reindex(index=list(ctx.levels), columns=[c for c in SCALAR_METRICS if c in wide.columns])
+        wide = wide.reindex(index=list(ctx.levels), columns=[c for c in METRIC_FUNCTIONS if c in wide.columns])
         wide.index = [LEVEL_TEXT[lv] for lv in wide.index]
         blocks.append(("table", wide.rename_axis("level").reset_index()))
-        pc = s[(s["level"] == "recording") & ~s["metric"].isin(SCALAR_METRICS)].copy()
+        pc = s[(s["level"] == "recording") & ~s["metric"].isin(list(METRIC_FUNCTIONS))].copy()
         pc["class"] = pc["metric"].str.split("_", n=1).str[1]
         pc["measure"] = pc["metric"].str.split("_", n=1).str[0]
         pc["text"] = [_fmt_ci(r.value, r.ci_low, r.ci_high) for r in pc.itertuples()]

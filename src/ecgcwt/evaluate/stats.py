@@ -382,7 +382,7 @@ def best_model(summary_or_preds: pd.DataFrame | Mapping[str, pd.DataFrame], leve
     return max(names, key=lambda m: (np.nan_to_num(scores[m][0], nan=-np.inf), scores[m][1], -names.index(m)))
 
 
-def _format_p(p: float) -> str:
+def format_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
@@ -402,10 +402,10 @@ def interpretation(row: Mapping | pd.Series, alpha: float = 0.05) -> str:
     if p < alpha:
         better, worse, wins, losses = (model, reference, b, c) if b > c else (reference, model, c, b)
         return (
-            f"{head} is significant (exact McNemar {_format_p(p)}): {better} is right on {wins} {unit}s "
+            f"{head} is significant (exact McNemar {format_p(p)}): {better} is right on {wins} {unit}s "
             f"where {worse} is wrong, and wrong on only {losses} where {worse} is right."
         )
     return (
-        f"{head} is not significant (exact McNemar {_format_p(p)}): these {n} {units} cannot tell "
+        f"{head} is not significant (exact McNemar {format_p(p)}): these {n} {units} cannot tell "
         "these models apart, which is not evidence that they are equal."
     )

@@ -3,7 +3,7 @@
 The fold runner (:func:`run_fold`: split, fit, predict, write) and its
 ``Learner`` protocol; ``cnn2d/`` (torchvision backbones on scalograms) and
 ``baselines/`` (1D CNN, wavelet features) are learners. :func:`train_model`
-picks the learner of a model's kind from ``LEARNERS``.
+picks the learner of a model's kind from ``ecgcwt.config.MODEL_KINDS``.
 
 Imports ``ecgcwt.config``, ``ecgcwt.data``, ``ecgcwt.imaging`` and ``ecgcwt.evaluate``.
 """
@@ -25,7 +25,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         # one model, one fold
         "train_model": ".train",
         "build_learner": ".train",
-        "LEARNERS": ".train",
+        "learner_class": ".train",
         # the 2D CNN (torch)
         "train_fold": ".cnn2d",
         "Cnn2dLearner": ".cnn2d",

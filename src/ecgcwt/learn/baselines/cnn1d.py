@@ -172,7 +172,7 @@ class Cnn1dLearner:
 
     @classmethod
     def from_spec(cls, spec: dict, *, device: str = "auto", threads: int | None = None, **_) -> "Cnn1dLearner":
-        """The learner of a ``models:`` entry's spec (``ecgcwt.config.model_specs``)."""
+        """The learner of a ``models:`` entry's spec (``ecgcwt.config.model_specs``, in ``ecgcwt.config.models``)."""
         return cls(spec.get("training"), device=device, threads=threads)
 
     def __init__(self, cfg: dict | None = None, *, device: str = "auto", threads: int | None = None) -> None:

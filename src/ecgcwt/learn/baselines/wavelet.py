@@ -285,7 +285,7 @@ class WaveletLearner:
 
     @classmethod
     def from_spec(cls, spec: dict, *, threads: int | None = None, **_) -> "WaveletLearner":
-        """The learner of a ``models:`` entry's spec (``ecgcwt.config.model_specs``)."""
+        """The learner of a ``models:`` entry's spec (``ecgcwt.config.model_specs``, in ``ecgcwt.config.models``)."""
         return cls({k: spec[k] for k in DEFAULT_SPEC if k in spec}, seed=spec.get("seed", 0), threads=threads)
 
     def __init__(self, spec: dict | None = None, *, seed: int = 0, threads: int | None = None) -> None:

@@ -170,7 +170,7 @@ class Cnn2dLearner:
         weights_file: str | os.PathLike | None = None,
         on_epoch_end: Callable[[dict], None] | None = None,
     ) -> "Cnn2dLearner":
-        """The learner of a cnn2d model's spec (``ecgcwt.config.model_specs``)."""
+        """The learner of a cnn2d model's spec (``ecgcwt.config.model_specs``, in ``ecgcwt.config.models``)."""
         return cls(
             spec["backbone"],
             spec["training"],
