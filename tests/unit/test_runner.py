@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgcwt.config.load import load_config
 from ecgcwt.config import leak_model, model_specs, names_of_kind
+from ecgcwt.config.load import load_config
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.evaluate.predictions import ID_COLUMNS, build_predictions, read_predictions, write_predictions
 from ecgcwt.learn.runner import random_window_split, run_fold, split_rows
