@@ -42,9 +42,9 @@ from typing import Callable, Iterator
 import torch
 import torchvision
 
+import ecgcwt.learn.cnn2d.backbones as models  # the module itself (tests patch its names), not the face
 from ecgcwt.atomic import atomic_path
 from ecgcwt.errors import ConfigError, DataError
-from ecgcwt.learn.cnn2d import backbones as models
 
 #: Environment variable naming a mirror: files are fetched from ``{mirror}/{file name}``.
 ENV_WEIGHTS_URL = "ECGCWT_WEIGHTS_URL"
