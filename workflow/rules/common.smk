@@ -29,7 +29,7 @@ CLASSES = sorted({v["label"] for v in config["data"]["databases"].values()})
 # every model of the run by name: training.backbones (named after the backbone)
 # plus the models: entries; spec = kind, backbone, merged training settings
 MODELS = check_model_specs(config)
-# the models each training rule trains: a model kind names its rule (ecgcwt.config.MODEL_KINDS)
+# the models each training rule trains (a model kind names the rule in ecgcwt.config.MODEL_KINDS)
 CNN2D = names_of_rule(MODELS, "train")
 CNN1D = names_of_rule(MODELS, "train_cnn1d")
 WAVELET = names_of_rule(MODELS, "train_wavelet")
