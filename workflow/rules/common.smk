@@ -15,7 +15,12 @@ os.environ.update(
 from ecgcwt.config import validate_config  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.data import check_config_record_names  # noqa: E402
-from ecgcwt.config import check_model_specs, leak_model, names_of_rule, report_info  # noqa: E402
+from ecgcwt.config import (
+    check_model_specs,
+    leak_model,
+    names_of_rule,
+    report_info,
+)  # noqa: E402
 
 # Validate first: a bad value stops the run before any job starts, with the key
 # named. Defaults from the schema are filled in place.
