@@ -19,7 +19,7 @@ env: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES)
-	@echo "Report: results/report/report.html (summary table: results/report/summary.csv)"
+	@echo "Report: results/report/report.html (main table: results/report/ranking.csv; every metric: results/report/summary.csv)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests

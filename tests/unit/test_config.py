@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -63,9 +64,14 @@ def test_schema_violation_names_the_key(override, key, words):
     assert "config.schema.yaml" in msg
 
 
-def test_unknown_backbone_lists_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown backbone\(s\) \['resnet19'\].*resnet18"):
+def test_unknown_backbone_suggests_the_closest_names_not_all_of_them():
+    with pytest.raises(
+        ConfigError, match=r"unknown backbone\(s\) \['resnet19'\]. 'resnet19': did you mean resnet18"
+    ) as err:
         validate_config({"training": {"backbones": ["resnet18", "resnet19"]}})
+    assert "wide_resnet101_2" not in str(err.value) and re.search(
+        r"\d+ torchvision classification models", str(err.value)
+    )
 
 
 def test_local_source_needs_a_folder_with_records(tmp_path):

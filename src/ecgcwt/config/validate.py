@@ -9,6 +9,7 @@ Snakemake users (a test keeps them identical).
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import os
 from importlib import resources
@@ -88,10 +89,14 @@ def check_backbones(names, key: str = "training.backbones") -> None:
     # and the data rules' environments have no torch
     from ecgcwt.config.backbones import supported_backbones, unknown_backbone_hint
 
-    known = set(supported_backbones())
+    known = sorted(supported_backbones())
     unknown = [n for n in names if n not in known]
     if unknown:
+        # the closest names, not all ~80: a typo wants its correction, not a list to read
+        close = {n: difflib.get_close_matches(str(n), known, n=3, cutoff=0.6) for n in unknown}
+        advice = "; ".join(f"{n!r}: did you mean {' or '.join(c)}?" for n, c in close.items() if c)
         raise ConfigError(
-            f"{key}: unknown backbone(s) {unknown}. torchvision classification models are: "
-            f"{', '.join(sorted(known))}.{unknown_backbone_hint(unknown)}"
+            f"{key}: unknown backbone(s) {unknown}. {advice + ' ' if advice else ''}"
+            f"Any of the {len(known)} torchvision classification models works (torchvision.models.list_models()"
+            f", e.g. resnet18, googlenet, squeezenet1_1, efficientnet_b0).{unknown_backbone_hint(unknown)}"
         )
