@@ -30,6 +30,8 @@ __all__, __getattr__, __dir__ = lazy_face(
         "ModelKind": ".model_specs",
         "report_info": ".model_specs",
         "leak_model": ".model_specs",
+        "training_seeds": ".model_specs",
+        "spec_for_seed": ".model_specs",
         # backbone names (no torch)
         "supported_backbones": ".backbones",
         "unknown_backbone_hint": ".backbones",
