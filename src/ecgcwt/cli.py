@@ -62,7 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         "become scalograms as in training; the record's class probabilities are the mean of its "
         "windows'. Exit status: 0 all classified, 1 a record failed, 2 usage or model-file error.",
     )
-    p.add_argument("--model", required=True, metavar="PATH", help="model.pt written by the train step")
+    # repeatable rather than nargs="+": a list option would swallow the RECORD arguments after it
+    p.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        metavar="PATH",
+        help="model.pt written by the train step, or a folder of them; give --model several times for an "
+        "ensemble (the mean of the models' probabilities; all need the same classes and preprocessing)",
+    )
     p.add_argument(
         "records", nargs="+", metavar="RECORD", help="WFDB record path without extension, e.g. data/mitdb/100"
     )
@@ -114,7 +122,9 @@ def _predict(args) -> int:
         _error(str(exc).splitlines()[0])
         return EXIT_USAGE
     except Exception as exc:  # e.g. an unknown device name
-        _error(f"cannot load model {args.model!r}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+        _error(
+            f"cannot load model {', '.join(args.model)!r}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+        )
         return EXIT_USAGE
 
     def show(row: dict) -> None:

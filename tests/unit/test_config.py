@@ -105,3 +105,37 @@ def test_database_map_can_merge_and_add_classes():
         {"data": {"databases": {"mitdb": {"label": "ARR"}, "nsrdb": {"label": "NSR"}, "nsr2db": {"label": "NSR"}}}}
     )
     assert cfg["data"]["databases"]["nsr2db"] == {"label": "NSR", "version": "1.0.0"}
+
+
+@pytest.mark.parametrize(
+    "seeds, words",
+    [
+        ([0, 0], "has non-unique elements"),
+        ([-1], "less than the minimum"),
+        ([], "should be non-empty"),
+    ],
+)
+def test_training_seeds_must_be_distinct_non_negative_and_at_least_one(seeds, words):
+    with pytest.raises(ConfigError) as err:
+        validate_config({"training": {"seeds": seeds}})
+    assert "training.seeds" in str(err.value) and words in str(err.value)
+
+
+def test_seed_and_seeds_relate():
+    from ecgcwt.config import check_model_specs, spec_for_seed, training_seeds
+
+    assert training_seeds(validate_config({})) == [0]
+    # a config written for one seed keeps its meaning
+    assert training_seeds(validate_config({"training": {"seed": 5}})) == [5]
+    cfg = validate_config({"training": {"seeds": [2, 0, 7]}, "models": {"w": {"kind": "wavelet"}}})
+    assert training_seeds(cfg) == [2, 0, 7]
+    specs = check_model_specs(cfg)
+    # seed is the first seed; each job trains with its own
+    assert specs["resnet18"]["training"]["seed"] == 2 and specs["w"]["seed"] == 2
+    assert spec_for_seed(specs["resnet18"], 7)["training"]["seed"] == 7 and spec_for_seed(specs["w"], 7)["seed"] == 7
+    assert specs["resnet18"]["training"]["seed"] == 2  # the run's spec is not changed
+    with pytest.raises(ConfigError, match=r"training.seed 3 and training.seeds \[1, 2\] disagree"):
+        training_seeds(validate_config({"training": {"seed": 3, "seeds": [1, 2]}}))
+    # validate_config checks the models too
+    with pytest.raises(ConfigError, match=r"models.x.training: \['seeds'\] apply to the whole run"):
+        validate_config({"models": {"x": {"kind": "cnn1d", "training": {"seeds": [1]}}}})

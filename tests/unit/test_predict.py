@@ -285,3 +285,48 @@ def test_usage_errors_exit_2(trained):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = run_cli("--model", trained["model"], "--max-windows", "0", trained["root"] / "mitdb" / "100")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def _other_member(trained, path: Path, *, classes=None) -> Path:
+    """A second model of the same run: the trained one with other weights (or, with ``classes``, other classes)."""
+    saved = torch.load(trained["model"], weights_only=True)
+    g = torch.Generator().manual_seed(1)
+    saved["state_dict"] = {
+        k: v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+        for k, v in saved["state_dict"].items()
+    }
+    if classes is not None:
+        saved["meta"]["classes"] = classes
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(saved, path)
+    return path
+
+
+def test_an_ensemble_predicts_the_mean_of_its_members(trained, tmp_path):
+    other = _other_member(trained, tmp_path / "ensemble" / "seed1.pt")
+    shutil.copy(trained["model"], tmp_path / "ensemble" / "seed0.pt")
+    rec = [trained["root"] / "mitdb" / "100", trained["root"] / "nsrdb" / "16483"]
+    cols = [f"prob_{c}" for c in CLASSES]
+    one, _ = predict_records(trained["model"], rec, max_windows=2)
+    two, _ = predict_records(other, rec, max_windows=2)
+    both, errors = predict_records([trained["model"], other], rec, max_windows=2)
+    assert errors == [] and not np.allclose(one[cols], two[cols])
+    np.testing.assert_allclose(both[cols].to_numpy(), (one[cols].to_numpy() + two[cols].to_numpy()) / 2, atol=1e-6)
+    # the command line: --model twice, or a folder of model files, gives the same probabilities
+    for models in (["--model", trained["model"], "--model", other], ["--model", tmp_path / "ensemble"]):
+        out = tmp_path / "p.csv"
+        r = run_cli(*models, *rec, "--max-windows", 2, "--csv", out)
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_allclose(pd.read_csv(out)[cols].to_numpy(), both[cols].to_numpy(), atol=1e-5)
+
+
+def test_an_ensemble_of_different_classes_names_the_file(trained, tmp_path):
+    odd = _other_member(trained, tmp_path / "odd.pt", classes=["ARR", "NSR", "CHF"])
+    r = run_cli("--model", trained["model"], "--model", odd, trained["root"] / "mitdb" / "100")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and str(odd) in err[0] and "classes" in err[0]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelFileError, match="holds no"):
+        load_predict_model(empty)

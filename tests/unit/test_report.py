@@ -468,3 +468,73 @@ def test_evaluate_config():
         resolve_evaluate_config({"alpha": 1.5})
     with pytest.raises(ConfigError, match=r"evaluate: Additional properties are not allowed \('n_boot'"):
         resolve_evaluate_config({"n_boot": 10})
+
+
+def test_one_seed_writes_seeds_csv_and_no_ensemble(full):
+    out, _ = full
+    seeds = pd.read_csv(out / "seeds.csv")
+    assert list(seeds.columns) == ["model", "seed", "level", "balanced_accuracy", "accuracy", "n"]
+    assert len(seeds) == 4 * 4 and set(seeds["seed"]) == {0}  # 4 models x 4 levels, one seed each
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert not ranking["model"].str.endswith("_ensemble").any() and (ranking["n_seeds"] == 1).all()
+    # one seed spans its own value
+    assert np.allclose(ranking["subject_balanced_accuracy_seed_min"], ranking["subject_balanced_accuracy"])
+    subj = seeds[(seeds["model"] == "resnet18") & (seeds["level"] == "subject")].iloc[0]
+    assert subj["n"] == len(ALL_SUBJECTS)
+    assert subj["balanced_accuracy"] == pytest.approx(
+        ranking.set_index("model").loc["resnet18", "subject_balanced_accuracy"]
+    )
+
+
+def test_ensemble_probabilities_are_the_mean_of_the_seeds():
+    from ecgcwt.evaluate import ensemble_predictions
+
+    rows = segment_rows(0)
+    a = build_predictions(rows, probs_for(rows, seed=1), CLASSES).assign(fold="0")
+    b = build_predictions(rows, probs_for(rows, ALL_SUBJECTS, seed=2), CLASSES).assign(fold="0")
+    cols = [f"prob_{c}" for c in CLASSES]
+    ens = ensemble_predictions([a, b.sample(frac=1, random_state=0)], CLASSES)  # matched by window, not row
+    np.testing.assert_allclose(ens[cols].to_numpy(), (a[cols].to_numpy() + b[cols].to_numpy()) / 2)
+    assert (ens["pred_index"] == ens[cols].to_numpy().argmax(axis=1)).all()
+    assert list(ens["pred_label"]) == [CLASSES[i] for i in ens["pred_index"]]
+    with pytest.raises(DataError, match="same windows"):
+        ensemble_predictions([a, b.iloc[1:]], CLASSES)
+
+
+def test_several_seeds_mean_spread_ensemble_and_seeds_csv(tmp_path):
+    runs, wrong_by_seed = {}, {0: ALL_SUBJECTS[:2], 1: ALL_SUBJECTS[:6], 2: ALL_SUBJECTS[:4]}
+    for s, wrong in wrong_by_seed.items():
+        runs[s], _ = write_model(tmp_path / f"seed{s}", "resnet18", wrong, seed=s)
+    base, _ = write_model(tmp_path, "cnn1d", ALL_SUBJECTS[:5], seed=9)
+    models = [
+        ModelRuns(name="resnet18", kind="cnn2d", predictions=runs[0], seeds=runs, backbone="resnet18"),
+        ModelRuns(name="cnn1d", kind="cnn1d", predictions=base),
+    ]
+    out = tmp_path / "r"
+    build_report(models, out, classes=CLASSES, n_boot=50, ci=0.9, seed=1)
+    seeds = pd.read_csv(out / "seeds.csv")
+    subj = seeds[seeds["level"] == "subject"].set_index(["model", "seed"])["accuracy"]
+    n = len(ALL_SUBJECTS)
+    for s, wrong in wrong_by_seed.items():  # each seed gets exactly its wrong subjects wrong
+        assert subj[("resnet18", s)] == pytest.approx(1 - len(wrong) / n)
+    assert subj[("cnn1d", 0)] == pytest.approx(1 - 5 / n)
+    ranking = pd.read_csv(out / "ranking.csv").set_index("model")
+    assert set(ranking.index) == {"resnet18", "resnet18_ensemble", "cnn1d"}
+    ba = seeds[(seeds["model"] == "resnet18") & (seeds["level"] == "subject")]["balanced_accuracy"]
+    r = ranking.loc["resnet18"]
+    assert r["n_seeds"] == 3 and r["subject_balanced_accuracy"] == pytest.approx(ba.mean())
+    assert r["subject_balanced_accuracy_seed_min"] == pytest.approx(ba.min())
+    assert r["subject_balanced_accuracy_seed_max"] == pytest.approx(ba.max())
+    e = ranking.loc["resnet18_ensemble"]
+    assert e["n_seeds"] == 3 and np.isnan(e["subject_balanced_accuracy_seed_min"])
+    assert (
+        e["subject_balanced_accuracy_ci_low"]
+        <= e["subject_balanced_accuracy"]
+        <= e["subject_balanced_accuracy_ci_high"]
+    )
+    # the ensemble, not the mean over seeds, is in the paired tests
+    stats = pd.read_csv(out / "statistics.csv")
+    assert "resnet18_ensemble" in set(stats["model"]) | set(stats["reference"])
+    assert "resnet18" not in set(stats["model"]) | set(stats["reference"])
+    assert (out / "figures" / "confusion_resnet18_ensemble_subject.png").is_file()
+    assert "mean over its seeds" in (out / "report.md").read_text()

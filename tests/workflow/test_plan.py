@@ -67,3 +67,36 @@ def test_unknown_backbone_is_named(tmp_path):
     cfg = write_config(tmp_path / "bad.yaml", {"training": {"backbones": ["resnet18", "googlenett"]}})
     r = snakemake(tmp_path, "-n", configfiles=[cfg])
     assert r.returncode != 0 and "unknown backbone(s) ['googlenett']" in r.output
+
+
+def test_several_seeds_plan_one_job_per_model_fold_and_seed(tmp_path):
+    ext = tmp_path / "site_b"
+    (ext / "mitdb").mkdir(parents=True)
+    (ext / "mitdb" / "RECORDS").write_text("100\n")
+    cfg = write_config(tmp_path / "seeds.yaml", {"training": {"seeds": [0, 1]}, "external": {"path": str(ext)}})
+    r = snakemake(tmp_path, "-n", configfiles=[cfg])
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    # 3 backbones, the 1D CNN and the wavelet baseline x 5 folds x 2 seeds; the all-subject model of each
+    # backbone once per seed for external validation (one external job per backbone: the seeds' mean);
+    # the leaky comparison once (with the first seed)
+    assert jobs["train"] == 30 and jobs["train_cnn1d"] == 10 and jobs["train_wavelet"] == 10
+    assert jobs["train_all"] == 6 and jobs["external"] == 3 and jobs["leak"] == 1
+    for seed in (0, 1):
+        assert f"results/models/resnet18/seed{seed}/fold4/model.pt" in r.stdout
+        assert f"results/models/cnn1d/seed{seed}/fold0/predictions.csv" in r.stdout
+        assert f"results/models/wavelet_svm/seed{seed}/fold4/model.joblib" in r.stdout
+        assert f"results/models/resnet18/seed{seed}/all/model.pt" in r.stdout
+    assert "results/models/resnet18/fold4/model.pt" not in r.stdout
+    assert "results/leak/googlenet/predictions.csv" in r.stdout
+    # one seed's fold is rebuilt alone
+    r = snakemake(tmp_path, "-n", "results/models/resnet18/seed1/fold2/metrics.json", configfiles=[cfg])
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    assert jobs["train"] == 1 and "evaluate" not in jobs
+
+
+def test_seed_and_seeds_that_disagree_are_named(tmp_path):
+    cfg = write_config(tmp_path / "bad.yaml", {"training": {"seed": 3, "seeds": [1, 2]}})
+    r = snakemake(tmp_path, "-n", configfiles=[cfg])
+    assert r.returncode != 0 and "training.seed 3 and training.seeds [1, 2] disagree" in r.output

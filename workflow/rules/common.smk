@@ -15,12 +15,14 @@ os.environ.update(
 from ecgcwt.config import validate_config  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.data import check_config_record_names  # noqa: E402
-from ecgcwt.config import (
+from ecgcwt.config import (  # noqa: E402
     check_model_specs,
     leak_model,
     names_of_rule,
     report_info,
-)  # noqa: E402
+    spec_for_seed,
+    training_seeds,
+)
 
 # Validate first: a bad value stops the run before any job starts, with the key
 # named. Defaults from the schema are filled in place.
@@ -42,6 +44,12 @@ BACKBONES = sorted({MODELS[m]["backbone"] for m in CNN2D})
 FOLDS = list(range(config["folds"]["k"]))
 LEAK = [m for m in [leak_model(config, MODELS)] if m is not None]
 EXTERNAL = config["external"]["path"]
+# training.seeds: one job per model x fold x seed. One seed keeps the paths of
+# a one-seed run (results/models/{model}/fold{k}/); several put each seed's
+# runs in their own folder (results/models/{model}/seed{s}/fold{k}/).
+SEEDS = training_seeds(config)
+SEED_DIR = "seed{seed}/" if len(SEEDS) > 1 else ""
+SEED_TAG = "seed{seed}_" if len(SEEDS) > 1 else ""
 
 
 def one_of(names):
@@ -54,6 +62,7 @@ wildcard_constraints:
     backbone=one_of(BACKBONES),
     model=one_of(MODELS),
     fold=r"\d+",
+    seed=one_of([str(s) for s in SEEDS]),
 
 
 def database_dir(db):
@@ -75,11 +84,30 @@ def records_of(db):
 
 
 def model_files(name):
-    """One file of every model x fold, model-major (the order the report reads them in)."""
+    """One file of every model x seed x fold, model-major, fold-minor (the order the report reads them in)."""
+    return [
+        f
+        for model in MODELS
+        for seed in SEEDS
+        for f in expand(
+            f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/{name}",
+            model=model,
+            seed=seed,
+            fold=FOLDS,
+        )
+    ]
+
+
+def job_spec(wildcards):
+    """The model's spec with the job's training seed (the run's only seed when paths have no {seed})."""
+    return spec_for_seed(MODELS[wildcards.model], int(wildcards.get("seed", SEEDS[0])))
+
+
+def all_model_files(wildcards):
+    """The model trained on every subject, once per seed: external validation averages them."""
     return expand(
-        f"results/models/{{model}}/fold{{fold}}/{name}",
-        model=list(MODELS),
-        fold=FOLDS,
+        f"results/models/{wildcards.model}/{SEED_DIR}all/model.pt",
+        seed=SEEDS,
     )
 
 

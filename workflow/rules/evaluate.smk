@@ -25,6 +25,11 @@ rule evaluate:
             category="Evaluation",
         ),
         per_fold="results/report/per_fold.csv",
+        seeds=report(
+            "results/report/seeds.csv",
+            caption="../report/seeds.rst",
+            category="Evaluation",
+        ),
         comparison=report(
             "results/report/figures/model_comparison.png",
             caption="../report/model_comparison.rst",
@@ -51,6 +56,7 @@ rule evaluate:
     params:
         models=report_models(),
         folds=FOLDS,
+        seeds=SEEDS,
         classes=CLASSES,
         leak_models=LEAK,
         evaluate=config["evaluate"],

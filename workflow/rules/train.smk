@@ -27,14 +27,16 @@ rule train:
     # puts them back if it fails, instead of deleting them first; the job
     # itself replaces each file atomically, so none is ever half-written.
     output:
-        model=update("results/models/{model}/fold{fold}/model.pt"),
-        metrics=update("results/models/{model}/fold{fold}/metrics.json"),
-        predictions=update("results/models/{model}/fold{fold}/predictions.csv"),
-        history=update("results/models/{model}/fold{fold}/history.csv"),
+        model=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/model.pt"),
+        metrics=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/metrics.json"),
+        predictions=update(
+            f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/predictions.csv"
+        ),
+        history=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/history.csv"),
     log:
-        "logs/train/{model}/fold{fold}.log",
+        f"logs/train/{{model}}/{SEED_DIR}fold{{fold}}.log",
     benchmark:
-        "results/benchmarks/train/{model}_fold{fold}.tsv"
+        f"results/benchmarks/train/{{model}}_{SEED_TAG}fold{{fold}}.tsv"
     wildcard_constraints:
         model=one_of(CNN2D),
     conda:
@@ -47,7 +49,7 @@ rule train:
         # which also keeps CPU-only machines from running two trainings at once
         gpu=1,
     params:
-        spec=lambda wildcards: MODELS[wildcards.model],
+        spec=job_spec,
         n_folds=config["folds"]["k"],
         split="subject",
     script:
@@ -62,13 +64,13 @@ use rule train as train_all with:
         unpack(weights_input),
         scalograms=rules.scalograms.output.scalograms,
     output:
-        model=update("results/models/{model}/all/model.pt"),
-        metrics=update("results/models/{model}/all/metrics.json"),
-        history=update("results/models/{model}/all/history.csv"),
+        model=update(f"results/models/{{model}}/{SEED_DIR}all/model.pt"),
+        metrics=update(f"results/models/{{model}}/{SEED_DIR}all/metrics.json"),
+        history=update(f"results/models/{{model}}/{SEED_DIR}all/history.csv"),
     log:
-        "logs/train/{model}/all.log",
+        f"logs/train/{{model}}/{SEED_DIR}all.log",
     benchmark:
-        "results/benchmarks/train/{model}_all.tsv"
+        f"results/benchmarks/train/{{model}}_{SEED_TAG}all.tsv"
 
 
 # The labelled leaky comparison: one cnn2d model trained and tested on windows
@@ -98,14 +100,16 @@ rule train_cnn1d:
         segments=rules.segment.output.segments,
         folds=rules.folds.output.folds,
     output:
-        model=update("results/models/{model}/fold{fold}/model.pt"),
-        metrics=update("results/models/{model}/fold{fold}/metrics.json"),
-        predictions=update("results/models/{model}/fold{fold}/predictions.csv"),
-        history=update("results/models/{model}/fold{fold}/history.csv"),
+        model=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/model.pt"),
+        metrics=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/metrics.json"),
+        predictions=update(
+            f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/predictions.csv"
+        ),
+        history=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/history.csv"),
     log:
-        "logs/train/{model}/fold{fold}.log",
+        f"logs/train/{{model}}/{SEED_DIR}fold{{fold}}.log",
     benchmark:
-        "results/benchmarks/train/{model}_fold{fold}.tsv"
+        f"results/benchmarks/train/{{model}}_{SEED_TAG}fold{{fold}}.tsv"
     wildcard_constraints:
         model=one_of(CNN1D),
     conda:
@@ -118,7 +122,7 @@ rule train_cnn1d:
         # profile's gpu=1 keeps it from competing with them for the cores
         gpu=1,
     params:
-        spec=lambda wildcards: MODELS[wildcards.model],
+        spec=job_spec,
         n_folds=config["folds"]["k"],
         split="subject",
     script:
@@ -131,14 +135,16 @@ rule train_wavelet:
         segments=rules.segment.output.segments,
         folds=rules.folds.output.folds,
     output:
-        model=update("results/models/{model}/fold{fold}/model.joblib"),
-        metrics=update("results/models/{model}/fold{fold}/metrics.json"),
-        predictions=update("results/models/{model}/fold{fold}/predictions.csv"),
-        history=update("results/models/{model}/fold{fold}/history.csv"),
+        model=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/model.joblib"),
+        metrics=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/metrics.json"),
+        predictions=update(
+            f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/predictions.csv"
+        ),
+        history=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/history.csv"),
     log:
-        "logs/train/{model}/fold{fold}.log",
+        f"logs/train/{{model}}/{SEED_DIR}fold{{fold}}.log",
     benchmark:
-        "results/benchmarks/train/{model}_fold{fold}.tsv"
+        f"results/benchmarks/train/{{model}}_{SEED_TAG}fold{{fold}}.tsv"
     wildcard_constraints:
         model=one_of(WAVELET),
     conda:
@@ -148,7 +154,7 @@ rule train_wavelet:
         mem_mb=4000,
         runtime=60,
     params:
-        spec=lambda wildcards: MODELS[wildcards.model],
+        spec=job_spec,
         n_folds=config["folds"]["k"],
         split="subject",
     script:
@@ -159,7 +165,8 @@ rule train_wavelet:
 # of external.path (one row per record; records too short are listed with why).
 rule external:
     input:
-        model=rules.train_all.output.model,
+        # one model per training seed; several: their mean probability (the ensemble)
+        model=all_model_files,
     output:
         predictions="results/external/{model}/predictions.csv",
         metrics="results/external/{model}/metrics.json",

@@ -2,8 +2,8 @@
 
 The rule passes ``params.models`` (one mapping per model, in rule order: name,
 kind, backbone, pretrained, strategy), ``params.folds``, and the
-``predictions``/``history`` inputs as flat lists in model-major, fold-minor
-order; optionally ``input.leak`` (one predictions.csv per leaky random-split
+``predictions``/``history`` inputs as flat lists in model-major, seed-, fold-minor
+order (``params.seeds``: the training seeds); optionally ``input.leak`` (one predictions.csv per leaky random-split
 run) with ``params.leak_models`` naming the model each mirrors.
 """
 
@@ -17,32 +17,48 @@ from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.evaluate import LeakRun, ModelRuns, build_report  # noqa: E402
 
 
-def per_model(files, what, models, folds):
-    """Split a flat model-major, fold-minor list of files into one ``(fold, path)`` list per model."""
+def per_model(files, what, models, seeds, folds):
+    """Split a flat model-major, seed-, fold-minor list of files into one ``{seed: [(fold, path)]}`` per model."""
     files = list(files)
-    if len(files) != len(models) * len(folds):
+    n_seed, n_fold = len(seeds), len(folds)
+    if len(files) != len(models) * n_seed * n_fold:
         raise ConfigError(
-            f"rule evaluate: {len(files)} {what} files for {len(models)} models x {len(folds)} folds; "
+            f"rule evaluate: {len(files)} {what} files for {len(models)} models x {n_seed} seeds x {n_fold} folds; "
             "the rule's inputs and params.models are out of step"
         )
-    n = len(folds)
-    return [list(zip(folds, files[i * n : (i + 1) * n])) for i in range(len(models))]
+    out = []
+    for i in range(len(models)):
+        block = files[i * n_seed * n_fold : (i + 1) * n_seed * n_fold]
+        out.append({s: list(zip(folds, block[j * n_fold : (j + 1) * n_fold])) for j, s in enumerate(seeds)})
+    return out
 
 
 specs = [dict(m) for m in snakemake.params.models]
 folds = list(snakemake.params.folds)
-predictions = per_model(snakemake.input.predictions, "predictions", specs, folds)
+# training.seeds: one seed gives the report of a one-seed run; several add the spread and the ensembles
+seeds = [int(s) for s in snakemake.params.get("seeds", [0])]
+predictions = per_model(snakemake.input.predictions, "predictions", specs, seeds, folds)
 history_files = list(snakemake.input.get("history", []))
-histories = per_model(history_files, "history", specs, folds) if history_files else [[] for _ in specs]
+histories = per_model(history_files, "history", specs, seeds, folds) if history_files else [{} for _ in specs]
+
+
+def curves(by_seed):
+    """History files for the training curves: (fold, path), or ("s{seed}/{fold}", path) with several seeds."""
+    if len(by_seed) <= 1:
+        return [run for runs in by_seed.values() for run in runs]
+    return [(f"s{s}/{fold}", path) for s, runs in by_seed.items() for fold, path in runs]
+
+
 models = [
     ModelRuns(
         name=spec["name"],
         kind=spec["kind"],
-        predictions=preds,
-        histories=hists,
+        predictions=preds[seeds[0]],
+        histories=curves(hists),
         backbone=spec.get("backbone"),
         pretrained=spec.get("pretrained"),
         strategy=spec.get("strategy"),
+        seeds=preds,
     )
     for spec, preds, hists in zip(specs, predictions, histories)
 ]

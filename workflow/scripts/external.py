@@ -12,8 +12,10 @@ from ecgcwt.apply import predict_external  # noqa: E402
 
 torch.set_num_threads(max(1, snakemake.threads))
 params = snakemake.params
+# one model.pt per training seed (a single one is a plain string); several: their ensemble
+models = snakemake.input.model
 predict_external(
-    snakemake.input.model,
+    [models] if isinstance(models, str) else list(models),
     params.path,
     # {db: label} or the config's data.databases ({db: {label: ...}})
     databases=params.databases,

@@ -13,6 +13,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "ModelFileError": ".predict",
         "PredictModel": ".predict",
         "load_predict_model": ".predict",
+        "model_paths": ".predict",
         "predict_records": ".predict",
         "record_windows": ".predict",
         "format_row": ".predict",

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -110,7 +110,7 @@ def database_labels(databases: Mapping | None) -> dict[str, str]:
 
 
 def predict_external(
-    model_pt: str | os.PathLike,
+    model_pt: str | os.PathLike | Sequence[str | os.PathLike],
     external_dir: str | os.PathLike,
     *,
     databases: Mapping[str, str],
@@ -125,6 +125,9 @@ def predict_external(
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Classify every record of ``external_dir``; write ``out_dir/predictions.csv`` and ``metrics.json``.
+
+    ``model_pt`` is one model file, or several (the workflow's one per training
+    seed) whose mean probability, their ensemble, classifies each record.
 
     ``databases`` maps database names to class labels (``{db: label}``, or the
     config's ``{db: {label: ...}}``); a database of the folder not in it gets
@@ -193,7 +196,13 @@ def predict_external(
     for label, n in metrics["labels_not_in_model"].items():
         warnings.append(f"label {label!r} ({n} records) is not one of the model's classes {classes}: not scored")
     metrics.update(
-        model={"path": str(model_pt), "backbone": model.meta["backbone"], "classes": classes},
+        # several files (one per training seed): their ensemble, the mean of their probabilities
+        model={
+            "path": str(model.paths[0]) if len(model.paths) == 1 else [str(p) for p in model.paths],
+            "n_members": len(model.paths),
+            "backbone": model.meta["backbone"],
+            "classes": classes,
+        },
         external_dir=str(external_dir),
         settings={
             "max_windows": None if max_windows is None else int(max_windows),

@@ -88,6 +88,13 @@ class PredictModel:
     columns: np.ndarray
     image: dict
     device: torch.device
+    #: an ensemble's models (this one first), all with the same classes and preprocessing; () for one model
+    members: tuple = ()
+
+    @property
+    def paths(self) -> list[Path]:
+        """The model file(s): one, or every member of an ensemble."""
+        return [m.path for m in self.members] if self.members else [self.path]
 
     def images(self, windows: np.ndarray) -> np.ndarray:
         """uint8 (n, H, W, 3) images of float32 windows (n, window), as the scalogram cache makes them."""
@@ -106,12 +113,63 @@ class PredictModel:
             )
 
 
-def load_predict_model(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
+def model_paths(model_pt) -> list[Path]:
+    """The model files of ``model_pt``: one file, a list of files, or a folder (its ``*.pt`` files, sorted)."""
+    given = [model_pt] if isinstance(model_pt, (str, os.PathLike)) else list(model_pt)
+    if not given:
+        raise ModelFileError("no model file given")
+    paths: list[Path] = []
+    for p in map(Path, given):
+        if p.is_dir():
+            found = sorted(p.glob("*.pt"))
+            if not found:
+                raise ModelFileError(f"model folder {str(p)!r} holds no *.pt model files")
+            paths += found
+        else:
+            paths.append(p)
+    return list(dict.fromkeys(paths))
+
+
+#: What the members of an ensemble must share: the classes, the segmentation and every image setting.
+def _preparation(model: PredictModel) -> dict:
+    attrs = model.meta["scalogram_attrs"]
+    return {
+        "classes": model.classes,
+        "preprocessing": model.prep,
+        **{f"scalogram_attrs.{k}": attrs[k] for k in IMAGE_ATTRS},
+        "image_size": list(model.meta["image_size"]),
+    }
+
+
+def load_predict_model(model_pt, device: str = "cpu") -> PredictModel:
     """Load ``model_pt`` (weights only: nothing in it is executed) and rebuild its preprocessing.
+
+    ``model_pt`` may also be several files or a folder of ``*.pt`` files: an
+    ensemble, whose probability is the mean of its members' (windows are
+    prepared once, so every member must have the same classes and
+    preprocessing; the first that differs is named).
 
     Raises :class:`ModelFileError` with a one-line reason for a missing file,
     a file torch cannot load, or a file that is not a ``model.pt`` of this package.
     """
+    paths = model_paths(model_pt)
+    if len(paths) == 1:
+        return _load_one(paths[0], device)
+    models = [_load_one(p, device) for p in paths]
+    first = _preparation(models[0])
+    for m in models[1:]:
+        other = _preparation(m)
+        differ = [k for k in first if first[k] != other[k]]
+        if differ:
+            raise ModelFileError(
+                f"model file {str(m.path)!r} cannot join an ensemble with {str(models[0].path)!r}: its "
+                f"{', '.join(differ)} differ; give models trained on the same classes and data settings"
+            )
+    head = models[0]
+    return PredictModel(**{**head.__dict__, "members": tuple(models)})
+
+
+def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
     from ecgcwt.apply.model_file import load_trained_model  # torchvision: imported only when needed
 
     path = Path(model_pt)
@@ -278,7 +336,16 @@ def record_windows(
 
 
 def window_probabilities(model: PredictModel, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation."""
+    """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation.
+
+    An ensemble's are the mean of its members'.
+    """
+    if model.members:
+        return np.mean([_window_probabilities(m, images, batch_size) for m in model.members], axis=0)
+    return _window_probabilities(model, images, batch_size)
+
+
+def _window_probabilities(model: PredictModel, images: np.ndarray, batch_size: int) -> np.ndarray:
     numerics = choose_numerics(model.meta["config"], model.device, model.meta["backbone"])
     net = model.built.model.to(memory_format=numerics.memory_format)
     feeder = BatchFeeder(

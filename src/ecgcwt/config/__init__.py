@@ -30,6 +30,8 @@ __all__, __getattr__, __dir__ = lazy_face(
         "ModelKind": ".models",
         "report_info": ".models",
         "leak_model": ".models",
+        "training_seeds": ".models",
+        "spec_for_seed": ".models",
         # backbone names (no torch)
         "supported_backbones": ".backbones",
         "unknown_backbone_hint": ".backbones",

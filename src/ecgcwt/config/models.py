@@ -81,8 +81,38 @@ MODEL_KINDS: dict[str, ModelKind] = {
 RESERVED = {"all"}
 
 
-def _merged_training(config: dict, overrides: dict | None) -> dict:
+def training_seeds(config: dict[str, Any]) -> list[int]:
+    """The run's training seeds: ``training.seeds``, or ``[training.seed]`` for a config that sets only that.
+
+    ``seeds`` is the list every model x fold is trained with; ``seed`` is kept
+    so that a config written for one seed keeps its meaning: ``seed: 5`` with
+    the default ``seeds: [0]`` is the run ``seeds: [5]``. With both set they
+    must agree (``seed`` is then the first seed, 0 standing for unset).
+    """
+    training = config["training"]
+    seeds = [int(s) for s in training.get("seeds", [0])]
+    seed = int(training.get("seed", 0))
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"training.seeds: {seeds} must be distinct non-negative integers, at least one")
+    if seeds == [0] and seed != 0:
+        return [seed]
+    if seed not in (0, seeds[0]):
+        raise ConfigError(
+            f"training.seed {seed} and training.seeds {seeds} disagree; list the seeds in training.seeds only "
+            "(training.seed may only repeat the first of them)"
+        )
+    return seeds
+
+
+def _merged_training(config: dict, overrides: dict | None, name: str | None = None) -> dict:
+    own = sorted({"seed", "seeds"} & set(overrides or {}))
+    if own:
+        # seeds name the run's folders and make the ensembles: every model trains with the same ones,
+        # so the paired tests compare models trained alike
+        raise ConfigError(f"models.{name}.training: {own} apply to the whole run; set training.seeds instead")
+    seeds = training_seeds(config)
     base = {k: v for k, v in config["training"].items() if k != "backbones"}
+    base.update(seed=seeds[0], seeds=seeds)
     return deep_update(base, dict(overrides or {}))
 
 
@@ -118,7 +148,7 @@ def model_specs(config: dict[str, Any]) -> dict[str, dict]:
         elif entry.get("backbone"):
             raise ConfigError(f"models.{name}: backbone applies to kind cnn2d only (this model is {kind})")
         if MODEL_KINDS[kind].training:
-            spec["training"] = _merged_training(config, entry.get("training"))
+            spec["training"] = _merged_training(config, entry.get("training"), name)
         else:
             if entry.get("training"):
                 raise ConfigError(
@@ -126,7 +156,7 @@ def model_specs(config: dict[str, Any]) -> dict[str, dict]:
                 )
             spec.update({k: entry.get(k, v) for k, v in own.items()})
             # the same seed and inner split as the CNNs: every model trains on the same subjects
-            spec["seed"] = config["training"]["seed"]
+            spec["seed"] = training_seeds(config)[0]
             spec["val_fraction"] = config["training"]["val_fraction"]
         specs[name] = spec
     return specs
@@ -149,6 +179,16 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
         cnn = [n for n, s in specs.items() if s["kind"] == "cnn2d"]
         raise ConfigError(f"leak_comparison.model {leak!r} is not a cnn2d model of this run; one of {cnn}")
     return specs
+
+
+def spec_for_seed(spec: dict, seed: int) -> dict:
+    """A copy of ``spec`` trained with ``seed`` (one of the run's training seeds): one job of model x fold x seed."""
+    out = {**spec}
+    if "training" in out:
+        out["training"] = {**out["training"], "seed": int(seed)}
+    else:  # a kind without a training section (wavelet) carries its seed itself
+        out["seed"] = int(seed)
+    return out
 
 
 def names_of_kind(specs: dict[str, dict], kind: str) -> list[str]:

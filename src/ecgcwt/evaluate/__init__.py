@@ -49,5 +49,11 @@ __all__, __getattr__, __dir__ = lazy_face(
         "LeakRun": ".report",
         "build_report": ".report",
         "resolve_evaluate_config": ".report",
+        # several training seeds
+        "ensemble_predictions": ".seeds",
+        "seeds_table": ".seeds",
+        "mean_over_seeds": ".seeds",
+        "ENSEMBLE_SUFFIX": ".seeds",
+        "SEEDS_COLUMNS": ".seeds",
     },
 )

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -65,6 +65,7 @@ from ecgcwt.evaluate.report_text import (
     to_markdown,
     training_blocks,
 )
+from ecgcwt.evaluate.seeds import ENSEMBLE_SUFFIX, ensemble_predictions, mean_over_seeds, seeds_table
 from ecgcwt.evaluate.stats import COMPARISON_LEVELS, compare_models, interpretation, mcnemar_p_value
 
 #: Levels reported (``subject_vote`` stays in each fold's metrics.json).
@@ -102,8 +103,11 @@ RANKING_COLUMNS = [
     "backbone",
     "pretrained",
     "strategy",
+    "n_seeds",
     "n_subjects",
-    *[f"{lv}_{m}{s}" for lv, m in RANKING_METRICS for s in ("", "_ci_low", "_ci_high")],
+    # the spread over training seeds (lowest, highest seed) beside the subject-bootstrap interval;
+    # a one-seed model's is its value, an ensemble's is empty
+    *[f"{lv}_{m}{s}" for lv, m in RANKING_METRICS for s in ("", "_ci_low", "_ci_high", "_seed_min", "_seed_max")],
     "n_recordings",
     "n_segments",
 ]
@@ -168,6 +172,13 @@ class ModelRuns:
     backbone: str | None = None  # cnn2d only
     pretrained: str | None = None  # cnn2d: "imagenet" | "none" | a weights file
     strategy: str | None = None  # cnn2d: "finetune" | "linear_probe" | "scratch"
+    #: training seed -> its (fold, predictions.csv) list, for a model trained with several seeds
+    #: (``predictions`` is then ignored); None: one run, ``predictions``, of seed 0
+    seeds: dict[int, list[tuple[int | str, str | os.PathLike]]] | None = None
+
+    def seed_runs(self) -> dict[int, list[tuple[int | str, str | os.PathLike]]]:
+        """Training seed -> (fold, predictions.csv) list; one entry for a one-seed model."""
+        return {int(k): list(v) for k, v in self.seeds.items()} if self.seeds else {0: list(self.predictions)}
 
 
 @dataclass
@@ -201,8 +212,14 @@ def _check_models(models: Sequence[ModelRuns]) -> list[ModelRuns]:
         seen.add(m.name)
         if m.kind not in KINDS:
             raise ValueError(f"model {m.name!r}: kind must be one of {KINDS}, got {m.kind!r}")
-        if not m.predictions:
+        if not m.predictions and not m.seeds:
             raise DataError(f"model {m.name!r} has no predictions files")
+    for m in models:
+        if len(m.seed_runs()) > 1 and f"{m.name}{ENSEMBLE_SUFFIX}" in seen:
+            raise DataError(
+                f"model {m.name}{ENSEMBLE_SUFFIX!s} would be both a model and the ensemble of {m.name}'s seeds; "
+                "rename the model"
+            )
     return models
 
 
@@ -303,9 +320,24 @@ def _lookup(summary: pd.DataFrame, model: str, level: str, metric: str) -> tuple
     return float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
 
 
-def ranking_table(summary: pd.DataFrame, models: Sequence[ModelRuns]) -> pd.DataFrame:
-    """One row per model, best first: by subject-level balanced accuracy, ties by recording level, then order given."""
+def ranking_table(
+    summary: pd.DataFrame,
+    models: Sequence[ModelRuns],
+    spread: pd.DataFrame | None = None,
+    n_seeds: dict[str, int] | None = None,
+) -> pd.DataFrame:
+    """One row per model, best first: by subject-level balanced accuracy, ties by recording level, then order given.
+
+    ``spread`` (``model, level, metric, seed_min, seed_max``) gives the range
+    over training seeds of the models trained with several; a model not in it
+    (one seed) spans its value, an ensemble (``n_seeds`` members, no spread
+    rows) nothing.
+    """
     rows = []
+    n_seeds = n_seeds or {}
+    spread = (
+        spread if spread is not None else pd.DataFrame(columns=["model", "level", "metric", "seed_min", "seed_max"])
+    )
     for m in models:
         s = summary[summary["model"] == m.name].iloc[0]
         row = {
@@ -314,6 +346,7 @@ def ranking_table(summary: pd.DataFrame, models: Sequence[ModelRuns]) -> pd.Data
             "backbone": m.backbone,
             "pretrained": m.pretrained,
             "strategy": m.strategy,
+            "n_seeds": int(n_seeds.get(m.name, 1)),
             "n_subjects": int(s["n_subjects"]),
             "n_recordings": int(s["n_recordings"]),
             "n_segments": int(s["n_segments"]),
@@ -321,6 +354,14 @@ def ranking_table(summary: pd.DataFrame, models: Sequence[ModelRuns]) -> pd.Data
         for level, metric in RANKING_METRICS:
             v, lo, hi = _lookup(summary, m.name, level, metric)
             row.update({f"{level}_{metric}": v, f"{level}_{metric}_ci_low": lo, f"{level}_{metric}_ci_high": hi})
+            sp = spread[(spread["model"] == m.name) & (spread["level"] == level) & (spread["metric"] == metric)]
+            if len(sp):
+                lo_s, hi_s = float(sp["seed_min"].iloc[0]), float(sp["seed_max"].iloc[0])
+            elif m.name.endswith(ENSEMBLE_SUFFIX) and n_seeds.get(m.name, 1) > 1:
+                lo_s = hi_s = float("nan")  # an ensemble is one model: no spread over seeds
+            else:
+                lo_s = hi_s = v
+            row.update({f"{level}_{metric}_seed_min": lo_s, f"{level}_{metric}_seed_max": hi_s})
         rows.append(row)
 
     def key(i: int):
@@ -557,30 +598,60 @@ def build_report(
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
 
-    pooled = {m.name: pool_model(m, classes) for m in models}
+    # every seed's pooled folds; a model's first seed stands for it where one table is needed (same units)
+    per_seed = {
+        m.name: {s: pool_model(replace(m, predictions=runs), classes) for s, runs in m.seed_runs().items()}
+        for m in models
+    }
+    pooled = {name: next(iter(runs.values())) for name, runs in per_seed.items()}
     check_same_units(pooled)
-    summary_parts, per_fold_rows = [], []
+    several = {m.name for m in models if len(per_seed[m.name]) > 1}
+    n_seeds = {name: len(runs) for name, runs in per_seed.items()}
+    report_models: list[ModelRuns] = []
+    summary_parts, per_fold_rows, spreads = [], [], []
     for m in models:
-        part, rows = model_tables(m, pooled[m.name], classes, n_boot, ci, seed)
+        report_models.append(m)
+        if m.name not in several:
+            part, rows = model_tables(m, pooled[m.name], classes, n_boot, ci, seed)
+            summary_parts.append(part)
+            per_fold_rows += rows
+            continue
+        # several seeds: the mean over seeds (and its spread), then the ensemble as a model of its own
+        tables = [model_tables(m, df, classes, n_boot, ci, seed) for df in per_seed[m.name].values()]
+        part, spread = mean_over_seeds([t[0] for t in tables], ["model", "level", "metric"])
+        folds, _ = mean_over_seeds([pd.DataFrame(t[1], columns=PER_FOLD_COLUMNS) for t in tables], PER_FOLD_COLUMNS[:4])
+        summary_parts.append(part)
+        spreads.append(spread)
+        per_fold_rows += folds.to_dict("records")
+        ens = replace(m, name=f"{m.name}{ENSEMBLE_SUFFIX}", seeds=None, histories=())
+        try:
+            pooled[ens.name] = ensemble_predictions(list(per_seed[m.name].values()), classes)
+        except DataError as exc:
+            raise DataError(f"{m.name}: {exc}") from None
+        n_seeds[ens.name] = n_seeds[m.name]
+        report_models.append(ens)
+        part, rows = model_tables(ens, pooled[ens.name], classes, n_boot, ci, seed)
         summary_parts.append(part)
         per_fold_rows += rows
     summary = pd.concat(summary_parts, ignore_index=True)[SUMMARY_COLUMNS]
     per_fold = pd.DataFrame(per_fold_rows, columns=PER_FOLD_COLUMNS)
-    ranking = ranking_table(summary, models)
-    by_name = {m.name: m for m in models}
+    ranking = ranking_table(summary, report_models, pd.concat(spreads) if spreads else None, n_seeds)
+    by_name = {m.name: m for m in report_models}
     ranked = [by_name[n] for n in ranking["model"]]
-    statistics = statistics_table(
-        pooled, ranked, ranking["model"].iloc[0], n_boot=n_boot, ci=ci, seed=seed, alpha=alpha
-    )
+    # a mean over seeds has no single prediction per unit: its ensemble stands for it in the paired
+    # tests and the per-prediction figures (ROC, confusion)
+    single = [m for m in ranked if m.name not in several]
+    statistics = statistics_table(pooled, single, single[0].name, n_boot=n_boot, ci=ci, seed=seed, alpha=alpha)
+    seeds = seeds_table(per_seed, classes, REPORT_LEVELS)
     leaks = leak_table(leak, summary, classes, n_boot=n_boot, ci=ci, seed=seed) if leak else None
 
     pct = f"{100 * ci:g}%"
     figures = {"comparison": fig_dir / "model_comparison.png", "roc": fig_dir / "roc.png"}
     plot_model_comparison(ranking, len(classes), f"{pct} subject-bootstrap interval", figures["comparison"])
-    roc_aggs = [(m.name, m.kind, aggregate(pooled[m.name], "recording", classes)) for m in ranked]
+    roc_aggs = [(m.name, m.kind, aggregate(pooled[m.name], "recording", classes)) for m in single]
     plot_roc(roc_aggs, classes, LEVEL_TEXT["recording"], figures["roc"])
     confusions: dict[str, list[tuple[str, Path]]] = {}
-    for m in ranked:
+    for m in single:
         for level in CONFUSION_LEVELS:
             agg = aggregate(pooled[m.name], level, classes)
             path = fig_dir / f"confusion_{m.name}_{level}.png"
@@ -605,6 +676,7 @@ def build_report(
     write_csv(per_fold, out_dir / "per_fold.csv")
     write_csv(ranking, out_dir / "ranking.csv")
     write_csv(statistics, out_dir / "statistics.csv")
+    write_csv(seeds, out_dir / "seeds.csv")
     if leaks is not None:
         write_csv(leaks, out_dir / "leak.csv")
 
@@ -621,7 +693,7 @@ def build_report(
         ranking_metrics=RANKING_METRICS,
         min_discordant=min_discordant_for_significance(alpha),
     )
-    tables = ["summary.csv", "per_fold.csv", "ranking.csv", "statistics.csv"] + (
+    tables = ["summary.csv", "per_fold.csv", "ranking.csv", "statistics.csv", "seeds.csv"] + (
         ["leak.csv"] if leaks is not None else []
     )
     blocks = [

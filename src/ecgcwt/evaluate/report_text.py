@@ -212,6 +212,12 @@ def ranking_blocks(ctx: Context, ranking: pd.DataFrame) -> list:
         shown[f"{metric.replace('_', ' ')} ({level})"] = [
             _fmt_ci(r[col], r[f"{col}_ci_low"], r[f"{col}_ci_high"]) for _, r in ranking.iterrows()
         ]
+    if "n_seeds" in ranking.columns and (ranking["n_seeds"] > 1).any():
+        lo, hi = ranking["subject_balanced_accuracy_seed_min"], ranking["subject_balanced_accuracy_seed_max"]
+        shown["seeds: lowest-highest (subject)"] = [
+            "" if pd.isna(a) or n < 2 or str(m).endswith("_ensemble") else f"{a:.3f}-{b:.3f}"
+            for a, b, n, m in zip(lo, hi, ranking["n_seeds"], ranking["model"])
+        ]
     shown["subjects"] = ranking["n_subjects"]
     return [
         ("h2", "Main table"),
@@ -228,7 +234,25 @@ def ranking_blocks(ctx: Context, ranking: pd.DataFrame) -> list:
             "show how much the result could change with another sample of people of this size. Overlapping "
             "intervals do not decide a comparison, and neither does the order: see Statistics for paired tests.",
         ),
+        *_seed_blocks(ranking),
         ("table", shown),
+    ]
+
+
+def _seed_blocks(ranking: pd.DataFrame) -> list:
+    """What the rows of a run with several training seeds mean (nothing for a one-seed run)."""
+    if "n_seeds" not in ranking.columns or not (ranking["n_seeds"] > 1).any():
+        return []
+    n = int(ranking["n_seeds"].max())
+    return [
+        (
+            "p",
+            f"Models were trained with {n} seeds. A model's row is the mean over its seeds (each seed's pooled "
+            "folds scored on their own), its interval the seeds' intervals averaged; ranking.csv gives the lowest "
+            "and highest seed beside it (`_seed_min`, `_seed_max`) and seeds.csv every seed. `{model}_ensemble` "
+            "averages the seeds' window probabilities and is scored like any model; it, not the mean, enters the "
+            "paired tests and the ROC and confusion figures.",
+        )
     ]
 
 
@@ -369,7 +393,7 @@ def details_blocks(ctx: Context, summary: pd.DataFrame, per_fold: pd.DataFrame, 
         pcw = pc.pivot_table(index="class", columns="measure", values="text", aggfunc="first", sort=False)
         pcw = pcw.reindex(index=ctx.classes, columns=[c for c in PER_CLASS_METRICS if c in pcw.columns])
         blocks.append(("table", pcw.rename_axis("class (recording level)").reset_index()))
-        for level, path in confusions[m.name]:
+        for level, path in confusions.get(m.name, []):  # a mean over seeds: see its ensemble
             blocks.append(("img", rel(path, ctx.out_dir), f"{m.name}, {LEVEL_TEXT[level]}"))
         pf = per_fold[(per_fold["model"] == m.name) & (per_fold["metric"] == "balanced_accuracy")]
         pfw = pf.pivot_table(index="level", columns="fold", values="value", aggfunc="first", sort=False)
