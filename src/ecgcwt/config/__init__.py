@@ -16,6 +16,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "validate_config": ".load",
         "check_config": ".load",
         "effective_config_yaml": ".load",
+        "default_config": ".load",
         "SYNTHETIC_CLASSES": ".load",
         "load_schema": ".validate",
         "validate_section": ".validate",
