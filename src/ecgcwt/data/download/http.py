@@ -23,7 +23,7 @@ from wfdb.io import _url as wfdb_url
 from wfdb.io import download as wfdb_download
 
 from ecgcwt import __version__
-from ecgcwt.errors import DownloadError
+from ecgcwt.errors import DownloadError, EcgCwtError, error_reason
 
 #: Environment variable naming a PhysioNet mirror, used when ``index_url`` is None.
 ENV_INDEX_URL = "ECGCWT_PHYSIONET_URL"
@@ -42,7 +42,7 @@ T = TypeVar("T")
 Log = Callable[[str], object]
 
 
-class _IntegrityError(Exception):
+class _IntegrityError(EcgCwtError):
     """Downloaded content that is incomplete or fails its checksum (retried).
 
     ``hint`` replaces the generic advice in the final error when set.
@@ -120,15 +120,6 @@ def _is_permanent(exc: BaseException) -> bool:
     return status is not None and 400 <= status < 500 and status not in _RETRYABLE_4XX
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, _IntegrityError):
-        return str(exc)
-    text = str(exc) or type(exc).__name__
-    return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
-
-
 @dataclasses.dataclass
 class _Net:
     retries: int
@@ -145,7 +136,7 @@ class _Net:
             except (OSError, _IntegrityError) as exc:  # URLError, requests and wfdb errors are OSError
                 if _is_permanent(exc):
                     raise DownloadError(
-                        f"could not download {what} from {url}: {_reason(exc)}. The server does "
+                        f"could not download {what} from {url}: {error_reason(exc)}. The server does "
                         f"not have this file: check the database name, version and record names "
                         f"(data.databases / data.records in config.yaml) or the mirror URL."
                     ) from exc
@@ -154,7 +145,7 @@ class _Net:
                     delay = self.backoff_s * 2 ** (attempt - 1)
                     self.log(
                         f"[download] {what}: attempt {attempt}/{self.retries} failed "
-                        f"({_reason(exc)}); retrying in {delay:g} s"
+                        f"({error_reason(exc)}); retrying in {delay:g} s"
                     )
                     time.sleep(delay)
         hint = _RESUME_HINT
@@ -166,7 +157,7 @@ class _Net:
                 "publishes (a damaged mirror or an interfering proxy); " + hint[0].lower() + hint[1:]
             )
         raise DownloadError(
-            f"could not download {what} from {url} after {self.retries} tries: {_reason(last)}. {hint}"
+            f"could not download {what} from {url} after {self.retries} tries: {error_reason(last)}. {hint}"
         ) from last
 
     def get_bytes(self, url: str) -> bytes:

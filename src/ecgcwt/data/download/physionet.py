@@ -109,7 +109,6 @@ from ecgcwt.data.download.http import (
     _IntegrityError,
     _is_permanent,
     _Net,
-    _reason,
     _resolve_index_url,
     _wfdb_remote,
 )
@@ -130,7 +129,7 @@ from ecgcwt.data.download.verify import (
     _second_read,
 )
 from ecgcwt.data.records import check_record_names
-from ecgcwt.errors import DownloadError
+from ecgcwt.errors import DownloadError, error_reason
 
 #: Values of ``verify`` (``data.verify``): what to do where SHA256SUMS.txt cannot vouch for a file.
 VERIFY_MODES = ("strict", "warn")
@@ -396,7 +395,7 @@ def _read_sha256sums(
             raise
         if verify == "strict":
             raise DownloadError(
-                f"{db} {version}: {url} is not available ({_reason(exc.__cause__)}), so the files of "
+                f"{db} {version}: {url} is not available ({error_reason(exc.__cause__)}), so the files of "
                 f"{db} {version} cannot be checked against PhysioNet's checksums, and data.verify is "
                 f"'strict'. To proceed either set data.verify: warn in config.yaml (the files are then "
                 f"downloaded unverified, a warning is logged and {dest / MANIFEST_NAME} marks them "
@@ -404,7 +403,7 @@ def _read_sha256sums(
                 f"has {SHA256SUMS_NAME}, such as https://physionet.org/files/."
             ) from exc.__cause__
         log(
-            f"[download] WARNING: {url} is not available ({_reason(exc.__cause__)}); downloaded files of "
+            f"[download] WARNING: {url} is not available ({error_reason(exc.__cause__)}); downloaded files of "
             f"{db} {version} cannot be checked against PhysioNet's checksums. Continuing because "
             f"data.verify is 'warn'; {dest / MANIFEST_NAME} marks these records \"verified\": false."
         )
