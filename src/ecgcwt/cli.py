@@ -12,6 +12,15 @@ Exit status: 0 when every record was classified; 1 when any record failed
 (the others are still classified and printed); 2 for a usage error: bad
 arguments, or a model file that is missing or not a ``model.pt`` written by
 ecgcwt training.
+
+``ecgcwt config FILE...`` prints the effective configuration as YAML on
+stdout: the package's defaults (the schema's, equal to ``config.yaml``)
+updated by each FILE in order, key by key, exactly as the workflow merges
+``snakemake --configfile FILE...``, then checked by the same functions the
+workflow's ``common.smk`` runs (``validate_config``, the record-name check).
+Exit status 0; 2 when a file cannot be read or a value is invalid, with one
+line on stderr naming the key (``ecgcwt config: error: folds.k: ...``). It
+imports no torch, so it answers quickly on a login node.
 """
 
 from __future__ import annotations
@@ -93,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="torch CPU threads")
+    c = sub.add_parser(
+        "config",
+        help="print the effective configuration of config files (merged over the defaults, validated)",
+        description="Merge the config FILEs over the package's defaults (later files update earlier ones key by "
+        "key, as `snakemake --configfile FILE...` does), validate the result as the workflow does and print "
+        "it as YAML. Exit status: 0 valid, 2 a file cannot be read or a value is invalid (one line on "
+        "stderr naming the key).",
+    )
+    c.add_argument("files", nargs="+", metavar="FILE", help="YAML config file, e.g. config.yaml or a profile")
     return parser
 
 
@@ -100,11 +118,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # exits with status 2 on a usage error
     if args.command == "predict":
         return _predict(args)
+    if args.command == "config":
+        return _config(args)
     return EXIT_USAGE  # pragma: no cover (argparse requires a known command)
 
 
-def _error(text: str) -> None:
-    print(f"ecgcwt predict: error: {text}", file=sys.stderr, flush=True)
+def _error(text: str, command: str = "predict") -> None:
+    print(f"ecgcwt {command}: error: {text}", file=sys.stderr, flush=True)
+
+
+def _config(args) -> int:
+    # config and data faces only: neither imports torch (a test checks)
+    from ecgcwt.config import effective_config_yaml, merge_config_files
+    from ecgcwt.data import check_config_record_names
+    from ecgcwt.errors import ConfigError, RecordError
+
+    try:
+        # the two checks of workflow/rules/common.smk: validate_config (inside the merge), then record names
+        config = merge_config_files(args.files)
+        check_config_record_names(config["data"]["records"], error=ConfigError)
+    except (ConfigError, RecordError) as exc:
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        _error("; ".join(" ".join(p.split()) for p in problems), "config")  # one line, each "key: reason"
+        return EXIT_USAGE
+    sys.stdout.write(effective_config_yaml(config, args.files))
+    return EXIT_OK
 
 
 def _predict(args) -> int:

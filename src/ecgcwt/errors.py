@@ -4,6 +4,8 @@ Every message says which file or setting is at fault and what to do about it,
 so that a user reading a Snakemake log can act without reading our code.
 """
 
+import urllib.error
+
 
 class EcgCwtError(Exception):
     """Base class of all errors this package raises on purpose."""
@@ -23,3 +25,20 @@ class DownloadError(EcgCwtError):
 
 class DataError(EcgCwtError):
     """Data that cannot serve the requested analysis (e.g. too few subjects per class)."""
+
+
+def error_reason(exc: BaseException) -> str:
+    """Why ``exc`` happened, in one phrase for a message (the downloads of records and of weights share it).
+
+    ``HTTP 404 Not Found`` for an HTTP error, ``URLError: [Errno 111] Connection refused`` for a
+    connection that failed (the socket error, without ``<urlopen error ...>``), this package's own
+    errors as their message, anything else as ``TypeName: message`` (the type name once).
+    """
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"{type(exc).__name__}: {exc.reason}"
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, EcgCwtError):
+        return text
+    return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"

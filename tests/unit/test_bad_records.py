@@ -27,7 +27,7 @@ from ..conftest import require_physionet
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the fixture module
 from fixtures_physionet import VERSION, physionet_mirror  # noqa: E402,F401
 
-from ecgcwt.data.download.physionet import download_database  # noqa: E402
+from ecgcwt.data.download import download_database  # noqa: E402
 
 #: Small windows and the first 20 s only: every test here runs in well under a second.
 SPEC = SegmentSpec(fs=128, window=512, hop=512, max_per_recording=2, max_duration_s=20)

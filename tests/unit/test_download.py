@@ -1,4 +1,4 @@
-"""Offline tests of ecgcwt.data.download.physionet against a local PhysioNet mirror.
+"""Offline tests of ecgcwt.data.download against a local PhysioNet mirror.
 
 The mirror (tests/fixtures_physionet.py) serves REAL PhysioNet records (mitdb
 100 and 101, chfdb chf02, nsrdb 16483, copied at test time from
@@ -25,7 +25,7 @@ from wfdb.io import download as wfdb_download
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the fixture module
 from fixtures_physionet import SHARED_PHYSIONET, VERSION, physionet_mirror, write_sha256sums  # noqa: E402,F401
 
-from ecgcwt.data.download.physionet import ENV_INDEX_URL, MANIFEST_NAME, download_database, partial_download_path  # noqa: E402
+from ecgcwt.data.download import ENV_INDEX_URL, MANIFEST_NAME, download_database, partial_download_path  # noqa: E402
 from ecgcwt.errors import DownloadError  # noqa: E402
 
 

@@ -22,7 +22,7 @@ import wfdb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the fixture module
 from fixtures_physionet import SHARED_PHYSIONET, VERSION, physionet_mirror, write_sha256sums  # noqa: E402,F401
 
-from ecgcwt.data.download.physionet import MANIFEST_NAME, download_database, partial_download_path  # noqa: E402
+from ecgcwt.data.download import MANIFEST_NAME, download_database, partial_download_path  # noqa: E402
 from ecgcwt.errors import DownloadError  # noqa: E402
 
 # mitdb is format 212 at 360 Hz, 2 signals: 3 bytes per frame. The first 30 s

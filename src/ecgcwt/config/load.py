@@ -52,17 +52,35 @@ def read_config_file(path: str | os.PathLike) -> dict:
 
 
 def merge_config_files(paths: Sequence[str | os.PathLike], overrides: dict | None = None) -> dict:
-    """Merge config files in order (later files update earlier ones key by key), then validate.
+    """Merge config files over the defaults in order (later files update earlier ones key by key), then validate.
 
-    The same merge as ``snakemake --configfile A B``: the workflow's and
-    ``ecgcwt config A B``'s effective configurations are the same mapping.
+    The same merge as the workflow's: Snakemake reads ``config.yaml`` (the
+    schema's defaults, a test keeps them equal) and updates it with
+    ``--configfile A B`` key by key, so a file's ``models:`` or
+    ``data.databases:`` adds to the default entries rather than replacing
+    them. The workflow's and ``ecgcwt config A B``'s effective configurations
+    are the same mapping.
     """
-    config: dict = {}
+    config = default_config()
     for path in paths:
         config = deep_update(config, read_config_file(path))
     if overrides:
         config = deep_update(config, overrides)
     return validate_config(config)
+
+
+def default_config() -> dict:
+    """The package's default configuration: every schema default, unchecked (equal to ``config.yaml``)."""
+    config: dict = {}
+    _check_against(load_schema(), config)  # fills the defaults; the defaults themselves are valid
+    return config
+
+
+def effective_config_yaml(config: dict, sources: Sequence[str | os.PathLike] = ()) -> str:
+    """``config`` as YAML in the schema's key order, headed by a comment naming the files merged."""
+    head = "# effective configuration: package defaults"
+    head += "".join(f" <- {source}" for source in sources)
+    return head + "\n" + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def load_config(path: str | os.PathLike, overrides: dict | None = None) -> dict:

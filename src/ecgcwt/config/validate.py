@@ -59,10 +59,12 @@ def _check_against(schema: dict, instance, prefix: str = "") -> None:
         for e in errors[:10]:
             where = ".".join([*([prefix] if prefix else []), *(str(p) for p in e.absolute_path)]) or "(top level)"
             lines.append(f"  {where}: {e.message}")
-        raise ConfigError(
+        error = ConfigError(
             "invalid configuration:\n" + "\n".join(lines) + "\nSee workflow/schemas/config.schema.yaml for every "
             "key, its allowed values and default."
         )
+        error.problems = [line.strip() for line in lines]  # "key: message" each, for one-line reports (the CLI)
+        raise error
 
 
 def validate_section(name: str, section: dict | None) -> dict:

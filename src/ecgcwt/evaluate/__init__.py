@@ -26,6 +26,8 @@ __all__, __getattr__, __dir__ = lazy_face(
         "METRIC_FUNCTIONS": ".metrics",
         "accuracy": ".metrics",
         "balanced_accuracy": ".metrics",
+        "balanced_accuracy_from_confusion": ".metrics",
+        "mean_recall": ".metrics",
         "macro_f1": ".metrics",
         "confusion": ".metrics",
         "aggregate": ".metrics",

@@ -71,7 +71,7 @@ def accuracy(y_true, y_pred, prob=None) -> float:
 
 
 def balanced_accuracy(y_true, y_pred, prob=None) -> float:
-    return _balanced_accuracy(_cm(y_true, y_pred, prob))
+    return balanced_accuracy_from_confusion(_cm(y_true, y_pred, prob))
 
 
 def macro_f1(y_true, y_pred, prob=None) -> float:
@@ -166,12 +166,24 @@ def _cm(y_true, y_pred, prob) -> np.ndarray:
     return confusion(y_true, y_pred, max(k, 1))
 
 
-def _balanced_accuracy(cm: np.ndarray) -> float:
-    support = cm.sum(axis=1)
+def mean_recall(hits, support):
+    """Balanced accuracy from per-class counts (the class on the last axis): the mean of ``hits / support``
+    over the classes with ``support > 0``; NaN where no class has any. The one definition: the metrics,
+    the paired bootstrap (weighted counts, one row per resample) and the learners' validation scores use it."""
+    hits = np.asarray(hits, dtype=np.float64)
+    support = np.asarray(support, dtype=np.float64)
     present = support > 0
-    if not present.any():
-        return float("nan")
-    return float(np.mean(np.diag(cm)[present] / support[present]))
+    recalls = np.where(present, hits / np.where(present, support, 1.0), 0.0)
+    n_present = present.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(n_present > 0, recalls.sum(axis=-1) / n_present, np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def balanced_accuracy_from_confusion(cm) -> float:
+    """:func:`balanced_accuracy` of a confusion matrix (rows: true class)."""
+    cm = np.asarray(cm)
+    return mean_recall(np.diag(cm), cm.sum(axis=1))
 
 
 def _macro_f1(cm: np.ndarray) -> float:
@@ -294,8 +306,28 @@ class BootstrapResult:
     n_valid: int  # resamples where the metric was defined (e.g. AUC needs every class)
 
 
+def _draw_groups(n_groups: int, n_boot: int, seed: int):
+    """The one subject bootstrap: ``n_boot`` draws of ``n_groups`` group indices with replacement, seeded."""
+    rng = np.random.default_rng(seed)
+    for _ in range(int(n_boot)):
+        yield rng.integers(0, n_groups, n_groups)
+
+
+def subject_resample_weights(groups, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_units)`` multiplicities of a subject bootstrap: how often each unit is in each resample.
+
+    ``groups`` holds each unit's subject (or other group): whole groups are
+    drawn with replacement and each unit counts as often as its group was
+    drawn. The same draws as :func:`bootstrap_ci` makes for the same groups and ``seed``.
+    """
+    codes, uniques = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
+    n_groups = len(uniques)
+    counts = np.array([np.bincount(d, minlength=n_groups) for d in _draw_groups(n_groups, n_boot, seed)])
+    return counts.reshape(int(n_boot), n_groups)[:, codes].astype(np.float64)
+
+
 class _SubjectResampler:
-    """Draws of subjects with replacement, turned into row indices of an aggregated table."""
+    """Draws of subjects with replacement (:func:`_draw_groups`), turned into row indices of an aggregated table."""
 
     def __init__(self, agg: pd.DataFrame, n_boot: int, seed: int) -> None:
         codes, subjects = pd.factorize(agg["subject"], sort=True)
@@ -307,9 +339,7 @@ class _SubjectResampler:
         self.seed = int(seed)
 
     def __iter__(self):
-        rng = np.random.default_rng(self.seed)
-        for _ in range(self.n_boot):
-            drawn = rng.integers(0, self.n_subjects, self.n_subjects)
+        for drawn in _draw_groups(self.n_subjects, self.n_boot, self.seed):
             yield np.concatenate([self._rows[s] for s in drawn])
 
 

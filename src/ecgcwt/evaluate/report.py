@@ -66,7 +66,7 @@ from ecgcwt.evaluate.report_text import (
     training_blocks,
 )
 from ecgcwt.evaluate.seeds import ENSEMBLE_SUFFIX, ensemble_predictions, mean_over_seeds, seeds_table
-from ecgcwt.evaluate.stats import COMPARISON_LEVELS, compare_models, interpretation, mcnemar_p_value
+from ecgcwt.evaluate.stats import COMPARISON_LEVELS, _first, compare_models, interpretation, mcnemar_p_value
 
 #: Levels reported (``subject_vote`` stays in each fold's metrics.json).
 REPORT_LEVELS = ("segment", "recording", "recording_vote", "subject")
@@ -252,11 +252,6 @@ def pool_model(model: ModelRuns, classes: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def _first(items, k: int = 5) -> str:
-    items = sorted(items)
-    return ", ".join(map(str, items[:k])) + (", ..." if len(items) > k else "") if items else "none"
-
-
 def check_same_units(pooled: dict[str, pd.DataFrame]) -> None:
     """Raise a DataError naming both models unless every model was tested on the same subjects and recordings."""
     names = list(pooled)
@@ -267,7 +262,7 @@ def check_same_units(pooled: dict[str, pd.DataFrame]) -> None:
             if a != b:
                 raise DataError(
                     f"models {ref!r} and {name!r} were not tested on the same {key}s: "
-                    f"{len(a - b)} only in {ref} ({_first(a - b)}), {len(b - a)} only in {name} ({_first(b - a)}); "
+                    f"{len(a - b)} only in {ref} ({_first(sorted(a - b), 5)}), {len(b - a)} only in {name} ({_first(sorted(b - a), 5)}); "
                     "a paired comparison needs every model's predictions on the same folds of the same subjects "
                     "(rerun the model whose folds or data differ)"
                 )

@@ -25,13 +25,10 @@ from sklearn.metrics import auc as _area  # noqa: E402
 from sklearn.metrics import roc_curve
 
 from ecgcwt.atomic import atomic_path  # noqa: E402
+from ecgcwt.config import MODEL_KINDS  # noqa: E402
 
-#: How each kind of model is drawn: (colour, marker, line style, legend text).
-KIND_STYLE = {
-    "cnn2d": ("#1f77b4", "o", "-", "2D CNN on CWT scalograms"),
-    "cnn1d": ("#ff7f0e", "s", "--", "1D CNN on the raw signal (baseline)"),
-    "wavelet": ("#2ca02c", "D", ":", "wavelet features + classifier (baseline)"),
-}
+#: How each kind of model is drawn: (colour, marker, line style, legend text), from the model-kind registry.
+KIND_STYLE = {kind: (*k.style, k.text + (" (baseline)" if k.baseline else "")) for kind, k in MODEL_KINDS.items()}
 
 
 def save_figure(fig, path: Path) -> None:

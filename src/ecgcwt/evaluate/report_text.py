@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecgcwt.config import MODEL_KINDS
 from ecgcwt.evaluate.metrics import METRIC_FUNCTIONS, PER_CLASS_METRICS
+from ecgcwt.evaluate.stats import format_p
 
 LEVEL_TEXT = {
     "segment": "segment (each window)",
@@ -25,11 +27,8 @@ LEVEL_TEXT = {
     "recording_vote": "recording (majority vote of a lead's windows)",
     "subject": "subject (mean probability over all of a person's windows)",
 }
-KIND_TEXT = {
-    "cnn2d": "2D CNN on CWT scalograms",
-    "cnn1d": "1D CNN on the raw signal",
-    "wavelet": "wavelet features + classifier",
-}
+#: The report's words for each kind of model: one source, the model-kind registry.
+KIND_TEXT = {kind: k.text for kind, k in MODEL_KINDS.items()}
 
 
 @dataclass
@@ -83,10 +82,6 @@ def _fmt_ci(v: float, lo: float, hi: float, signed: bool = False) -> str:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return format(v, f)
     return f"{v:{f}} [{lo:{f}}, {hi:{f}}]"
-
-
-def _fmt_p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
 def setup_text(m) -> str:
@@ -285,7 +280,7 @@ def statistics_blocks(ctx: Context, statistics: pd.DataFrame) -> list:
             "level": statistics["level"],
             "units": statistics["n_units"],
             "discordant (b / c)": [f"{d} ({b} / {c})" for d, b, c in statistics[["n_discordant", "b", "c"]].to_numpy()],
-            "McNemar p": statistics["p_value"].map(_fmt_p),
+            "McNemar p": statistics["p_value"].map(lambda p: format_p(p, digits=3, prefix=False)),
             "balanced accuracy difference": [
                 _fmt_ci(
                     r.balanced_accuracy_difference,

@@ -39,7 +39,14 @@ import numpy as np
 import pandas as pd
 
 from ecgcwt.errors import DataError
-from ecgcwt.evaluate.metrics import _percentile, aggregate, balanced_accuracy, classes_from_columns
+from ecgcwt.evaluate.metrics import (
+    _percentile,
+    aggregate,
+    balanced_accuracy,
+    classes_from_columns,
+    mean_recall,
+    subject_resample_weights,
+)
 
 COMPARISON_LEVELS = ("subject", "recording")
 
@@ -129,6 +136,7 @@ def unit_outcomes(preds_a: pd.DataFrame, preds_b: pd.DataFrame, level: str = "su
 
 
 def _first(units: list, k: int = 10) -> str:
+    """The first ``k`` of ``units`` for a message (``"a, b, ..."``; ``"none"`` when empty)."""
     shown = ", ".join(map(str, units[:k]))
     return shown + (", ..." if len(units) > k else "") if units else "none"
 
@@ -208,41 +216,21 @@ class PairedDifference:
 
 
 def _resample_weights(n_units: int, groups, n_boot: int, seed: int) -> np.ndarray:
-    """``(n_boot, n_units)`` multiplicities: how often each unit is in each resample.
-
-    Without ``groups`` units are drawn with replacement; with ``groups`` whole
-    groups are (each unit counts as often as its group was drawn).
-    """
+    """:func:`subject_resample_weights` of ``groups``; without ``groups`` each unit is its own group."""
     if groups is None:
-        codes = np.arange(n_units)
-        n_groups = n_units
-    else:
-        groups = np.asarray(groups)
-        if len(groups) != n_units:
-            raise ValueError(f"groups must have one entry per unit ({n_units}), got {len(groups)}")
-        codes, uniques = pd.factorize(pd.Series(groups), sort=True)
-        n_groups = len(uniques)
-    rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, n_groups, (n_boot, n_groups))
-    flat = (drawn + n_groups * np.arange(n_boot)[:, None]).ravel()
-    counts = np.bincount(flat, minlength=n_boot * n_groups).reshape(n_boot, n_groups)
-    return counts[:, codes].astype(np.float64)
+        return subject_resample_weights(np.arange(n_units), n_boot, seed)
+    groups = np.asarray(groups)
+    if len(groups) != n_units:
+        raise ValueError(f"groups must have one entry per unit ({n_units}), got {len(groups)}")
+    return subject_resample_weights(groups, n_boot, seed)
 
 
 def _weighted_balanced_accuracy(weights: np.ndarray, labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
-    """Mean recall over the classes present, per row of ``weights`` (unit multiplicities)."""
-    recalls = []
-    present = []
-    for k in np.unique(labels):
-        in_k = labels == k
-        support = weights[:, in_k].sum(axis=1)
-        hit = weights[:, in_k & correct].sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            recalls.append(np.where(support > 0, hit / support, 0.0))
-        present.append(support > 0)
-    recalls = np.array(recalls)
-    present = np.array(present)
-    return recalls.sum(axis=0) / present.sum(axis=0)
+    """:func:`mean_recall` per row of ``weights`` (unit multiplicities): balanced accuracy of each resample."""
+    classes = [labels == k for k in np.unique(labels)]
+    support = np.stack([weights[:, in_k].sum(axis=1) for in_k in classes], axis=-1)
+    hits = np.stack([weights[:, in_k & correct].sum(axis=1) for in_k in classes], axis=-1)
+    return mean_recall(hits, support)
 
 
 def _check_boot(n_boot: int, ci: float) -> None:
@@ -382,8 +370,13 @@ def best_model(summary_or_preds: pd.DataFrame | Mapping[str, pd.DataFrame], leve
     return max(names, key=lambda m: (np.nan_to_num(scores[m][0], nan=-np.inf), scores[m][1], -names.index(m)))
 
 
-def format_p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+def format_p(p: float, *, digits: int = 2, prefix: bool = True) -> str:
+    """A p-value for people: ``"p < 0.001"`` or ``"p = 0.012"`` (``digits`` significant); ``prefix=False``
+    drops the ``"p "``/``"p = "`` (a table column headed p)."""
+    text = "< 0.001" if p < 0.001 else f"{p:.{digits}g}"
+    if not prefix:
+        return text
+    return f"p {text}" if p < 0.001 else f"p = {text}"
 
 
 def interpretation(row: Mapping | pd.Series, alpha: float = 0.05) -> str:

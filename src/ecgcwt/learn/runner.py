@@ -76,6 +76,11 @@ class SubjectSplit:
 # --------------------------------------------------------------------------- splits
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffling seed of ``epoch`` for a run seeded ``seed`` (every learner's epochs draw the same way)."""
+    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
+
+
 def parse_fold(fold) -> int | str:
     """A fold number, or ``"all"`` (train on everyone, test nobody)."""
     if isinstance(fold, str) and fold != "all":

@@ -45,7 +45,8 @@ and fetched again. A full-length download interrupted mid-file keeps
 
 Verification
 ------------
-What can be checked depends on the mode, and this module checks all of it:
+What can be checked depends on the mode, and the download checks all of it
+(the checks live in :mod:`ecgcwt.data.download.verify`):
 
 * PhysioNet publishes ``{db}/{version}/SHA256SUMS.txt``, checksums of WHOLE
   files. Every file downloaded whole (the headers in both modes, all files in
@@ -89,59 +90,54 @@ The default server is PhysioNet (``https://physionet.org/files/``). Set
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import posixpath
-import secrets
 import shutil
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Sequence
 
-import numpy as np
 import wfdb
-from wfdb.io import _signal as wfdb_signal
-from wfdb.io import _url as wfdb_url
-from wfdb.io import download as wfdb_download
 
-from ecgcwt import __version__
 from ecgcwt.atomic import write_text
+from ecgcwt.data.download.http import (
+    ENV_INDEX_URL,
+    Log,
+    _http_status,
+    _IntegrityError,
+    _is_permanent,
+    _Net,
+    _resolve_index_url,
+    _wfdb_remote,
+)
+from ecgcwt.data.download.manifest import MANIFEST_NAME, _entry, _install, _Manifest, _remove_stale_files, _stale_reason
+from ecgcwt.data.download.verify import (
+    SHA256SUMS_NAME,
+    _as_format16,
+    _check_round_trip,
+    _check_same_header,
+    _check_single_segment,
+    _Checks,
+    _checksum_mismatches,
+    _checksum_problem,
+    _compare_reads,
+    _has_checksums,
+    _record_sums,
+    _sample_sums,
+    _second_read,
+)
 from ecgcwt.data.records import check_record_names
-from ecgcwt.errors import DownloadError
+from ecgcwt.errors import DownloadError, error_reason
 
-#: Environment variable naming a PhysioNet mirror, used when ``index_url`` is None.
-ENV_INDEX_URL = "ECGCWT_PHYSIONET_URL"
-#: Manifest of what was downloaded, per record (JSON, in ``dest``).
-MANIFEST_NAME = ".download.json"
-#: Checksum list PhysioNet publishes for each database version.
-SHA256SUMS_NAME = "SHA256SUMS.txt"
 #: Values of ``verify`` (``data.verify``): what to do where SHA256SUMS.txt cannot vouch for a file.
 VERIFY_MODES = ("strict", "warn")
 
-_RESUME_HINT = (
-    "Check your internet connection or PhysioNet's status; rerun the same command "
-    "to resume (completed records are kept). Where this machine is offline (a cluster's "
-    "submit host), download on one with internet first: "
-    "`snakemake --cores 1 --until download_physionet weights`."
-)
-_CHUNK = 1 << 16
 # Prefix of per-record scratch folders in dest; leftovers of a killed run are removed.
 _TMP_PREFIX = ".ecgcwt-tmp-"
-# HTTP client errors that a retry cannot fix (timeouts and rate limits can be).
-_RETRYABLE_4XX = {408, 425, 429}
 
 _NOT_READ = object()  # SHA256SUMS.txt not fetched yet
-# Query parameter of partial mode's second read (a fresh value per read defeats URL-keyed caches).
-_VERIFY_QUERY = "ecgcwt-verify"
-# Frames per chunk when reading a whole record to check the header's checksums.
-_CHECKSUM_CHUNK = 1 << 20
 
 _PARTIAL_NOTE = (
     "[download] note: max_duration_s is set, so only the first samples of each .dat are fetched. "
@@ -151,9 +147,6 @@ _PARTIAL_NOTE = (
     "server itself is NOT detected in this mode (max_duration_s: null downloads whole files and "
     "verifies them)."
 )
-
-T = TypeVar("T")
-Log = Callable[[str], object]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,17 +167,6 @@ class DownloadSummary:
     skipped: list[str]
     bytes: int
     unverified: list[str] = dataclasses.field(default_factory=list)
-
-
-class _IntegrityError(Exception):
-    """Downloaded content that is incomplete or fails its checksum (retried).
-
-    ``hint`` replaces the generic advice in the final error when set.
-    """
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.hint = hint
 
 
 def download_database(
@@ -323,7 +305,7 @@ def download_database(
 
 
 # --------------------------------------------------------------------------
-# Arguments, server selection
+# Arguments
 
 
 def _check_arguments(db, version, records, max_duration_s, retries, backoff_s, timeout_s) -> None:
@@ -349,195 +331,6 @@ def _check_arguments(db, version, records, max_duration_s, retries, backoff_s, t
         raise DownloadError(
             f"backoff_s must be >= 0 and timeout_s > 0, got backoff_s={backoff_s!r}, timeout_s={timeout_s!r}"
         )
-
-
-def _resolve_index_url(index_url: str | None) -> str:
-    """The server root, always ending in '/': argument, then environment, then PhysioNet."""
-    url = index_url or os.environ.get(ENV_INDEX_URL) or wfdb_download.PN_INDEX_URL
-    if not url.startswith(("http://", "https://")):
-        source = "index_url" if index_url else ENV_INDEX_URL
-        raise DownloadError(
-            f"{source}={url!r} is not an http(s) URL; give a PhysioNet mirror root such as "
-            f"'https://physionet.org/files/'"
-        )
-    return url if url.endswith("/") else url + "/"
-
-
-def _timeout_adapter(timeout_s: float):
-    """A requests adapter that applies ``timeout_s`` to requests sent without a timeout.
-
-    wfdb's requests session sends requests without a timeout, so a stalled
-    connection would hang the job forever.
-    """
-    import requests.adapters  # a dependency of wfdb
-
-    class TimeoutAdapter(requests.adapters.HTTPAdapter):
-        def send(self, request, stream=False, timeout=None, **kwargs):
-            return super().send(request, stream=stream, timeout=timeout or timeout_s, **kwargs)
-
-    # Same pool settings as wfdb's own adapters (wfdb.io._url._get_session).
-    return TimeoutAdapter(pool_maxsize=2, pool_block=True)
-
-
-@contextlib.contextmanager
-def _wfdb_remote(base_url: str, timeout_s: float) -> Iterator[None]:
-    """Point wfdb's remote reads at ``base_url`` with a timeout; restore both afterwards."""
-    previous_url = wfdb_download.config.db_index_url
-    session = wfdb_url._get_session()
-    previous_adapters = dict(session.adapters)
-    wfdb_download.set_db_index_url(base_url)
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, _timeout_adapter(timeout_s))
-    try:
-        yield
-    finally:
-        wfdb_download.set_db_index_url(previous_url)
-        for prefix, adapter in previous_adapters.items():
-            session.mount(prefix, adapter)
-
-
-# --------------------------------------------------------------------------
-# Network with retries
-
-
-def _http_status(exc: BaseException) -> int | None:
-    if isinstance(exc, urllib.error.HTTPError):
-        return exc.code
-    if isinstance(exc, wfdb_url.NetFileError):
-        return exc.status_code
-    return None
-
-
-def _is_permanent(exc: BaseException) -> bool:
-    """A client error (404, 403, ...) that repeating the request cannot fix."""
-    status = _http_status(exc)
-    return status is not None and 400 <= status < 500 and status not in _RETRYABLE_4XX
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, _IntegrityError):
-        return str(exc)
-    text = str(exc) or type(exc).__name__
-    return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
-
-
-@dataclasses.dataclass
-class _Net:
-    retries: int
-    backoff_s: float
-    timeout_s: float
-    log: Log
-
-    def attempt(self, what: str, url: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` up to ``retries`` times; network and integrity errors are retried."""
-        last: BaseException | None = None
-        for attempt in range(1, self.retries + 1):
-            try:
-                return fn()
-            except (OSError, _IntegrityError) as exc:  # URLError, requests and wfdb errors are OSError
-                if _is_permanent(exc):
-                    raise DownloadError(
-                        f"could not download {what} from {url}: {_reason(exc)}. The server does "
-                        f"not have this file: check the database name, version and record names "
-                        f"(data.databases / data.records in config.yaml) or the mirror URL."
-                    ) from exc
-                last = exc
-                if attempt < self.retries:
-                    delay = self.backoff_s * 2 ** (attempt - 1)
-                    self.log(
-                        f"[download] {what}: attempt {attempt}/{self.retries} failed "
-                        f"({_reason(exc)}); retrying in {delay:g} s"
-                    )
-                    time.sleep(delay)
-        hint = _RESUME_HINT
-        if isinstance(last, _IntegrityError) and last.hint:
-            hint = last.hint
-        elif isinstance(last, _IntegrityError):
-            hint = (
-                "If this persists, the server's copy differs from the checksum PhysioNet "
-                "publishes (a damaged mirror or an interfering proxy); " + hint[0].lower() + hint[1:]
-            )
-        raise DownloadError(
-            f"could not download {what} from {url} after {self.retries} tries: {_reason(last)}. {hint}"
-        ) from last
-
-    def get_bytes(self, url: str) -> bytes:
-        """One plain GET of a small file; raises _IntegrityError on a short body."""
-        with urllib.request.urlopen(_request(url), timeout=self.timeout_s) as response:
-            data = response.read()
-            expected = response.headers.get("Content-Length")
-        if expected is not None and not response.headers.get("Content-Encoding"):
-            if len(data) != int(expected):
-                raise _IntegrityError(f"received {len(data)} of {expected} bytes from {url}")
-        return data
-
-    def get_file(self, url: str, part: Path) -> None:
-        """Stream ``url`` into ``part``, continuing a partial ``part`` with a Range request."""
-        start = part.stat().st_size if part.exists() else 0
-        headers = {"Range": f"bytes={start}-"} if start else {}
-        try:
-            response = urllib.request.urlopen(_request(url, headers), timeout=self.timeout_s)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and start:
-                # The partial file is not a prefix of the server's file: start over.
-                part.unlink()
-                raise _IntegrityError(f"stale partial download of {url} discarded") from exc
-            raise
-        with response:
-            status = response.status
-            if status == 206:
-                content_range = response.headers.get("Content-Range", "")
-                if not content_range.startswith(f"bytes {start}-"):
-                    part.unlink()
-                    raise _IntegrityError(f"unexpected Content-Range {content_range!r} from {url}")
-                mode = "ab"
-                total = _content_range_total(content_range)
-            else:  # 200: the server sent the whole file
-                mode, start = "wb", 0
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and not response.headers.get("Content-Encoding") else None
-            with open(part, mode) as out:
-                shutil.copyfileobj(response, out, _CHUNK)
-        size = part.stat().st_size
-        if total is not None and size != total:
-            if size > total:  # cannot be a prefix of the file: start over
-                part.unlink()
-            raise _IntegrityError(f"received {size} of {total} bytes of {url}")
-
-    def get_range(self, url: str, start: int, stop: int | None) -> bytes:
-        """Bytes ``start`` to ``stop - 1`` (``stop=None``: to the end) of ``url``, with urllib.
-
-        Used for the second, independent read of partial mode. A server that
-        ignores ``Range`` answers 200 with the whole file: only the bytes
-        wanted are read from it. Raises _IntegrityError on a short body.
-        """
-        headers = {"Range": f"bytes={start}-{'' if stop is None else stop - 1}"}
-        with urllib.request.urlopen(_request(url, headers), timeout=self.timeout_s) as response:
-            if response.status == 206:
-                content_range = response.headers.get("Content-Range", "")
-                if not content_range.startswith(f"bytes {start}-"):
-                    raise _IntegrityError(f"unexpected Content-Range {content_range!r} from {url}")
-                total = _content_range_total(content_range)
-                data = response.read() if stop is None else response.read(stop - start)
-            else:  # 200: the whole file
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and not response.headers.get("Content-Encoding") else None
-                data = (response.read() if stop is None else response.read(stop))[start:]
-        end = stop if total is None else (total if stop is None else min(stop, total))
-        if end is not None and len(data) != end - start:
-            raise _IntegrityError(f"received {len(data)} of {end - start} bytes (from byte {start}) of {url}")
-        return data
-
-
-def _request(url: str, headers: dict[str, str] | None = None) -> urllib.request.Request:
-    return urllib.request.Request(url, headers={"User-Agent": f"ecgcwt/{__version__} (urllib)", **(headers or {})})
-
-
-def _content_range_total(content_range: str) -> int | None:
-    total = content_range.rpartition("/")[2].strip()
-    return int(total) if total.isdigit() else None
 
 
 # --------------------------------------------------------------------------
@@ -602,7 +395,7 @@ def _read_sha256sums(
             raise
         if verify == "strict":
             raise DownloadError(
-                f"{db} {version}: {url} is not available ({_reason(exc.__cause__)}), so the files of "
+                f"{db} {version}: {url} is not available ({error_reason(exc.__cause__)}), so the files of "
                 f"{db} {version} cannot be checked against PhysioNet's checksums, and data.verify is "
                 f"'strict'. To proceed either set data.verify: warn in config.yaml (the files are then "
                 f"downloaded unverified, a warning is logged and {dest / MANIFEST_NAME} marks them "
@@ -610,7 +403,7 @@ def _read_sha256sums(
                 f"has {SHA256SUMS_NAME}, such as https://physionet.org/files/."
             ) from exc.__cause__
         log(
-            f"[download] WARNING: {url} is not available ({_reason(exc.__cause__)}); downloaded files of "
+            f"[download] WARNING: {url} is not available ({error_reason(exc.__cause__)}); downloaded files of "
             f"{db} {version} cannot be checked against PhysioNet's checksums. Continuing because "
             f"data.verify is 'warn'; {dest / MANIFEST_NAME} marks these records \"verified\": false."
         )
@@ -621,182 +414,6 @@ def _read_sha256sums(
         if len(parts) == 2 and len(parts[0]) == 64:
             sums[parts[1].lstrip("*").removeprefix("./")] = parts[0].lower()
     return sums
-
-
-class _Checks:
-    """What was verified for one record, and how; becomes fields of its manifest entry.
-
-    ``checks[file]`` lists the checks a source file passed: ``"sha256sums"``
-    (whole file against SHA256SUMS.txt), ``"header_checksum"`` (all samples
-    against the header's per-signal checksum), ``"second_read"`` (the samples
-    read, partial mode, equal to a second independent read). ``unverified``
-    maps files that SHA256SUMS.txt should have vouched for, but could not, to
-    the reason (``verify="warn"`` only: ``"strict"`` raises instead).
-    """
-
-    def __init__(self, sums, verify: str, version_url: str, log: Log):
-        self.sums = sums
-        self.verify = verify
-        self.version_url = version_url
-        self.log = log
-        self.checks: dict[str, list[str]] = {}
-        self.unverified: dict[str, str] = {}
-
-    def passed(self, file_name: str, check: str) -> None:
-        done = self.checks.setdefault(file_name, [])
-        if check not in done:
-            done.append(check)
-
-    def sha256_verified(self, file_name: str) -> bool:
-        return "sha256sums" in self.checks.get(file_name, [])
-
-    def require_listed(self, file_name: str, where: str) -> None:
-        """Before downloading ``file_name`` whole: fail (strict) or note (warn) where
-        SHA256SUMS.txt cannot vouch for it."""
-        if self.sums is None:
-            self.unverified[file_name] = f"no {SHA256SUMS_NAME} on the server"
-            return
-        if file_name in self.sums:
-            return
-        url = posixpath.join(self.version_url, SHA256SUMS_NAME)
-        if self.verify == "strict":
-            raise DownloadError(
-                f"{where}: {file_name} is not listed in {url}, so it cannot be verified, and data.verify "
-                f"is 'strict'. To proceed either set data.verify: warn in config.yaml (the file is then "
-                f"downloaded unverified and marked so in the download manifest), or use a mirror whose "
-                f"{SHA256SUMS_NAME} lists it (data.physionet_url)."
-            )
-        self.log(f"[download] WARNING: {file_name} is not listed in {SHA256SUMS_NAME}; not verified")
-        self.unverified[file_name] = f"not listed in {SHA256SUMS_NAME}"
-
-    def verify_file(self, data_path: Path, file_name: str, url: str) -> None:
-        """Raise _IntegrityError (retried) if ``data_path`` does not match SHA256SUMS.txt."""
-        if self.sums is None or file_name not in self.sums:
-            return
-        actual = _sha256(data_path)
-        if actual != self.sums[file_name]:
-            data_path.unlink()
-            raise _IntegrityError(
-                f"SHA256 mismatch for {file_name}: expected {self.sums[file_name]}, got {actual} ({url}); "
-                f"the file was deleted"
-            )
-        self.passed(file_name, "sha256sums")
-
-    def manifest_fields(self) -> dict:
-        return {
-            "verify": self.verify,
-            "verified": not self.unverified,
-            "checks": {name: list(done) for name, done in sorted(self.checks.items())},
-            "unverified": dict(sorted(self.unverified.items())),
-        }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------
-# Manifest and completeness
-
-
-@dataclasses.dataclass
-class _Manifest:
-    path: Path
-    db: str
-    records: dict[str, dict]
-
-    @classmethod
-    def load(cls, dest: Path, db: str) -> "_Manifest":
-        path = dest / MANIFEST_NAME
-        records: dict[str, dict] = {}
-        try:
-            data = json.loads(path.read_text())
-            if isinstance(data, dict) and data.get("db") == db and isinstance(data.get("records"), dict):
-                records = data["records"]
-        except (OSError, ValueError):
-            pass  # missing or unreadable: every record is checked from scratch
-        return cls(path, db, records)
-
-    def save(self) -> None:
-        write_text(
-            self.path,
-            json.dumps({"db": self.db, "ecgcwt_version": __version__, "records": self.records}, indent=1) + "\n",
-        )
-
-
-def _stale_reason(dest: Path, name: str, entry: dict | None, request: dict, verify: str) -> str | None:
-    """None when ``name`` in ``dest`` is exactly what ``request`` would download, else why not.
-
-    Every file is checked against the size and SHA-256 the manifest recorded
-    when it was written, so a file damaged on disk after a complete download
-    (truncated, edited, bytes zeroed) is detected and fetched again.
-    """
-    if not isinstance(entry, dict):
-        return "not in the download manifest"
-    changed = [key for key, value in request.items() if entry.get(key) != value]
-    if changed:
-        return f"downloaded with different settings ({', '.join(changed)})"
-    files, sizes = entry.get("files"), entry.get("sizes")
-    if not isinstance(files, dict) or not isinstance(sizes, dict) or f"{name}.hea" not in files:
-        return "its manifest entry is incomplete"  # a hand-edited or foreign manifest
-    for file_name, digest in files.items():
-        path = dest / file_name
-        if not path.is_file():
-            return f"{file_name} is missing"
-        if path.stat().st_size != sizes.get(file_name):
-            return (
-                f"{file_name} on disk has {path.stat().st_size} bytes, the manifest recorded "
-                f"{sizes.get(file_name)} when it was written (damaged after the download)"
-            )
-        if _sha256(path) != digest:
-            return (
-                f"{file_name} on disk no longer has the SHA-256 recorded when it was written "
-                f"(damaged after the download)"
-            )
-    try:
-        header = wfdb.rdheader(str(dest / name))
-    except Exception:  # any parse failure means "fetch again"
-        return f"{name}.hea does not read as a WFDB header"
-    if entry.get("max_duration_s") is not None:
-        expected = header.sig_len * header.n_sig * 2  # format 16, one file
-        if (dest / f"{name}.dat").stat().st_size != expected:
-            return f"{name}.dat does not hold the {header.sig_len} samples its header announces"
-    if verify == "strict" and entry.get("verified") is not True:
-        if "verified" not in entry:
-            return "its manifest entry predates download verification and data.verify is 'strict'"
-        return "it was downloaded unverified (data.verify: warn) and data.verify is now 'strict'"
-    return None
-
-
-def _install(tmp_dir: Path, dest: Path, names: list[str]) -> None:
-    """Move finished files into ``dest``, the header last.
-
-    A run killed between two renames leaves files whose checksums no longer
-    match the manifest, so the next run fetches that record again.
-    """
-    for file_name in names:
-        os.replace(tmp_dir / file_name, dest / file_name)
-
-
-def _remove_stale_files(dest: Path, name: str, old: dict | None, new: dict) -> None:
-    """Delete files of an earlier download of ``name`` that the new one does not have
-    (e.g. ``.atr`` after switching from full length to the first samples)."""
-    old_files = old.get("files") if isinstance(old, dict) else None
-    for file_name in old_files if isinstance(old_files, dict) else ():
-        if file_name not in new["files"] and file_name.startswith(f"{name}.") and "/" not in file_name:
-            (dest / file_name).unlink(missing_ok=True)
-
-
-def _entry(tmp_dir: Path, names: list[str], **fields) -> dict:
-    return {
-        "files": {n: _sha256(tmp_dir / n) for n in names},
-        "sizes": {n: (tmp_dir / n).stat().st_size for n in names},
-        **fields,
-    }
 
 
 # --------------------------------------------------------------------------
@@ -880,219 +497,6 @@ def _fetch_first_samples(
     return entry
 
 
-def _check_same_header(record: wfdb.Record, header, where: str) -> None:
-    """wfdb's remote read fetches the header again: it must equal the checked one."""
-    fields = ("fs", "n_sig", "fmt", "adc_gain", "baseline", "units", "sig_name", "file_name", "byte_offset")
-    differ = [f for f in fields if getattr(record, f, None) != getattr(header, f, None)]
-    if differ:
-        raise _IntegrityError(
-            f"{where}: the header wfdb read differs from the one checked against SHA256SUMS.txt ({', '.join(differ)})"
-        )
-
-
-def _signal_files(header) -> dict[str, list[int]]:
-    """Signal file name -> indices of the signals stored in it, in header order."""
-    groups: dict[str, list[int]] = {}
-    for index, file_name in enumerate(header.file_name):
-        groups.setdefault(file_name, []).append(index)
-    return groups
-
-
-def _second_read(net: _Net, src_dir: Path, name: str, header, n_samples: int, version_url: str) -> np.ndarray:
-    """The first ``n_samples`` digital samples, read again independently of wfdb's remote read.
-
-    For each signal file the same byte range wfdb reads is requested again,
-    with urllib (not wfdb's requests session) and a fresh query string (a
-    URL-keyed cache cannot answer it with the bytes it gave the first read),
-    written at its offset into a local copy beside the checked header and
-    decoded by wfdb from there. This catches a transfer corrupted in flight; it
-    cannot catch a file that is damaged on the server (both reads agree).
-    """
-    for file_name, signals in _signal_files(header).items():
-        if "/" in file_name:
-            raise DownloadError(f"{name}: signal file {file_name!r} in a subfolder is not supported")
-        fmt = header.fmt[signals[0]]
-        if fmt in wfdb_signal.COMPRESSED_FMTS:  # no byte ranges in FLAC: read the whole file
-            start, stop = 0, None
-        else:
-            byte_offset = (header.byte_offset or [None] * header.n_sig)[signals[0]] or 0
-            skew = [((header.skew or [None] * header.n_sig)[i] or 0) for i in signals]
-            start, n_read, *_ = wfdb_signal._dat_read_params(
-                fmt, int(header.sig_len), byte_offset, skew, len(signals), 0, n_samples
-            )
-            stop = start + wfdb_signal._required_byte_num("read", fmt, n_read)
-        url = posixpath.join(version_url, file_name)
-        data = _get_range_uncached(net, url, start, stop)
-        with open(src_dir / file_name, "wb") as out:
-            out.seek(start)  # the bytes before the range are never read
-            out.write(data)
-    again = wfdb.rdrecord(str(src_dir / name), sampto=n_samples, physical=False)
-    for file_name in _signal_files(header):
-        (src_dir / file_name).unlink()
-    return again.d_signal
-
-
-def _get_range_uncached(net: _Net, url: str, start: int, stop: int | None) -> bytes:
-    """``net.get_range`` with a unique query string; plain URL if the server rejects queries."""
-    try:
-        return net.get_range(f"{url}?{_VERIFY_QUERY}={secrets.token_hex(6)}", start, stop)
-    except urllib.error.HTTPError as exc:
-        if not _is_permanent(exc):
-            raise
-        return net.get_range(url, start, stop)  # a mirror that refuses query strings
-
-
-def _compare_reads(first: np.ndarray, second: np.ndarray, header, where: str) -> None:
-    """Raise _IntegrityError (retried) if the two reads of the same samples differ."""
-    first, second = np.asarray(first), np.asarray(second)
-    if first.shape == second.shape and np.array_equal(first, second):
-        return
-    if first.shape != second.shape:
-        detail = f"shapes {first.shape} and {second.shape}"
-    else:
-        differ = np.argwhere(first != second)
-        sample, signal = (int(v) for v in differ[0])
-        detail = (
-            f"{len(differ)} samples differ, the first at sample {sample} of signal {signal} "
-            f"({header.sig_name[signal]}, {header.file_name[signal]}): {first[sample, signal]} vs "
-            f"{second[sample, signal]}"
-        )
-    raise _IntegrityError(
-        f"two independent reads of the first {first.shape[0] if first.ndim else 0} samples of "
-        f"{', '.join(dict.fromkeys(header.file_name))} disagree ({detail}): the data was corrupted in transfer",
-        hint=(
-            "The two reads kept disagreeing: something between this machine and the server (network, "
-            "proxy, cache) is corrupting the data. Rerun later, from another network, or with another "
-            "mirror (data.physionet_url); completed records are kept."
-        ),
-    )
-
-
-def _sample_sums(d_signal: np.ndarray, fmts: Sequence[str]) -> list[tuple[int, int]]:
-    """Per signal: (sum of the digital samples, number of invalid-sample markers)."""
-    d = np.asarray(d_signal, dtype=np.int64)
-    out = []
-    for ch, fmt in enumerate(fmts):
-        invalid = wfdb_signal.INVALID_SAMPLE_VALUE.get(fmt)
-        n_invalid = int(np.count_nonzero(d[:, ch] == invalid)) if invalid is not None else 0
-        out.append((int(d[:, ch].sum()), n_invalid))
-    return out
-
-
-def _has_checksums(header, file_name: str) -> bool:
-    checksums = header.checksum or []
-    return all(i < len(checksums) and checksums[i] is not None for i in _signal_files(header).get(file_name, []))
-
-
-def _checksum_mismatches(sums: list[tuple[int, int]], header, signals) -> list[tuple[int, int, int]]:
-    """(signal, computed, header's) for each signal whose samples do not match the header's checksum.
-
-    The WFDB checksum is the sum of all samples modulo 2**16 (written signed or
-    unsigned). Writers differ on invalid samples: they are counted either as the
-    format's own marker (e.g. -2048 in format 212, as stored) or as WFDB's
-    -32768; either matches. Signals without a checksum are not checked.
-    """
-    checksums = header.checksum or []
-    bad = []
-    for ch in signals:
-        want = checksums[ch] if ch < len(checksums) else None
-        if want is None:
-            continue
-        total, n_invalid = sums[ch]
-        invalid = wfdb_signal.INVALID_SAMPLE_VALUE.get(header.fmt[ch]) or 0
-        candidates = {total % 65536, (total + n_invalid * (-32768 - invalid)) % 65536}
-        if int(want) % 65536 not in candidates:
-            bad.append((ch, total % 65536, int(want)))
-    return bad
-
-
-def _checksum_problem(where: str, header, bad, checks: _Checks, version_url: str, partial: bool) -> tuple[str, str]:
-    """(what is wrong, what it means and what to do) for header checksum mismatches."""
-    files = list(dict.fromkeys(header.file_name[ch] for ch, _, _ in bad))
-    # The computed sum is shown in the header's own convention (WFDB writes it signed or unsigned).
-    what = "; ".join(
-        f"signal {ch} ({header.sig_name[ch]}): checksum of the samples "
-        f"{got - 65536 if want < 0 and got > 32767 else got}, the header says {want}"
-        for ch, got, want in bad
-    )
-    verified = all(checks.sha256_verified(f) for f in [f"{header.record_name}.hea", *([] if partial else files)])
-    if verified and partial:
-        cause = (
-            "Two independent reads agree and the header matches SHA256SUMS.txt, so the server's copy of "
-            f"{', '.join(files)} is damaged: use another mirror (data.physionet_url) or report it to its maintainers."
-        )
-    elif verified:
-        cause = (
-            f"Both {header.record_name}.hea and {', '.join(files)} match SHA256SUMS.txt, so the files the "
-            f"server publishes are inconsistent with each other: report it to the maintainers of "
-            f"{version_url} and use another version or mirror."
-        )
-    else:
-        cause = (
-            f"The files could not be checked against SHA256SUMS.txt, so the copy on the server ({version_url}) "
-            f"is probably damaged: use a mirror that publishes {SHA256SUMS_NAME} (data.physionet_url)."
-        )
-    return (
-        f"{where}: {', '.join(files)} does not match the WFDB checksums in {header.record_name}.hea "
-        f"({what}); nothing of this record was kept",
-        cause,
-    )
-
-
-def _check_single_segment(header, where: str, url: str) -> None:
-    if isinstance(header, wfdb.MultiRecord) or not getattr(header, "file_name", None):
-        raise DownloadError(
-            f"{where} ({url}) is a multi-segment or signal-less record; this downloader handles "
-            f"single-segment records such as those of mitdb, chfdb and nsrdb only."
-        )
-    if any(spf not in (None, 1) for spf in header.samps_per_frame or []):
-        raise DownloadError(
-            f"{where} ({url}) has several samples per frame; this downloader handles one sample "
-            f"per frame only (as in mitdb, chfdb and nsrdb)."
-        )
-
-
-def _as_format16(record: wfdb.Record, where: str) -> np.ndarray:
-    """Digital samples as format 16: same values, invalid samples mapped to format 16's marker."""
-    d = np.asarray(record.d_signal, dtype=np.int64).copy()
-    lo, hi = wfdb_signal.SAMPLE_VALUE_RANGE["16"]
-    for ch, fmt in enumerate(record.fmt):
-        invalid = wfdb_signal.INVALID_SAMPLE_VALUE.get(fmt)
-        column = d[:, ch]
-        mask = column == invalid if invalid is not None else np.zeros(len(column), bool)
-        valid = column[~mask]
-        if valid.size and (valid.min() <= lo or valid.max() > hi):
-            raise DownloadError(
-                f"{where}: signal {ch} (format {fmt}) has digital values outside format 16's "
-                f"range; download it full length (max_duration_s: null) instead."
-            )
-        column[mask] = wfdb_signal.INVALID_SAMPLE_VALUE["16"]
-    return d
-
-
-def _check_round_trip(path: Path, d16: np.ndarray, record: wfdb.Record, where: str) -> None:
-    """Re-read the written record: digital values, gains, baselines and units must be unchanged.
-
-    Physical values are (digital - baseline) / gain, so equal digital values,
-    gains and baselines mean exactly equal physical values.
-    """
-    back = wfdb.rdrecord(str(path), physical=False)
-    same = (
-        back.d_signal is not None
-        and np.array_equal(back.d_signal, d16)
-        and list(back.adc_gain) == list(record.adc_gain)
-        and list(back.baseline) == list(record.baseline)
-        and list(back.units) == list(record.units)
-        and list(back.fmt) == ["16"] * record.n_sig
-        and back.fs == record.fs
-    )
-    if not same:
-        raise DownloadError(
-            f"{where}: the format-16 copy written in {path.parent} does not reproduce the "
-            f"downloaded samples; this is a bug, please report it."
-        )
-
-
 def _fetch_original(
     net: _Net,
     dest: Path,
@@ -1167,24 +571,6 @@ def _fetch_original(
         entry = _entry(tmp_dir, files, n_samples=int(header.sig_len), fs=float(header.fs), n_sig=header.n_sig)
         _install(tmp_dir, dest, files)
     return entry
-
-
-def _record_sums(path: Path, header) -> list[tuple[int, int]]:
-    """:func:`_sample_sums` of a whole local record, read in chunks (long records stay small in memory)."""
-    n = int(header.sig_len)
-    totals = [(0, 0)] * header.n_sig
-    for start in range(0, n, _CHECKSUM_CHUNK):
-        stop = min(n, start + _CHECKSUM_CHUNK)
-        try:
-            chunk = wfdb.rdrecord(str(path), sampfrom=start, sampto=stop, physical=False).d_signal
-        except Exception as exc:  # a truncated or garbled signal file
-            raise _IntegrityError(f"{path.name}: samples {start}-{stop} cannot be read ({exc})") from exc
-        if chunk is None or chunk.shape != (stop - start, header.n_sig):
-            raise _IntegrityError(
-                f"{path.name}: samples {start}-{stop} cannot be read (got {getattr(chunk, 'shape', None)})"
-            )
-        totals = [(t + s, k + m) for (t, k), (s, m) in zip(totals, _sample_sums(chunk, header.fmt))]
-    return totals
 
 
 def partial_download_path(dest: Path, file_name: str) -> Path:

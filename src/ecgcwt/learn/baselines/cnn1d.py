@@ -48,6 +48,7 @@ from ecgcwt.data import iter_signal_batches, read_info
 from ecgcwt.errors import DataError
 from ecgcwt.learn.baselines.common import check_train_rows, fold_labels, scores
 from ecgcwt.learn.cnn2d.numerics import resolve_device
+from ecgcwt.learn.runner import epoch_seed
 
 if TYPE_CHECKING:
     from ecgcwt.learn.runner import FoldData
@@ -145,10 +146,6 @@ def load_cnn1d(path: str | Path, device: str = "cpu") -> tuple[Cnn1d, dict]:
     return model.to(device).eval(), meta
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
-
-
 def _read_rows(source, rows: np.ndarray, window: int, batch_size: int = 4096) -> np.ndarray:
     out = np.empty((len(rows), window), np.float32)
     i = 0
@@ -236,7 +233,7 @@ class Cnn1dLearner:
         for epoch in range(int(c["epochs"])):
             t0 = time.perf_counter()
             lr = opt.param_groups[0]["lr"]
-            g = torch.Generator().manual_seed(_epoch_seed(c["seed"], epoch))
+            g = torch.Generator().manual_seed(epoch_seed(c["seed"], epoch))
             order = torch.randperm(len(train), generator=g).to(dev)
             shifts = torch.randint(0, info.window, (len(train),), generator=g).to(dev) if c["augment"] else None
             model.train()

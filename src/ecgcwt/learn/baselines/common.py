@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecgcwt.errors import ConfigError, DataError
+from ecgcwt.evaluate import balanced_accuracy
 
 if TYPE_CHECKING:
     from ecgcwt.learn.runner import FoldData
@@ -48,9 +49,8 @@ def scores(y: np.ndarray, probs: np.ndarray) -> dict:
     y = np.asarray(y, dtype=np.int64)
     p_true = np.clip(probs[np.arange(n), y], 1e-15, 1.0)
     pred = probs.argmax(axis=1)
-    recalls = [float(np.mean(pred[y == c] == c)) for c in np.unique(y)]
     return {
         "loss": float(-np.mean(np.log(p_true))),
         "acc": float(np.mean(pred == y)),
-        "balanced_acc": float(np.mean(recalls)),
+        "balanced_acc": balanced_accuracy(y, pred),
     }

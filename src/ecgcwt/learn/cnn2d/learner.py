@@ -55,6 +55,7 @@ from ecgcwt.atomic import atomic_path
 from ecgcwt.config import validate_section
 from ecgcwt.data import preprocessing_from_attrs
 from ecgcwt.errors import DataError
+from ecgcwt.evaluate import balanced_accuracy_from_confusion
 from ecgcwt.imaging import ChunkReader, read_scalogram_info
 from ecgcwt.learn.cnn2d.backbones import build_model, set_train_mode
 from ecgcwt.learn.cnn2d.feeding import BatchFeeder, open_image_source, predict_probabilities
@@ -66,7 +67,7 @@ from ecgcwt.learn.cnn2d.numerics import (  # noqa: F401  (resolve_precision and 
     resolve_device,
     resolve_precision,
 )
-from ecgcwt.learn.runner import FoldData, SubjectSplit, run_fold, split_subjects  # noqa: F401  (split_subjects, SubjectSplit: API)
+from ecgcwt.learn.runner import FoldData, SubjectSplit, epoch_seed, run_fold, split_subjects  # noqa: F401  (split_subjects, SubjectSplit: API)
 
 #: Keys that cannot change the result, left out of the resume hash.
 _NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s")
@@ -484,15 +485,17 @@ def _summary(loss_sum: float, confusion: torch.Tensor, n_classes: int, n: int) -
     if n == 0:
         return dict(_EMPTY)
     cm = confusion.cpu().numpy().reshape(n_classes, n_classes)  # rows: true class
-    support = cm.sum(axis=1)
-    present = support > 0
-    recalls = np.diag(cm)[present] / support[present]
-    return {"loss": loss_sum / n, "acc": float(np.trace(cm)) / n, "balanced_acc": float(np.mean(recalls)), "n": n}
+    return {
+        "loss": loss_sum / n,
+        "acc": float(np.trace(cm)) / n,
+        "balanced_acc": balanced_accuracy_from_confusion(cm),
+        "n": n,
+    }
 
 
 def _epoch_order(train_rows: np.ndarray, c: dict, epoch: int, width: int) -> tuple[np.ndarray, torch.Tensor | None]:
     """Shuffled training rows of ``epoch`` and, with augmentation, each image's time shift; drawn from (seed, epoch)."""
-    g = torch.Generator().manual_seed(_epoch_seed(c["seed"], epoch))
+    g = torch.Generator().manual_seed(epoch_seed(c["seed"], epoch))
     order = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
     shifts = torch.randint(0, width, (len(order),), generator=g) if c["augment"] else None
     return order, shifts
@@ -599,10 +602,6 @@ def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
 
 
 def _rng_state() -> dict:

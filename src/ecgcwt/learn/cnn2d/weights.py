@@ -44,7 +44,7 @@ import torchvision
 
 import ecgcwt.learn.cnn2d.backbones as models  # the module itself (tests patch its names), not the face
 from ecgcwt.atomic import atomic_path
-from ecgcwt.errors import ConfigError, DataError
+from ecgcwt.errors import ConfigError, DataError, error_reason
 
 #: Environment variable naming a mirror: files are fetched from ``{mirror}/{file name}``.
 ENV_WEIGHTS_URL = "ECGCWT_WEIGHTS_URL"
@@ -112,7 +112,7 @@ def fetch_imagenet_weights(backbone: str, dest: str | os.PathLike, *, log: Calla
             try:
                 torch.hub.download_url_to_file(source, str(tmp), hash_prefix=prefix, progress=False)
             except Exception as exc:  # URLError, HTTPError, OSError, ValueError, RuntimeError (hash)
-                raise DataError(f"the download failed: {_reason(exc)}") from exc
+                raise DataError(f"the download failed: {error_reason(exc)}") from exc
             _verify(backbone, tmp)
     except DataError as exc:
         raise DataError(
@@ -166,12 +166,6 @@ def _check_sha256(path: Path, prefix: str) -> None:
             digest.update(block)
     if not digest.hexdigest().startswith(prefix):
         raise DataError(f"{path}: SHA-256 {digest.hexdigest()[:16]}... does not start with {prefix}")
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-        return f"{type(exc).__name__}: {exc.reason}"  # the socket error, without "<urlopen error ...>"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _mirror_url(mirror: str, name: str) -> str:
