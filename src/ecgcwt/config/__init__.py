@@ -40,8 +40,3 @@ __all__, __getattr__, __dir__ = lazy_face(
         "BackboneFamily": ".backbones",
     },
 )
-
-# ``model_specs`` names both a function and the module defining it: the first import of the module sets the
-# package attribute to the module, which a lazy name cannot override, so the function is bound here at once
-# (the module is light: no torch).
-from ecgcwt.config.model_specs import model_specs as model_specs  # noqa: E402

@@ -19,15 +19,12 @@ from ecgcwt.config import MODEL_KINDS
 from ecgcwt.errors import ConfigError
 from ecgcwt.learn.runner import Learner, run_fold
 
-#: ``kind -> "module:Class"`` of its learner, read from the model-kind registry (one source).
-LEARNERS = {kind: k.learner for kind, k in MODEL_KINDS.items()}
-
 
 def learner_class(kind: str) -> type:
     """The learner class of ``kind``, imported from its registry entry."""
     if kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model kind {kind!r}; one of {', '.join(MODEL_KINDS)}")
-    module, _, attr = LEARNERS[kind].partition(":")
+    module, _, attr = MODEL_KINDS[kind].learner.partition(":")  # read at call time: a kind added later counts
     return getattr(importlib.import_module(module), attr)
 
 
