@@ -22,6 +22,11 @@ __all__, __getattr__, __dir__ = lazy_face(
         "split_rows": ".runner",
         "random_window_split": ".runner",
         "epoch_seed": ".runner",
+        # unequal class sizes and calibration
+        "CLASS_BALANCE": ".balance",
+        "balanced_order": ".balance",
+        "class_weights": ".balance",
+        "class_counts": ".balance",
         # one model, one fold
         "train_model": ".train",
         "build_learner": ".train",

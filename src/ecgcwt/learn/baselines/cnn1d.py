@@ -12,7 +12,9 @@ head. 148,115 parameters for 3 classes; any window length of at least 32 samples
 Training (``training:`` keys used: ``epochs``, ``batch_size``, ``lr``,
 ``weight_decay``, ``optimizer`` adamw | sgd (momentum 0.9), ``lr_schedule``
 cosine | constant, ``dropout``, ``patience``, ``seed``, ``augment``,
-``eval_batch_size``): cross-entropy; early stopping on the validation loss
+``eval_batch_size``, ``class_balance``, ``calibrate``): cross-entropy (with
+``class_balance`` sampler, each class drawn equally often per epoch; loss,
+weighted by inverse class frequency; see :mod:`ecgcwt.learn.balance`); early stopping on the validation loss
 with ``patience`` epochs, the best epoch's weights kept (without validation
 rows, the last epoch's). With ``augment`` each training window is rotated by a
 random circular time shift every epoch.
@@ -46,8 +48,10 @@ from ecgcwt.atomic import atomic_path
 from ecgcwt.config import validate_section
 from ecgcwt.data import iter_signal_batches, read_info
 from ecgcwt.errors import DataError
+from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
 from ecgcwt.learn.baselines.common import check_train_rows, fold_labels, scores
 from ecgcwt.learn.cnn2d.numerics import resolve_device
+from ecgcwt.learn.runner import epoch_seed
 
 if TYPE_CHECKING:
     from ecgcwt.learn.runner import FoldData
@@ -145,10 +149,6 @@ def load_cnn1d(path: str | Path, device: str = "cpu") -> tuple[Cnn1d, dict]:
     return model.to(device).eval(), meta
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
-
-
 def _read_rows(source, rows: np.ndarray, window: int, batch_size: int = 4096) -> np.ndarray:
     out = np.empty((len(rows), window), np.float32)
     i = 0
@@ -207,7 +207,11 @@ class Cnn1dLearner:
         # ---- data: train + val windows read once, float32 on the device
         x_train = torch.from_numpy(_read_rows(data.source, train, info.window)).to(dev)
         x_val = torch.from_numpy(_read_rows(data.source, val, info.window)).to(dev)
-        y_train = torch.from_numpy(fold_labels(data, train)).to(dev)
+        y_train_np = fold_labels(data, train)
+        y_train = torch.from_numpy(y_train_np).to(dev)
+        weight = None
+        if c["class_balance"] == "loss":
+            weight = torch.tensor(class_weights(y_train_np, len(data.classes)), dtype=torch.float32, device=dev)
         y_val_np = fold_labels(data, val)
         signals_mb = (x_train.numel() + x_val.numel()) * 4 / 1e6
 
@@ -229,6 +233,11 @@ class Cnn1dLearner:
             f"({signals_mb:.1f} MB float32), {n_params} parameters, device {dev}, threads {torch.get_num_threads()}"
         )
 
+        log(
+            f"cnn1d class balance {c['class_balance']}: training windows per class "
+            f"{class_counts(y_train_np, data.classes)}"
+            + (f", loss weights {[round(float(w), 3) for w in weight]}" if weight is not None else "")
+        )
         history: list[dict] = []
         best_loss, best_epoch, best_state, since_best, stopped = None, 0, None, 0, False
         positions = torch.arange(info.window, device=dev)
@@ -236,8 +245,11 @@ class Cnn1dLearner:
         for epoch in range(int(c["epochs"])):
             t0 = time.perf_counter()
             lr = opt.param_groups[0]["lr"]
-            g = torch.Generator().manual_seed(_epoch_seed(c["seed"], epoch))
-            order = torch.randperm(len(train), generator=g).to(dev)
+            g = torch.Generator().manual_seed(epoch_seed(c["seed"], epoch))
+            if c["class_balance"] == "sampler":  # each class equally often, as many draws as windows
+                order = torch.from_numpy(balanced_order(y_train_np, c["seed"], epoch)).to(dev)
+            else:
+                order = torch.randperm(len(train), generator=g).to(dev)
             shifts = torch.randint(0, info.window, (len(train),), generator=g).to(dev) if c["augment"] else None
             model.train()
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
@@ -249,7 +261,7 @@ class Cnn1dLearner:
                     x = x.gather(1, (positions[None, :] - shifts[a : a + bs, None]) % info.window)
                 y = y_train[idx]
                 logits = model(x)
-                loss = nn.functional.cross_entropy(logits, y)
+                loss = nn.functional.cross_entropy(logits, y, weight=weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -311,6 +323,7 @@ class Cnn1dLearner:
             "epochs_run": len(history),
             "stopped_early": stopped,
             "early_stopping_monitor": "val_loss" if len(val) else None,
+            "class_balance": c["class_balance"],
             "device": str(dev),
             "threads": torch.get_num_threads(),
             "n_params": n_params,
@@ -366,6 +379,8 @@ _USED_KEYS = (
     "seed",
     "augment",
     "eval_batch_size",
+    "class_balance",
+    "calibrate",
 )
 
 __all__ = ["Cnn1d", "Cnn1dLearner", "DEFAULT_ARCH", "build_cnn1d", "load_cnn1d", "predict_signals"]

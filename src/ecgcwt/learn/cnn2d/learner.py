@@ -9,7 +9,9 @@ and writes ``predictions.csv``, ``history.csv`` and ``metrics.json``;
    memory as uint8 when they fit ``training.memory_budget_mb``, else streamed
    from the cache with raw chunk reads; uint8 batches go to the device and
    are converted and normalised there.
-2. train with early stopping on the *validation loss* (smoother than balanced
+2. train (``training.class_balance``: each class drawn equally often per
+   epoch, or an inverse-frequency weighted loss; :mod:`ecgcwt.learn.balance`)
+   with early stopping on the *validation loss* (smoother than balanced
    accuracy, which on a handful of validation subjects moves in coarse steps
    and ties often); the best epoch's weights are kept. Losses and confusion
    counts accumulate on the device: the host waits for the device once per
@@ -56,6 +58,7 @@ from ecgcwt.config import validate_section
 from ecgcwt.data import preprocessing_from_attrs
 from ecgcwt.errors import DataError
 from ecgcwt.imaging import ChunkReader, read_scalogram_info
+from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
 from ecgcwt.learn.cnn2d.backbones import build_model, set_train_mode
 from ecgcwt.learn.cnn2d.feeding import BatchFeeder, open_image_source, predict_probabilities
 from ecgcwt.learn.cnn2d.numerics import (  # noqa: F401  (resolve_precision and cpu_has_native_bf16 are part of this module's API)
@@ -66,7 +69,7 @@ from ecgcwt.learn.cnn2d.numerics import (  # noqa: F401  (resolve_precision and 
     resolve_device,
     resolve_precision,
 )
-from ecgcwt.learn.runner import FoldData, SubjectSplit, run_fold, split_subjects  # noqa: F401  (split_subjects, SubjectSplit: API)
+from ecgcwt.learn.runner import FoldData, SubjectSplit, epoch_seed, run_fold, split_subjects  # noqa: F401  (split_subjects, SubjectSplit: API)
 
 #: Keys that cannot change the result, left out of the resume hash.
 _NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s")
@@ -267,8 +270,17 @@ class Cnn2dLearner:
             source, dev, built.mean, built.std, channels_last=numerics.channels_last, prefetch=_PREFETCH
         )
         labels = torch.tensor(data.table["label_index"].to_numpy(np.int64), device=dev)  # by cache row
-        loop = _Loop(model, feeder, labels, dev, numerics, len(data.classes), c["eval_batch_size"])
+        train_labels = data.table["label_index"].to_numpy(np.int64)[rows["train"]]
+        weight = None
+        if c["class_balance"] == "loss":
+            weight = torch.tensor(class_weights(train_labels, len(data.classes)), dtype=torch.float32, device=dev)
+        loop = _Loop(model, feeder, labels, dev, numerics, len(data.classes), c["eval_batch_size"], weight)
         self.loop = loop
+        log(
+            f"class balance {c['class_balance']}: training windows per class "
+            f"{class_counts(train_labels, data.classes)}"
+            + (f", loss weights {[round(float(w), 3) for w in weight]}" if weight is not None else "")
+        )
 
         # ---- epochs
         last_checkpoint = time.perf_counter()
@@ -277,7 +289,7 @@ class Cnn2dLearner:
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             set_train_mode(built, c["strategy"])
-            order, shifts = _epoch_order(rows["train"], c, epoch, info.width)
+            order, shifts = _epoch_order(rows["train"], train_labels, c, epoch, info.width)
             with clock.phase("train"):
                 tr = loop.train(order, shifts, c["batch_size"], optimizer, scaler, clock)
             t_train = time.perf_counter() - t0
@@ -373,6 +385,7 @@ class Cnn2dLearner:
             "epochs_run": state.epoch,
             "stopped_early": state.stopped,
             "early_stopping_monitor": "val_loss",
+            "class_balance": self.c["class_balance"],
             "precision": self.numerics.precision,
             "channels_last": self.numerics.channels_last,
             "cudnn_benchmark": self.numerics.cudnn_benchmark,
@@ -403,9 +416,11 @@ class _Loop:
         numerics: Numerics,
         n_classes: int,
         eval_batch_size: int,
+        weight: torch.Tensor | None = None,
     ) -> None:
         self.model, self.feeder, self.labels, self.dev = model, feeder, labels, dev
         self.numerics, self.n_classes, self.eval_batch_size = numerics, n_classes, int(eval_batch_size)
+        self.weight = weight  # per-class cross-entropy weights of training (class_balance: loss), else None
 
     def train(
         self, order: np.ndarray, shifts: torch.Tensor | None, batch_size: int, optimizer, scaler, clock: "_Clock"
@@ -429,7 +444,7 @@ class _Loop:
             y = labels[a:b]
             with self.numerics.autocast(self.dev):
                 logits = self.model(x)
-            loss = nn.functional.cross_entropy(logits.float(), y)
+            loss = nn.functional.cross_entropy(logits.float(), y, weight=self.weight)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -490,10 +505,19 @@ def _summary(loss_sum: float, confusion: torch.Tensor, n_classes: int, n: int) -
     return {"loss": loss_sum / n, "acc": float(np.trace(cm)) / n, "balanced_acc": float(np.mean(recalls)), "n": n}
 
 
-def _epoch_order(train_rows: np.ndarray, c: dict, epoch: int, width: int) -> tuple[np.ndarray, torch.Tensor | None]:
-    """Shuffled training rows of ``epoch`` and, with augmentation, each image's time shift; drawn from (seed, epoch)."""
-    g = torch.Generator().manual_seed(_epoch_seed(c["seed"], epoch))
-    order = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
+def _epoch_order(
+    train_rows: np.ndarray, train_labels: np.ndarray, c: dict, epoch: int, width: int
+) -> tuple[np.ndarray, torch.Tensor | None]:
+    """Training rows of ``epoch`` in order and, with augmentation, each image's time shift; drawn from (seed, epoch).
+
+    ``class_balance: sampler``: as many rows as ``train_rows``, each class drawn equally often
+    (:func:`ecgcwt.learn.balance.balanced_order`); otherwise every row once, shuffled.
+    """
+    g = torch.Generator().manual_seed(epoch_seed(c["seed"], epoch))
+    if c["class_balance"] == "sampler":
+        order = train_rows[balanced_order(train_labels, c["seed"], epoch)]
+    else:
+        order = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
     shifts = torch.randint(0, width, (len(order),), generator=g) if c["augment"] else None
     return order, shifts
 
@@ -599,10 +623,6 @@ def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
 
 
 def _rng_state() -> dict:
