@@ -17,7 +17,8 @@ import torch
 
 from ecgcwt.config import validate_section
 from ecgcwt.data import segment_store
-from ecgcwt.learn import balanced_order, class_weights, train_model
+from ecgcwt.evaluate import ModelRuns, validation_sentence
+from ecgcwt.learn import balanced_order, class_weights, split_rows, train_model
 
 CLASSES = ("ARR", "CHF", "NSR")
 QUIET = lambda msg: None  # noqa: E731
@@ -125,3 +126,64 @@ def test_the_2d_cnn_records_its_class_balance(cache, tmp_path, balance):
     assert saved["class_balance"] == metrics["class_balance"] == balance
     assert any(f"class balance {balance}" in line for line in lines)
     assert any("loss weights" in line for line in lines) == (balance == "loss")
+
+
+# --------------------------------------------------------------------------- validation that sees every class
+
+
+def test_a_one_subject_class_validates_on_the_last_fifth_of_each_recording():
+    table = imbalanced_table(subjects=(4, 1, 3), recordings=2, windows=10)
+    table = table.sample(frac=1.0, random_state=0).reset_index(drop=True)  # rows out of time order
+    table["segment"] = np.arange(len(table))
+    rows, info = split_rows(table, "all", val_fraction=0.2, seed=0)
+    assert not set(rows["train"]) & set(rows["val"])  # no window on both sides
+    assert len(rows["train"]) + len(rows["val"]) == len(table)
+    v = info["validation"]
+    assert v["strategy"] == {"ARR": "subject", "CHF": "time_holdout", "NSR": "subject"}
+    chf_val = table.iloc[rows["val"]].query("label == 'CHF'")
+    chf_train = table.iloc[rows["train"]].query("label == 'CHF'")
+    assert v["windows"]["CHF"] == len(chf_val) == 4  # 2 of 10 windows of each of the 2 recordings
+    for rec, part in chf_val.groupby("recording"):
+        later = part["start"].min()
+        assert sorted(part["start"]) == [8 * 512, 9 * 512]  # the last 20% in time
+        assert (chf_train.loc[chf_train["recording"] == rec, "start"] < later).all()
+    # classes with several subjects keep whole validation subjects
+    arr_val = table.iloc[rows["val"]].query("label == 'ARR'")
+    assert arr_val["subject"].nunique() >= 1 and not set(arr_val["subject"]) & set(
+        table.iloc[rows["train"]].query("label == 'ARR'")["subject"]
+    )
+
+
+def test_a_class_of_single_window_recordings_has_no_validation():
+    table = imbalanced_table(subjects=(3, 1, 3), recordings=1, windows=1)
+    rows, info = split_rows(table, "all", val_fraction=0.2, seed=0)
+    assert info["validation"]["strategy"]["CHF"] == "none" and info["validation"]["windows"]["CHF"] == 0
+    assert (table.iloc[rows["train"]]["label"] == "CHF").sum() == 1  # it still trains
+
+
+def test_metrics_and_log_say_how_each_class_was_validated(cache, tmp_path):
+    path, table = cache
+    lines: list[str] = []
+    train_model(spec(), name="sq", fold="all", out_dir=tmp_path, scalograms=path, threads=2, log=lines.append)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["validation"]["strategy"]["CHF"] == "time_holdout"
+    assert saved["validation"]["windows"]["CHF"] == 4
+    assert any("CHF the last part in time of its training recordings (4 windows)" in line for line in lines)
+
+
+def test_the_report_says_how_each_class_was_validated(tmp_path):
+    runs = []
+    for fold, chf in enumerate(["time_holdout", "time_holdout", "subject"]):
+        d = tmp_path / f"fold{fold}"
+        d.mkdir()
+        validation = {"strategy": {"ARR": "subject", "CHF": chf}, "windows": {"ARR": 10, "CHF": 3}}
+        (d / "metrics.json").write_text(json.dumps({"validation": validation}))
+        runs.append((fold, d / "predictions.csv"))
+    text = validation_sentence(ModelRuns(name="resnet18", kind="cnn2d", predictions=runs))
+    assert text.startswith("resnet18: inner validation windows")
+    assert "ARR: held-out subjects (3/3 folds)" in text
+    assert "CHF: the last part in time of its training recordings (2/3 folds), held-out subjects (1/3 folds)" in text
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "metrics.json").write_text("{}")  # written before the field existed: no sentence
+    assert validation_sentence(ModelRuns(name="x", kind="cnn2d", predictions=[(0, old / "predictions.csv")])) is None

@@ -49,5 +49,6 @@ __all__, __getattr__, __dir__ = lazy_face(
         "LeakRun": ".report",
         "build_report": ".report",
         "resolve_evaluate_config": ".report",
+        "validation_sentence": ".report_text",
     },
 )
