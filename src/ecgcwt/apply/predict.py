@@ -278,7 +278,10 @@ def record_windows(
 
 
 def window_probabilities(model: PredictModel, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation."""
+    """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation.
+
+    The logits are divided by the model's fitted temperature (``meta["temperature"]``, 1 when absent).
+    """
     numerics = choose_numerics(model.meta["config"], model.device, model.meta["backbone"])
     net = model.built.model.to(memory_format=numerics.memory_format)
     feeder = BatchFeeder(
@@ -289,7 +292,10 @@ def window_probabilities(model: PredictModel, images: np.ndarray, batch_size: in
         channels_last=numerics.channels_last,
     )
     autocast = numerics.autocast(model.device)
-    return predict_probabilities(net, feeder, np.arange(len(images)), batch_size, autocast, len(model.classes))
+    temperature = float(model.meta.get("temperature", 1.0))  # older model files: none, T = 1
+    return predict_probabilities(
+        net, feeder, np.arange(len(images)), batch_size, autocast, len(model.classes), temperature
+    )
 
 
 def predict_records(

@@ -40,6 +40,7 @@ from ecgcwt.atomic import write_csv, write_json
 from ecgcwt.data import read_folds
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.evaluate import build_predictions, evaluate_predictions, write_predictions
+from ecgcwt.learn.calibration import softmax
 
 SPLITS = ("subject", "random_windows")
 
@@ -57,6 +58,14 @@ class FoldData:
 
 
 class Learner(Protocol):
+    """Fits and predicts one model kind.
+
+    A learner that also has ``predict_logits(data, rows)`` and a fitted
+    ``temperature`` (the CNNs, ``training.calibrate``) gets its test
+    probabilities computed here from its logits: ``prob_*`` after the
+    temperature, ``prob_raw_*`` before it.
+    """
+
     kind: str
     model_file: str
 
@@ -335,7 +344,13 @@ def run_fold(
     data = FoldData(Path(source), table, list(classes), rows, fold, int(seed))
     try:
         history = learner.fit(data, out_dir, log)
-        probs = learner.predict_proba(data, rows["test"]) if len(rows["test"]) else None
+        probs = raw = None
+        if len(rows["test"]) and hasattr(learner, "predict_logits"):
+            # a calibrated learner: probabilities after its temperature, and before it (prob_raw_*)
+            logits = learner.predict_logits(data, rows["test"])
+            probs, raw = softmax(logits, float(getattr(learner, "temperature", 1.0))), softmax(logits)
+        elif len(rows["test"]):
+            probs = learner.predict_proba(data, rows["test"])
         learner.save(out_dir / learner.model_file, data)
     finally:
         close = getattr(learner, "close", None)
@@ -352,7 +367,7 @@ def run_fold(
         "ecgcwt_version": __version__,
     }
     if probs is not None:
-        preds = build_predictions(table.iloc[rows["test"]], probs, classes)
+        preds = build_predictions(table.iloc[rows["test"]], probs, classes, raw_probs=raw)
         write_predictions(preds, out_dir / "predictions.csv")
         metrics["levels"] = evaluate_predictions(preds, classes)
     write_csv(pd.DataFrame(history), out_dir / "history.csv")

@@ -59,8 +59,9 @@ from ecgcwt.data import preprocessing_from_attrs
 from ecgcwt.errors import DataError
 from ecgcwt.imaging import ChunkReader, read_scalogram_info
 from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
+from ecgcwt.learn.calibration import calibration_line, fit_temperature, softmax
 from ecgcwt.learn.cnn2d.backbones import build_model, set_train_mode
-from ecgcwt.learn.cnn2d.feeding import BatchFeeder, open_image_source, predict_probabilities
+from ecgcwt.learn.cnn2d.feeding import BatchFeeder, open_image_source, predict_logits, predict_probabilities
 from ecgcwt.learn.cnn2d.numerics import (  # noqa: F401  (resolve_precision and cpu_has_native_bf16 are part of this module's API)
     Numerics,
     choose_numerics,
@@ -72,7 +73,7 @@ from ecgcwt.learn.cnn2d.numerics import (  # noqa: F401  (resolve_precision and 
 from ecgcwt.learn.runner import FoldData, SubjectSplit, epoch_seed, run_fold, split_subjects  # noqa: F401  (split_subjects, SubjectSplit: API)
 
 #: Keys that cannot change the result, left out of the resume hash.
-_NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s")
+_NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s", "calibrate")  # calibrate: after training
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY_COLUMNS = [
@@ -206,6 +207,8 @@ class Cnn2dLearner:
         self.on_epoch_end = on_epoch_end
         self.reader: ChunkReader | None = None
         self.loop: _Loop | None = None
+        self.temperature = 1.0  # fitted at the end of fit() (training.calibrate)
+        self.calibration: dict = {}
 
     def fit(self, data: FoldData, out_dir: Path, log: Callable[[str], None]) -> list[dict]:
         c, dev, numerics, clock = self.c, self.dev, self.numerics, self.clock
@@ -343,12 +346,24 @@ class Cnn2dLearner:
         model.load_state_dict(state.best_state)
         model.eval()
         self.state = state
+        # ---- temperature (on the validation windows, the best epoch's weights)
+        with clock.phase("calibrate"):
+            val_logits = loop.logits(rows["val"])
+            val_labels = data.table["label_index"].to_numpy(np.int64)[rows["val"]]
+            self.calibration = fit_temperature(val_logits, val_labels, c["calibrate"])
+        self.temperature = float(self.calibration["temperature"])
+        log(calibration_line(self.calibration))
         self.ckpt_path = ckpt_path
         return [{k: r.get(k) for k in HISTORY_COLUMNS} for r in state.history]
 
-    def predict_proba(self, data: FoldData, rows: np.ndarray) -> np.ndarray:
+    def predict_logits(self, data: FoldData, rows: np.ndarray) -> np.ndarray:
+        """Logits of ``rows`` (before the temperature): the fold runner writes both probabilities from them."""
         with self.clock.phase("test"):
-            return self.loop.predict(rows)
+            return self.loop.logits(rows)
+
+    def predict_proba(self, data: FoldData, rows: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, ``softmax(logits / temperature)``."""
+        return softmax(self.predict_logits(data, rows), self.temperature)
 
     def save(self, path: Path, data: FoldData) -> None:
         info, built, state = self.info, self.built, self.state
@@ -364,6 +379,9 @@ class Cnn2dLearner:
             "config": self.c,
             "fold": data.fold,
             "best_epoch": state.best_epoch,
+            # probabilities are softmax(logits / temperature); read by ecgcwt predict (absent: 1)
+            "temperature": self.temperature,
+            "calibration": self.calibration,
             "ecgcwt_version": __version__,
             "scalogram_attrs": info.attrs,
             # how new recordings must be cut to match the training windows (read by `ecgcwt predict`)
@@ -386,6 +404,8 @@ class Cnn2dLearner:
             "stopped_early": state.stopped,
             "early_stopping_monitor": "val_loss",
             "class_balance": self.c["class_balance"],
+            "temperature": self.temperature,
+            "calibration": self.calibration,
             "precision": self.numerics.precision,
             "channels_last": self.numerics.channels_last,
             "cudnn_benchmark": self.numerics.cudnn_benchmark,
@@ -479,9 +499,15 @@ class _Loop:
 
     @torch.inference_mode()
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Class probabilities of ``rows`` (float64 on the host, one row per image)."""
+        """Class probabilities of ``rows`` (float64 on the host, one row per image), before any temperature."""
         autocast = self.numerics.autocast(self.dev)
         return predict_probabilities(self.model, self.feeder, rows, self.eval_batch_size, autocast, self.n_classes)
+
+    @torch.inference_mode()
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        """Logits of ``rows`` (float64 on the host, one row per image)."""
+        autocast = self.numerics.autocast(self.dev)
+        return predict_logits(self.model, self.feeder, rows, self.eval_batch_size, autocast, self.n_classes)
 
     def _logits(self, rows: np.ndarray):
         rows = np.array(rows, dtype=np.int64)  # a writable copy: torch refuses read-only arrays
