@@ -112,3 +112,27 @@ def test_a_saved_model_applies_its_temperature_and_an_old_one_t_one(fold0, tmp_p
     torch.save(saved, tmp_path / "old.pt")
     old = predict_scalograms(tmp_path / "old.pt", d / "scalograms.h5", rows=rows, threads=2)
     np.testing.assert_allclose(old[cal].to_numpy(), preds[[f"prob_raw_{c}" for c in CLASSES]].to_numpy(), atol=1e-5)
+
+
+def test_without_any_validation_window_training_runs_every_epoch_and_t_is_one(tmp_path):
+    table = imbalanced_table(subjects=(1, 1, 1), recordings=1, windows=1)  # no class can validate
+    write_cache(tmp_path / "scalograms.h5", table)
+    lines: list[str] = []
+    before = torch.get_num_threads()
+    try:
+        m = train_model(
+            spec(epochs=2, patience=1),
+            name="sq",
+            fold="all",
+            out_dir=tmp_path / "all",
+            scalograms=tmp_path / "scalograms.h5",
+            threads=2,
+            log=lines.append,
+        )
+    finally:
+        torch.set_num_threads(before)
+    assert m["validation"]["strategy"] == dict.fromkeys(CLASSES, "none") and m["n_segments"]["val"] == 0
+    assert m["epochs_run"] == 2 and not m["stopped_early"]
+    assert m["temperature"] == 1.0 and "no validation windows" in m["calibration"]["reason"]
+    assert any("no class has validation windows" in line for line in lines)
+    assert torch.load(tmp_path / "all" / "model.pt", weights_only=True)["meta"]["temperature"] == 1.0
