@@ -250,6 +250,7 @@ def test_cnn1d_learner_fits_predicts_saves(store, tmp_path):
     best = min(history, key=lambda r: r["val_loss"])
     assert facts["best_epoch"] == best["epoch"] and facts["device"] == "cpu"
     assert facts["params"]["epochs"] == CNN_CFG["epochs"] and facts["n_params"] == 148_115
+    assert facts["class_balance"] == "sampler" and any("class balance sampler" in line for line in logs)
     json.dumps(facts, allow_nan=False)  # goes into metrics.json as it is
 
     probs = learner.predict_proba(data, data.rows["test"])
@@ -272,7 +273,8 @@ def test_cnn1d_learner_fits_predicts_saves(store, tmp_path):
     assert (meta["window"], meta["fs"]) == (512, 128.0) and meta["config"]["seed"] == 0
     assert meta["arch"]["channels"] == [16, 32, 64, 96, 128] and meta["best_epoch"] == facts["best_epoch"]
     test_signals = np.concatenate([s for _, s in iter_signal_batches(data.source, 5, data.rows["test"])])
-    np.testing.assert_array_equal(predict_signals(model, test_signals), probs)
+    assert meta["temperature"] == facts["temperature"] > 0  # probabilities are softmax(logits / T)
+    np.testing.assert_array_equal(predict_signals(model, test_signals, temperature=meta["temperature"]), probs)
 
 
 def early_stopping_rule(val_losses: list[float], patience: int) -> tuple[int, int, bool]:
@@ -302,7 +304,8 @@ def test_cnn1d_stops_early_on_validation_loss_and_keeps_the_best_epoch(store, tm
     # lr 1.0 wrecks the network after the first epoch (measured: the validation loss jumps to ~23 and stays
     # there), so with patience 1 training stops at epoch 2 and keeps epoch 1's weights
     data = fold_data(store)
-    cfg = {**CNN_CFG, "epochs": 6, "patience": 1, "lr": 1.0, "augment": False}
+    # (calibrate none: the probabilities checked below are then the network's own, as in the history)
+    cfg = {**CNN_CFG, "epochs": 6, "patience": 1, "lr": 1.0, "augment": False, "calibrate": "none"}
     learner = Cnn1dLearner(cfg, device="cpu", threads=1)
     logs: list[str] = []
     history = learner.fit(data, tmp_path, logs.append)
@@ -336,3 +339,16 @@ def test_wavelet_features_of_real_mitdb_windows_are_finite(physionet_dir):
     # real windows carry energy in every sub-band
     f = dict(zip(feature_names("db4", 5), feats.T))
     assert all((f[f"{b}_rel_energy"] > 0).all() for b in ("A5", "D5", "D4", "D3", "D2", "D1"))
+
+
+def test_cnn1d_class_balance_loss_weights_the_classes(store, tmp_path):
+    data = fold_data(store, train=("syn001", "syn002", "syn003"))
+    keep = data.rows["train"]
+    labels = data.table["label_index"].to_numpy()[keep]
+    data.rows["train"] = np.concatenate([keep[labels != 1], keep[labels == 1][:4]])  # 4 CHF windows, 24 each other
+    logs: list[str] = []
+    learner = Cnn1dLearner({**CNN_CFG, "epochs": 1, "class_balance": "loss"}, device="cpu", threads=1)
+    learner.fit(data, tmp_path, logs.append)
+    assert learner.describe()["class_balance"] == "loss"
+    # n / (k * n_c): 52 windows, 3 classes
+    assert any(f"loss weights {[round(52 / 72, 3), round(52 / 12, 3), round(52 / 72, 3)]}" in line for line in logs)

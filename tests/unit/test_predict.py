@@ -19,7 +19,13 @@ import torch
 import wfdb
 from scipy.signal import resample_poly
 
-from ecgcwt.apply.predict import ModelFileError, load_predict_model, predict_records, record_windows
+from ecgcwt.apply.predict import (
+    ModelFileError,
+    load_predict_model,
+    predict_records,
+    record_windows,
+    window_probabilities,
+)
 from ecgcwt.cli import main as cli_main
 from ecgcwt.data.segmentation import DatabaseSource, SegmentSpec
 from ecgcwt.errors import RecordError
@@ -171,6 +177,27 @@ def test_a_model_saved_without_preprocessing_still_predicts(trained, tmp_path):
     old_table, errors = predict_records(old, rec, max_windows=2)
     assert errors == []
     pd.testing.assert_frame_equal(new_table, old_table)
+
+
+def test_predict_applies_the_models_temperature(trained, tmp_path):
+    saved = torch.load(trained["model"], weights_only=True)
+    t = saved["meta"]["temperature"]
+    assert t > 0 and saved["meta"]["calibration"]["n_windows"] > 0  # fitted on the validation windows
+    model = load_predict_model(trained["model"])
+    windows = record_windows(trained["root"] / "mitdb" / "101", model.prep, max_windows=3)
+    probs = window_probabilities(model, model.images(windows))
+    for temperature in (None, 4.0):  # None: a model file from before calibration (T = 1)
+        if temperature is None:
+            del saved["meta"]["temperature"]
+        else:
+            saved["meta"]["temperature"] = temperature
+        torch.save(saved, tmp_path / "t.pt")
+        other = load_predict_model(tmp_path / "t.pt")
+        got = window_probabilities(other, other.images(windows))
+        # probs = softmax(z / t), so log(probs) * t is z up to a constant per row
+        want = torch.softmax(torch.from_numpy(np.log(probs) * t / (temperature or 1.0)), dim=1).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-4)
+        assert np.array_equal(got.argmax(1), probs.argmax(1))
 
 
 def test_max_duration_reads_only_the_first_seconds(trained):

@@ -121,7 +121,10 @@ def test_fold_all_needs_no_folds_file_and_predicts_nothing(tmp_path):
         CentroidLearner(), tmp_path / "x.h5", table, CLASSES, fold="all", out_dir=out, val_fraction=0.2, seed=0
     )
     assert not (out / "predictions.csv").exists()
-    assert (out / "model.json").exists() and m["n_subjects"]["test"] == 0 and m["n_segments"]["train"] == len(table)
+    assert (out / "model.json").exists() and m["n_subjects"]["test"] == 0
+    # one subject per class: each class validates on the last window (20% of 5) of its recording
+    assert m["n_segments"]["train"] + m["n_segments"]["val"] == len(table) and m["n_segments"]["val"] == 3
+    assert m["validation"] == {"strategy": dict.fromkeys(CLASSES, "time_holdout"), "windows": dict.fromkeys(CLASSES, 1)}
 
 
 def test_random_window_split_is_leaky_and_stratified():

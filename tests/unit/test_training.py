@@ -128,7 +128,9 @@ def test_outputs_of_a_fold(reference_run, data):
         "pred_index",
         "pred_label",
     ]
-    assert [c for c in preds.columns if c.startswith("prob_")] == [f"prob_{c}" for c in CLASSES]
+    assert [c for c in preds.columns if c.startswith("prob_")] == [f"prob_{c}" for c in CLASSES] + [
+        f"prob_raw_{c}" for c in CLASSES
+    ]
     assert sorted(preds["subject"].unique()) == ["db0/1", "db1/1", "db2/1"] and len(preds) == 18
     assert np.allclose(preds[[f"prob_{c}" for c in CLASSES]].sum(axis=1), 1, atol=1e-5)
     saved = json.loads((out / "metrics.json").read_text())

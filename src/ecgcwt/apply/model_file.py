@@ -89,7 +89,11 @@ def predict_scalograms(
         feeder = BatchFeeder(
             source, dev, built.mean, built.std, channels_last=numerics.channels_last, prefetch=_PREFETCH
         )
-        probs = predict_probabilities(built.model, feeder, r, batch_size, numerics.autocast(dev), len(classes))
+        # a model saved before calibration existed has no temperature: its probabilities are left alone
+        temperature = float(meta.get("temperature", 1.0))
+        probs = predict_probabilities(
+            built.model, feeder, r, batch_size, numerics.autocast(dev), len(classes), temperature
+        )
     preds = build_predictions(table.iloc[r], probs, classes)
     # label indices of the cache follow its own class list; map them onto the model's
     known = {c: i for i, c in enumerate(classes)}

@@ -338,7 +338,8 @@ def record_windows(
 def window_probabilities(model: PredictModel, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation.
 
-    An ensemble's are the mean of its members'.
+    An ensemble's are the mean of its members'. Each member's logits are divided by its fitted
+    temperature (``meta["temperature"]``, 1 when absent).
     """
     if model.members:
         return np.mean([_window_probabilities(m, images, batch_size) for m in model.members], axis=0)
@@ -356,7 +357,10 @@ def _window_probabilities(model: PredictModel, images: np.ndarray, batch_size: i
         channels_last=numerics.channels_last,
     )
     autocast = numerics.autocast(model.device)
-    return predict_probabilities(net, feeder, np.arange(len(images)), batch_size, autocast, len(model.classes))
+    temperature = float(model.meta.get("temperature", 1.0))  # older model files: none, T = 1
+    return predict_probabilities(
+        net, feeder, np.arange(len(images)), batch_size, autocast, len(model.classes), temperature
+    )
 
 
 def predict_records(

@@ -14,6 +14,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         # predictions contract
         "ID_COLUMNS": ".predictions",
         "prob_columns": ".predictions",
+        "raw_prob_columns": ".predictions",
         "classes_of": ".predictions",
         "build_predictions": ".predictions",
         "check_predictions": ".predictions",
@@ -57,5 +58,6 @@ __all__, __getattr__, __dir__ = lazy_face(
         "mean_over_seeds": ".seeds",
         "ENSEMBLE_SUFFIX": ".seeds",
         "SEEDS_COLUMNS": ".seeds",
+        "validation_sentence": ".report_text",
     },
 )

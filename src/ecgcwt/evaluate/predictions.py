@@ -12,6 +12,8 @@
 ``pred_index``         predicted class (argmax of the probabilities)
 ``pred_label``         its name
 ``prob_{class}``       one probability column per class, in class order; rows sum to 1
+``prob_raw_{class}``   optional (calibrated models): the probabilities before the
+                       temperature (``training.calibrate``), one per class; rows sum to 1
 =====================  ==========================================================
 
 :func:`build_predictions` makes the table from the segment rows and a
@@ -39,17 +41,30 @@ _TEXT = {"db": str, "record": str, "subject": str, "recording": str, "label": st
 _SUM_TOLERANCE = 1e-3
 
 
+#: Prefix of the optional uncalibrated probability columns.
+RAW_PREFIX = "prob_raw_"
+
+
 def prob_columns(classes: Sequence[str]) -> list[str]:
     return [f"prob_{c}" for c in classes]
 
 
+def raw_prob_columns(classes: Sequence[str]) -> list[str]:
+    return [f"{RAW_PREFIX}{c}" for c in classes]
+
+
 def classes_of(df: pd.DataFrame) -> list[str]:
-    """The class names of a predictions table, from its ``prob_*`` columns (in order)."""
-    return [c[len("prob_") :] for c in df.columns if c.startswith("prob_")]
+    """The class names of a predictions table, from its ``prob_*`` columns (in order; ``prob_raw_*`` excluded)."""
+    return [c[len("prob_") :] for c in df.columns if c.startswith("prob_") and not c.startswith(RAW_PREFIX)]
 
 
-def build_predictions(rows: pd.DataFrame, probs: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
-    """The predictions table of ``rows`` (segment-table rows) given their class ``probs`` (n x classes)."""
+def build_predictions(
+    rows: pd.DataFrame, probs: np.ndarray, classes: Sequence[str], raw_probs: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The predictions table of ``rows`` (segment-table rows) given their class ``probs`` (n x classes).
+
+    ``raw_probs`` (same shape): a calibrated model's probabilities before its temperature (``prob_raw_*``).
+    """
     classes = list(classes)
     probs = np.asarray(probs, dtype=np.float64)
     if probs.shape != (len(rows), len(classes)):
@@ -62,6 +77,12 @@ def build_predictions(rows: pd.DataFrame, probs: np.ndarray, classes: Sequence[s
     df["pred_label"] = [classes[i] for i in df["pred_index"]]
     for j, name in enumerate(classes):
         df[f"prob_{name}"] = probs[:, j]
+    if raw_probs is not None:
+        raw_probs = np.asarray(raw_probs, dtype=np.float64)
+        if raw_probs.shape != probs.shape:
+            raise ValueError(f"raw probabilities of shape {raw_probs.shape}, probabilities of shape {probs.shape}")
+        for j, name in enumerate(classes):
+            df[f"{RAW_PREFIX}{name}"] = raw_probs[:, j]
     return df
 
 
@@ -76,6 +97,13 @@ def check_predictions(df: pd.DataFrame, where: str, classes: Sequence[str] | Non
     probs = df[prob_columns(found)].to_numpy(dtype=np.float64)
     if len(df) and (not np.isfinite(probs).all() or np.abs(probs.sum(axis=1) - 1).max() > _SUM_TOLERANCE):
         raise DataError(f"{where}: probabilities are not finite or do not sum to 1 in every row")
+    raw_found = [c[len(RAW_PREFIX) :] for c in df.columns if c.startswith(RAW_PREFIX)]
+    if raw_found and raw_found != found:
+        raise DataError(f"{where}: uncalibrated columns are for classes {raw_found}, expected {found} (prob_raw_*)")
+    if raw_found:
+        raw = df[raw_prob_columns(found)].to_numpy(dtype=np.float64)
+        if len(df) and (not np.isfinite(raw).all() or np.abs(raw.sum(axis=1) - 1).max() > _SUM_TOLERANCE):
+            raise DataError(f"{where}: uncalibrated probabilities (prob_raw_*) are not finite or do not sum to 1")
     n = len(found)
     for col in ("label_index", "pred_index"):
         v = df[col].to_numpy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,12 +176,54 @@ def comparison_blocks(ctx: Context, path: Path) -> list:
     ]
 
 
+_VALIDATION_TEXT = {
+    "subject": "held-out subjects",
+    "time_holdout": "the last part in time of its training recordings",
+    "random_windows": "random windows",
+    "none": "none",
+}
+
+
+def validation_sentence(model) -> str | None:
+    """How each class of ``model`` was validated (the ``validation`` field of its folds' metrics.json), or None.
+
+    metrics.json sits beside each fold's predictions.csv; models trained
+    before the field existed have none and get no sentence.
+    """
+    folds = []
+    for _, pred in model.predictions:
+        path = Path(pred).parent / "metrics.json"
+        try:
+            folds.append(json.loads(path.read_text()).get("validation"))
+        except (OSError, ValueError):
+            folds.append(None)
+    folds = [f for f in folds if isinstance(f, dict) and f.get("strategy")]
+    if not folds:
+        return None
+    by_class: dict[str, dict[str, int]] = {}
+    for f in folds:
+        for c, strategy in f["strategy"].items():
+            by_class.setdefault(c, {}).setdefault(strategy, 0)
+            by_class[c][strategy] += 1
+    parts = [
+        f"{c}: " + ", ".join(f"{_VALIDATION_TEXT.get(s, s)} ({k}/{len(folds)} folds)" for s, k in counts.items())
+        for c, counts in by_class.items()
+    ]
+    return (
+        f"{model.name}: inner validation windows (early stopping, calibration) per class came from "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def training_blocks(ctx: Context, curves: list[tuple[str, Path]]) -> list:
-    """The "Training curves" section: one figure per model trained in epochs."""
+    """The "Training curves" section: one figure per model trained in epochs, and how each model was validated."""
+    sentences = [t for t in (validation_sentence(m) for m in ctx.models) if t]
     if not curves:
-        return []
+        return [("h2", "Validation"), *[("p", t) for t in sentences]] if sentences else []
     return [
         ("h2", "Training curves"),
+        *[("p", t) for t in sentences],
         (
             "p",
             "Loss per epoch (dashed: training, solid: the inner validation split, used for early stopping) and, "

@@ -22,6 +22,15 @@ __all__, __getattr__, __dir__ = lazy_face(
         "split_rows": ".runner",
         "random_window_split": ".runner",
         "epoch_seed": ".runner",
+        # unequal class sizes and calibration
+        "CLASS_BALANCE": ".balance",
+        "balanced_order": ".balance",
+        "class_weights": ".balance",
+        "class_counts": ".balance",
+        "CALIBRATE": ".calibration",
+        "fit_temperature": ".calibration",
+        "softmax": ".calibration",
+        "mean_nll": ".calibration",
         # one model, one fold
         "train_model": ".train",
         "build_learner": ".train",
@@ -39,6 +48,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "StreamingImages": ".cnn2d",
         "open_image_source": ".cnn2d",
         "predict_probabilities": ".cnn2d",
+        "predict_logits": ".cnn2d",
         "choose_numerics": ".cnn2d",
         "resolve_device": ".cnn2d",
         "ScalogramDataset": ".cnn2d",

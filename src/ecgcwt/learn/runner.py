@@ -7,7 +7,10 @@ fits and predicts. Everything that makes results comparable lives here, once:
 1. **the split** (:func:`split_rows`). ``split="subject"`` (every model of the
    main table): the test set is the subjects of fold ``k`` in ``folds.csv``;
    of the other subjects, ``val_fraction`` per class form the inner
-   validation set (early stopping). ``fold="all"`` tests nobody and needs no
+   validation set (early stopping); a class with too few subjects for that
+   gives the last ``val_fraction`` in time of each of its training
+   recordings instead (:func:`time_holdout`), so early stopping and
+   calibration see every class. ``fold="all"`` tests nobody and needs no
    ``folds.csv``: the model behind external validation is trained on every
    subject, so it builds even where K-fold cross-validation cannot (one
    subject in a class). ``split="random_windows"`` is the *leaky* comparison:
@@ -37,6 +40,7 @@ from ecgcwt.atomic import write_csv, write_json
 from ecgcwt.data import read_folds
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.evaluate import build_predictions, evaluate_predictions, write_predictions
+from ecgcwt.learn.calibration import softmax
 
 SPLITS = ("subject", "random_windows")
 
@@ -54,6 +58,14 @@ class FoldData:
 
 
 class Learner(Protocol):
+    """Fits and predicts one model kind.
+
+    A learner that also has ``predict_logits(data, rows)`` and a fitted
+    ``temperature`` (the CNNs, ``training.calibrate``) gets its test
+    probabilities computed here from its logits: ``prob_*`` after the
+    temperature, ``prob_raw_*`` before it.
+    """
+
     kind: str
     model_file: str
 
@@ -92,6 +104,11 @@ def parse_fold(fold) -> int | str:
 
 def _fold_number(fold: int | str) -> int:
     return 1_000_000 if fold == "all" else int(fold)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``'s random draws (data order, augmentation, balanced sampling)."""
+    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
 
 
 def split_subjects(folds: pd.DataFrame, fold: int | str, val_fraction: float, seed: int) -> SubjectSplit:
@@ -184,7 +201,15 @@ def split_rows(
     if split == "random_windows":
         k = int(n_folds or 5)
         rows = random_window_split(table, k, val_fraction, seed)
-        return rows, {"split": split, "test_share": 1 / k, "subjects_in_train_and_test": _shared_subjects(table, rows)}
+        labels = table["label"].to_numpy()
+        val_counts = {c: int((labels[rows["val"]] == c).sum()) for c in sorted(set(labels[rows["train"]]))}
+        validation = {"strategy": {c: "random_windows" if n else "none" for c, n in val_counts.items()}}
+        return rows, {
+            "split": split,
+            "test_share": 1 / k,
+            "subjects_in_train_and_test": _shared_subjects(table, rows),
+            "validation": {**validation, "windows": val_counts},
+        }
     if fold == "all":
         folds = subjects_of(table)
     else:
@@ -198,12 +223,80 @@ def split_rows(
         name: np.flatnonzero(table["subject"].isin(set(getattr(s, name))).to_numpy())
         for name in ("train", "val", "test")
     }
-    return rows, {"split": split, "n_subjects": {k: len(getattr(s, k)) for k in ("train", "val", "test")}}
+    rows, validation = time_holdout(table, rows, val_fraction)
+    return rows, {
+        "split": split,
+        "n_subjects": {k: len(getattr(s, k)) for k in ("train", "val", "test")},
+        "validation": validation,
+    }
+
+
+def time_holdout(
+    table: pd.DataFrame, rows: dict[str, np.ndarray], val_fraction: float
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Give every class validation windows: the latest windows of each recording of a class without a val subject.
+
+    A class with one training subject (or too few for ``val_fraction``) gets
+    no validation subject from :func:`split_subjects`, and early stopping
+    would then watch the other classes only. For such a class, the last
+    ``val_fraction`` of each of its training recordings' windows by ``start``
+    (rounded, at least one, never all) move from training to validation:
+    the model is validated on a later stretch of the same person, the
+    nearest thing to an unseen subject this data has. A recording of fewer
+    than two windows stays in training. Returns the new rows and, per class,
+    the strategy (``subject``, ``time_holdout`` or ``none``) and the number
+    of validation windows.
+    """
+    labels = table["label"].to_numpy()
+    train, val = rows["train"], rows["val"]
+    order_key = table["start"].to_numpy() if "start" in table.columns else table.index.to_numpy()
+    strategy: dict[str, str] = {}
+    moved: list[np.ndarray] = []
+    for label in sorted(set(labels[train])):
+        if val_fraction <= 0:
+            strategy[label] = "none"
+            continue
+        if (labels[val] == label).any():
+            strategy[label] = "subject"
+            continue
+        mine = train[labels[train] == label]
+        recordings = table["recording"].to_numpy()[mine]
+        held: list[np.ndarray] = []
+        for rec in sorted(set(recordings)):
+            windows = mine[recordings == rec]
+            if len(windows) < 2:
+                continue
+            windows = windows[np.lexsort((windows, order_key[windows]))]  # by start, ties by row
+            n_val = min(len(windows) - 1, max(1, int(round(val_fraction * len(windows)))))
+            held.append(windows[-n_val:])
+        strategy[label] = "time_holdout" if held else "none"
+        moved += held
+    if moved:
+        out = np.concatenate(moved)
+        rows = {**rows, "train": np.setdiff1d(train, out), "val": np.union1d(val, out)}
+    counts = {label: int((labels[rows["val"]] == label).sum()) for label in strategy}
+    return rows, {"strategy": strategy, "windows": counts}
 
 
 def _shared_subjects(table: pd.DataFrame, rows: dict[str, np.ndarray]) -> int:
     subj = table["subject"].to_numpy()
     return len(set(subj[rows["train"]]) & set(subj[rows["test"]]))
+
+
+def describe_validation(validation: dict) -> str:
+    """One sentence on how each class is validated (the log's and the report's words)."""
+    words = {
+        "subject": "held-out subjects",
+        "time_holdout": "the last part in time of its training recordings",
+        "random_windows": "random windows",
+        "none": "none",
+    }
+    parts = [
+        f"{c} {words.get(s, s)} ({validation['windows'].get(c, 0)} windows)" for c, s in validation["strategy"].items()
+    ]
+    if not any(n for n in validation["windows"].values()):
+        return "validation: no class has validation windows; trained the fixed number of epochs, no early stopping"
+    return "validation per class: " + "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- the runner
@@ -252,10 +345,17 @@ def run_fold(
         f"{name} ({learner.kind}) fold {fold}, {split} split: segments train {len(rows['train'])} / "
         f"val {len(rows['val'])} / test {len(rows['test'])}"
     )
+    log(f"{name} fold {fold}: {describe_validation(split_info['validation'])}")
     data = FoldData(Path(source), table, list(classes), rows, fold, int(seed))
     try:
         history = learner.fit(data, out_dir, log)
-        probs = learner.predict_proba(data, rows["test"]) if len(rows["test"]) else None
+        probs = raw = None
+        if len(rows["test"]) and hasattr(learner, "predict_logits"):
+            # a calibrated learner: probabilities after its temperature, and before it (prob_raw_*)
+            logits = learner.predict_logits(data, rows["test"])
+            probs, raw = softmax(logits, float(getattr(learner, "temperature", 1.0))), softmax(logits)
+        elif len(rows["test"]):
+            probs = learner.predict_proba(data, rows["test"])
         learner.save(out_dir / learner.model_file, data)
     finally:
         close = getattr(learner, "close", None)
@@ -272,7 +372,7 @@ def run_fold(
         "ecgcwt_version": __version__,
     }
     if probs is not None:
-        preds = build_predictions(table.iloc[rows["test"]], probs, classes)
+        preds = build_predictions(table.iloc[rows["test"]], probs, classes, raw_probs=raw)
         write_predictions(preds, out_dir / "predictions.csv")
         metrics["levels"] = evaluate_predictions(preds, classes)
     write_csv(pd.DataFrame(history), out_dir / "history.csv")

@@ -12,7 +12,9 @@ head. 148,115 parameters for 3 classes; any window length of at least 32 samples
 Training (``training:`` keys used: ``epochs``, ``batch_size``, ``lr``,
 ``weight_decay``, ``optimizer`` adamw | sgd (momentum 0.9), ``lr_schedule``
 cosine | constant, ``dropout``, ``patience``, ``seed``, ``augment``,
-``eval_batch_size``): cross-entropy; early stopping on the validation loss
+``eval_batch_size``, ``class_balance``, ``calibrate``): cross-entropy (with
+``class_balance`` sampler, each class drawn equally often per epoch; loss,
+weighted by inverse class frequency; see :mod:`ecgcwt.learn.balance`); early stopping on the validation loss
 with ``patience`` epochs, the best epoch's weights kept (without validation
 rows, the last epoch's). With ``augment`` each training window is rotated by a
 random circular time shift every epoch.
@@ -46,7 +48,9 @@ from ecgcwt.atomic import atomic_path
 from ecgcwt.config import validate_section
 from ecgcwt.data import iter_signal_batches, read_info
 from ecgcwt.errors import DataError
+from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
 from ecgcwt.learn.baselines.common import check_train_rows, fold_labels, scores
+from ecgcwt.learn.calibration import calibration_line, fit_temperature, softmax
 from ecgcwt.learn.cnn2d.numerics import resolve_device
 from ecgcwt.learn.runner import epoch_seed
 
@@ -113,10 +117,10 @@ def min_window(arch: dict) -> int:
 
 
 @torch.inference_mode()
-def predict_signals(
+def signal_logits(
     model: nn.Module, signals: np.ndarray | torch.Tensor, *, batch_size: int = 256, device="cpu"
 ) -> np.ndarray:
-    """Softmax probabilities ``(n, n_classes)`` float64 of raw windows ``signals`` (n, window), model in eval mode.
+    """Logits ``(n, n_classes)`` float64 of raw windows ``signals`` (n, window), model in eval mode.
 
     ``signals``: a numpy array (any float dtype, mV) or a float32 tensor (already on ``device`` or not).
     """
@@ -126,10 +130,24 @@ def predict_signals(
     for i in range(0, len(signals), batch_size):
         chunk = signals[i : i + batch_size]
         x = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.asarray(chunk, dtype=np.float32))
-        x = x.to(dev)
-        out.append(torch.softmax(model(x).double(), dim=1).cpu().numpy())
+        out.append(model(x.to(dev)).double().cpu().numpy())
     n_classes = model.head.out_features
     return np.concatenate(out) if out else np.empty((0, n_classes))
+
+
+def predict_signals(
+    model: nn.Module,
+    signals: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 256,
+    device="cpu",
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """Softmax probabilities ``(n, n_classes)`` float64 of ``logits / temperature`` of raw windows ``signals``.
+
+    ``temperature``: a saved model's ``meta["temperature"]`` (1: the network's own probabilities).
+    """
+    return softmax(signal_logits(model, signals, batch_size=batch_size, device=device), temperature)
 
 
 def load_cnn1d(path: str | Path, device: str = "cpu") -> tuple[Cnn1d, dict]:
@@ -181,6 +199,8 @@ class Cnn1dLearner:
         self.model: Cnn1d | None = None
         self.meta: dict | None = None
         self._facts: dict = {}
+        self.temperature = 1.0
+        self.calibration: dict = {}
 
     def _device(self) -> torch.device:
         if self.threads is not None:
@@ -204,7 +224,11 @@ class Cnn1dLearner:
         # ---- data: train + val windows read once, float32 on the device
         x_train = torch.from_numpy(_read_rows(data.source, train, info.window)).to(dev)
         x_val = torch.from_numpy(_read_rows(data.source, val, info.window)).to(dev)
-        y_train = torch.from_numpy(fold_labels(data, train)).to(dev)
+        y_train_np = fold_labels(data, train)
+        y_train = torch.from_numpy(y_train_np).to(dev)
+        weight = None
+        if c["class_balance"] == "loss":
+            weight = torch.tensor(class_weights(y_train_np, len(data.classes)), dtype=torch.float32, device=dev)
         y_val_np = fold_labels(data, val)
         signals_mb = (x_train.numel() + x_val.numel()) * 4 / 1e6
 
@@ -226,6 +250,11 @@ class Cnn1dLearner:
             f"({signals_mb:.1f} MB float32), {n_params} parameters, device {dev}, threads {torch.get_num_threads()}"
         )
 
+        log(
+            f"cnn1d class balance {c['class_balance']}: training windows per class "
+            f"{class_counts(y_train_np, data.classes)}"
+            + (f", loss weights {[round(float(w), 3) for w in weight]}" if weight is not None else "")
+        )
         history: list[dict] = []
         best_loss, best_epoch, best_state, since_best, stopped = None, 0, None, 0, False
         positions = torch.arange(info.window, device=dev)
@@ -234,7 +263,10 @@ class Cnn1dLearner:
             t0 = time.perf_counter()
             lr = opt.param_groups[0]["lr"]
             g = torch.Generator().manual_seed(epoch_seed(c["seed"], epoch))
-            order = torch.randperm(len(train), generator=g).to(dev)
+            if c["class_balance"] == "sampler":  # each class equally often, as many draws as windows
+                order = torch.from_numpy(balanced_order(y_train_np, c["seed"], epoch)).to(dev)
+            else:
+                order = torch.randperm(len(train), generator=g).to(dev)
             shifts = torch.randint(0, info.window, (len(train),), generator=g).to(dev) if c["augment"] else None
             model.train()
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
@@ -246,7 +278,7 @@ class Cnn1dLearner:
                     x = x.gather(1, (positions[None, :] - shifts[a : a + bs, None]) % info.window)
                 y = y_train[idx]
                 logits = model(x)
-                loss = nn.functional.cross_entropy(logits, y)
+                loss = nn.functional.cross_entropy(logits, y, weight=weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -287,10 +319,15 @@ class Cnn1dLearner:
                     f"best epoch {best_epoch}"
                 )
                 break
-        del x_train, x_val
         if best_state is not None:  # None only when training.epochs allowed no epoch at all
             model.load_state_dict(best_state)
         model.eval()
+        # temperature on the validation windows, with the kept weights (training.calibrate)
+        val_logits = signal_logits(model, x_val, batch_size=int(c["eval_batch_size"]), device=dev)
+        self.calibration = fit_temperature(val_logits, y_val_np, c["calibrate"])
+        self.temperature = float(self.calibration["temperature"])
+        log("cnn1d " + calibration_line(self.calibration))
+        del x_train, x_val
         self.model = model
         self.meta = {
             "kind": self.kind,
@@ -301,6 +338,9 @@ class Cnn1dLearner:
             "config": json.loads(json.dumps(c, default=str)),  # plain values: loads with weights_only=True
             "fold": data.fold,
             "best_epoch": best_epoch,
+            # probabilities are softmax(logits / temperature) (absent in older files: 1)
+            "temperature": self.temperature,
+            "calibration": self.calibration,
             "ecgcwt_version": __version__,
         }
         self._facts = {
@@ -308,6 +348,9 @@ class Cnn1dLearner:
             "epochs_run": len(history),
             "stopped_early": stopped,
             "early_stopping_monitor": "val_loss" if len(val) else None,
+            "class_balance": c["class_balance"],
+            "temperature": self.temperature,
+            "calibration": self.calibration,
             "device": str(dev),
             "threads": torch.get_num_threads(),
             "n_params": n_params,
@@ -322,6 +365,11 @@ class Cnn1dLearner:
             raise RuntimeError("Cnn1dLearner: call fit() before predict_proba() or save()")
 
     def predict_proba(self, data: "FoldData", rows: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, ``softmax(logits / temperature)``."""
+        return softmax(self.predict_logits(data, rows), self.temperature)
+
+    def predict_logits(self, data: "FoldData", rows: np.ndarray) -> np.ndarray:
+        """Logits of ``rows`` (before the temperature): the fold runner writes both probabilities from them."""
         self._require_fitted()
         info = read_info(data.source)
         if info.window != self.meta["window"]:
@@ -335,7 +383,7 @@ class Cnn1dLearner:
         out = np.empty((len(rows), len(self.meta["classes"])))
         i = 0
         for _, sig in iter_signal_batches(data.source, bs, rows):
-            out[i : i + len(sig)] = predict_signals(self.model, sig, batch_size=bs, device=dev)
+            out[i : i + len(sig)] = signal_logits(self.model, sig, batch_size=bs, device=dev)
             i += len(sig)
         return out
 
@@ -363,6 +411,8 @@ _USED_KEYS = (
     "seed",
     "augment",
     "eval_batch_size",
+    "class_balance",
+    "calibrate",
 )
 
-__all__ = ["Cnn1d", "Cnn1dLearner", "DEFAULT_ARCH", "build_cnn1d", "load_cnn1d", "predict_signals"]
+__all__ = ["Cnn1d", "Cnn1dLearner", "DEFAULT_ARCH", "build_cnn1d", "load_cnn1d", "predict_signals", "signal_logits"]

@@ -406,6 +406,8 @@ class WaveletLearner:
             "classifier": self.spec["classifier"],
             "wavelet": self.spec["wavelet"],
             "params": dict(self.spec),
+            # unequal class sizes: scikit-learn's class_weight="balanced" (training.class_balance is for the CNNs)
+            "class_balance": "class_weight=balanced",
             "seed": self.seed,
             "threads": self.threads,
             **self._facts,

@@ -32,6 +32,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "StreamingImages": ".feeding",
         "open_image_source": ".feeding",
         "predict_probabilities": ".feeding",
+        "predict_logits": ".feeding",
         "roll_columns": ".feeding",
         "Numerics": ".numerics",
         "choose_numerics": ".numerics",

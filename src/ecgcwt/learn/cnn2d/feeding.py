@@ -266,7 +266,7 @@ def _prefetched(read, row_batches: Sequence[np.ndarray], depth: int) -> Iterator
 
 
 @torch.inference_mode()
-def predict_probabilities(
+def predict_logits(
     model: torch.nn.Module,
     feeder: BatchFeeder,
     rows: Sequence[int],
@@ -274,10 +274,34 @@ def predict_probabilities(
     autocast,
     n_classes: int,
 ) -> np.ndarray:
-    """Softmax class probabilities (float64, one row per entry of ``rows``) of ``model`` in eval mode.
+    """Logits (float64 on the host, one row per entry of ``rows``) of ``model`` in eval mode."""
+    rows = np.array(rows, dtype=np.int64)
+    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    out = []
+    for x in feeder.batches(chunks):
+        with autocast:
+            logits = model(x)
+        out.append(logits.float())
+    if not out:
+        return np.empty((0, n_classes))
+    return torch.cat(out).to("cpu", torch.float64).numpy()
+
+
+@torch.inference_mode()
+def predict_probabilities(
+    model: torch.nn.Module,
+    feeder: BatchFeeder,
+    rows: Sequence[int],
+    batch_size: int,
+    autocast,
+    n_classes: int,
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """Softmax class probabilities of ``logits / temperature`` (float64, one row per entry of ``rows``).
 
     ``autocast`` is the job's autocast context (``Numerics.autocast(device)``),
     so evaluation, test predictions and ``ecgcwt predict`` compute alike.
+    ``temperature``: the model's fitted temperature (``meta["temperature"]``; 1 leaves the logits alone).
     """
     rows = np.array(rows, dtype=np.int64)
     chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
@@ -285,7 +309,7 @@ def predict_probabilities(
     for x in feeder.batches(chunks):
         with autocast:
             logits = model(x)
-        out.append(torch.softmax(logits.float(), dim=1))
+        out.append(torch.softmax(logits.float() / float(temperature), dim=1))
     if not out:
         return np.empty((0, n_classes))
     return torch.cat(out).to("cpu", torch.float64).numpy()

@@ -9,7 +9,9 @@ and writes ``predictions.csv``, ``history.csv`` and ``metrics.json``;
    memory as uint8 when they fit ``training.memory_budget_mb``, else streamed
    from the cache with raw chunk reads; uint8 batches go to the device and
    are converted and normalised there.
-2. train with early stopping on the *validation loss* (smoother than balanced
+2. train (``training.class_balance``: each class drawn equally often per
+   epoch, or an inverse-frequency weighted loss; :mod:`ecgcwt.learn.balance`)
+   with early stopping on the *validation loss* (smoother than balanced
    accuracy, which on a handful of validation subjects moves in coarse steps
    and ties often); the best epoch's weights are kept. Losses and confusion
    counts accumulate on the device: the host waits for the device once per
@@ -57,8 +59,10 @@ from ecgcwt.data import preprocessing_from_attrs
 from ecgcwt.errors import DataError
 from ecgcwt.evaluate import balanced_accuracy_from_confusion
 from ecgcwt.imaging import ChunkReader, read_scalogram_info
+from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
+from ecgcwt.learn.calibration import calibration_line, fit_temperature, softmax
 from ecgcwt.learn.cnn2d.backbones import build_model, set_train_mode
-from ecgcwt.learn.cnn2d.feeding import BatchFeeder, open_image_source, predict_probabilities
+from ecgcwt.learn.cnn2d.feeding import BatchFeeder, open_image_source, predict_logits, predict_probabilities
 from ecgcwt.learn.cnn2d.numerics import (  # noqa: F401  (resolve_precision and cpu_has_native_bf16 are part of this module's API)
     Numerics,
     choose_numerics,
@@ -70,7 +74,7 @@ from ecgcwt.learn.cnn2d.numerics import (  # noqa: F401  (resolve_precision and 
 from ecgcwt.learn.runner import FoldData, SubjectSplit, epoch_seed, run_fold, split_subjects  # noqa: F401  (split_subjects, SubjectSplit: API)
 
 #: Keys that cannot change the result, left out of the resume hash.
-_NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s")
+_NOT_HASHED = ("backbones", "memory_budget_mb", "checkpoint_interval_s", "calibrate")  # calibrate: after training
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY_COLUMNS = [
@@ -204,6 +208,8 @@ class Cnn2dLearner:
         self.on_epoch_end = on_epoch_end
         self.reader: ChunkReader | None = None
         self.loop: _Loop | None = None
+        self.temperature = 1.0  # fitted at the end of fit() (training.calibrate)
+        self.calibration: dict = {}
 
     def fit(self, data: FoldData, out_dir: Path, log: Callable[[str], None]) -> list[dict]:
         c, dev, numerics, clock = self.c, self.dev, self.numerics, self.clock
@@ -268,8 +274,17 @@ class Cnn2dLearner:
             source, dev, built.mean, built.std, channels_last=numerics.channels_last, prefetch=_PREFETCH
         )
         labels = torch.tensor(data.table["label_index"].to_numpy(np.int64), device=dev)  # by cache row
-        loop = _Loop(model, feeder, labels, dev, numerics, len(data.classes), c["eval_batch_size"])
+        train_labels = data.table["label_index"].to_numpy(np.int64)[rows["train"]]
+        weight = None
+        if c["class_balance"] == "loss":
+            weight = torch.tensor(class_weights(train_labels, len(data.classes)), dtype=torch.float32, device=dev)
+        loop = _Loop(model, feeder, labels, dev, numerics, len(data.classes), c["eval_batch_size"], weight)
         self.loop = loop
+        log(
+            f"class balance {c['class_balance']}: training windows per class "
+            f"{class_counts(train_labels, data.classes)}"
+            + (f", loss weights {[round(float(w), 3) for w in weight]}" if weight is not None else "")
+        )
 
         # ---- epochs
         last_checkpoint = time.perf_counter()
@@ -278,7 +293,7 @@ class Cnn2dLearner:
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             set_train_mode(built, c["strategy"])
-            order, shifts = _epoch_order(rows["train"], c, epoch, info.width)
+            order, shifts = _epoch_order(rows["train"], train_labels, c, epoch, info.width)
             with clock.phase("train"):
                 tr = loop.train(order, shifts, c["batch_size"], optimizer, scaler, clock)
             t_train = time.perf_counter() - t0
@@ -332,12 +347,24 @@ class Cnn2dLearner:
         model.load_state_dict(state.best_state)
         model.eval()
         self.state = state
+        # ---- temperature (on the validation windows, the best epoch's weights)
+        with clock.phase("calibrate"):
+            val_logits = loop.logits(rows["val"])
+            val_labels = data.table["label_index"].to_numpy(np.int64)[rows["val"]]
+            self.calibration = fit_temperature(val_logits, val_labels, c["calibrate"])
+        self.temperature = float(self.calibration["temperature"])
+        log(calibration_line(self.calibration))
         self.ckpt_path = ckpt_path
         return [{k: r.get(k) for k in HISTORY_COLUMNS} for r in state.history]
 
-    def predict_proba(self, data: FoldData, rows: np.ndarray) -> np.ndarray:
+    def predict_logits(self, data: FoldData, rows: np.ndarray) -> np.ndarray:
+        """Logits of ``rows`` (before the temperature): the fold runner writes both probabilities from them."""
         with self.clock.phase("test"):
-            return self.loop.predict(rows)
+            return self.loop.logits(rows)
+
+    def predict_proba(self, data: FoldData, rows: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, ``softmax(logits / temperature)``."""
+        return softmax(self.predict_logits(data, rows), self.temperature)
 
     def save(self, path: Path, data: FoldData) -> None:
         info, built, state = self.info, self.built, self.state
@@ -353,6 +380,9 @@ class Cnn2dLearner:
             "config": self.c,
             "fold": data.fold,
             "best_epoch": state.best_epoch,
+            # probabilities are softmax(logits / temperature); read by ecgcwt predict (absent: 1)
+            "temperature": self.temperature,
+            "calibration": self.calibration,
             "ecgcwt_version": __version__,
             "scalogram_attrs": info.attrs,
             # how new recordings must be cut to match the training windows (read by `ecgcwt predict`)
@@ -374,6 +404,9 @@ class Cnn2dLearner:
             "epochs_run": state.epoch,
             "stopped_early": state.stopped,
             "early_stopping_monitor": "val_loss",
+            "class_balance": self.c["class_balance"],
+            "temperature": self.temperature,
+            "calibration": self.calibration,
             "precision": self.numerics.precision,
             "channels_last": self.numerics.channels_last,
             "cudnn_benchmark": self.numerics.cudnn_benchmark,
@@ -404,9 +437,11 @@ class _Loop:
         numerics: Numerics,
         n_classes: int,
         eval_batch_size: int,
+        weight: torch.Tensor | None = None,
     ) -> None:
         self.model, self.feeder, self.labels, self.dev = model, feeder, labels, dev
         self.numerics, self.n_classes, self.eval_batch_size = numerics, n_classes, int(eval_batch_size)
+        self.weight = weight  # per-class cross-entropy weights of training (class_balance: loss), else None
 
     def train(
         self, order: np.ndarray, shifts: torch.Tensor | None, batch_size: int, optimizer, scaler, clock: "_Clock"
@@ -430,7 +465,7 @@ class _Loop:
             y = labels[a:b]
             with self.numerics.autocast(self.dev):
                 logits = self.model(x)
-            loss = nn.functional.cross_entropy(logits.float(), y)
+            loss = nn.functional.cross_entropy(logits.float(), y, weight=self.weight)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -465,9 +500,15 @@ class _Loop:
 
     @torch.inference_mode()
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Class probabilities of ``rows`` (float64 on the host, one row per image)."""
+        """Class probabilities of ``rows`` (float64 on the host, one row per image), before any temperature."""
         autocast = self.numerics.autocast(self.dev)
         return predict_probabilities(self.model, self.feeder, rows, self.eval_batch_size, autocast, self.n_classes)
+
+    @torch.inference_mode()
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        """Logits of ``rows`` (float64 on the host, one row per image)."""
+        autocast = self.numerics.autocast(self.dev)
+        return predict_logits(self.model, self.feeder, rows, self.eval_batch_size, autocast, self.n_classes)
 
     def _logits(self, rows: np.ndarray):
         rows = np.array(rows, dtype=np.int64)  # a writable copy: torch refuses read-only arrays
@@ -493,10 +534,19 @@ def _summary(loss_sum: float, confusion: torch.Tensor, n_classes: int, n: int) -
     }
 
 
-def _epoch_order(train_rows: np.ndarray, c: dict, epoch: int, width: int) -> tuple[np.ndarray, torch.Tensor | None]:
-    """Shuffled training rows of ``epoch`` and, with augmentation, each image's time shift; drawn from (seed, epoch)."""
+def _epoch_order(
+    train_rows: np.ndarray, train_labels: np.ndarray, c: dict, epoch: int, width: int
+) -> tuple[np.ndarray, torch.Tensor | None]:
+    """Training rows of ``epoch`` in order and, with augmentation, each image's time shift; drawn from (seed, epoch).
+
+    ``class_balance: sampler``: as many rows as ``train_rows``, each class drawn equally often
+    (:func:`ecgcwt.learn.balance.balanced_order`); otherwise every row once, shuffled.
+    """
     g = torch.Generator().manual_seed(epoch_seed(c["seed"], epoch))
-    order = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
+    if c["class_balance"] == "sampler":
+        order = train_rows[balanced_order(train_labels, c["seed"], epoch)]
+    else:
+        order = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
     shifts = torch.randint(0, width, (len(order),), generator=g) if c["augment"] else None
     return order, shifts
 
