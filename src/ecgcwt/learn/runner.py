@@ -106,11 +106,6 @@ def _fold_number(fold: int | str) -> int:
     return 1_000_000 if fold == "all" else int(fold)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch ``epoch``'s random draws (data order, augmentation, balanced sampling)."""
-    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
-
-
 def split_subjects(folds: pd.DataFrame, fold: int | str, val_fraction: float, seed: int) -> SubjectSplit:
     """Test, training and inner-validation subjects for ``fold`` (an int, or ``"all"`` for no test set).
 
