@@ -25,6 +25,11 @@ rule evaluate:
             category="Evaluation",
         ),
         per_fold="results/report/per_fold.csv",
+        calibration=report(
+            "results/report/calibration.csv",
+            caption="../report/calibration.rst",
+            category="Evaluation",
+        ),
         comparison=report(
             "results/report/figures/model_comparison.png",
             caption="../report/model_comparison.rst",

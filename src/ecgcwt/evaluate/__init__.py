@@ -35,6 +35,14 @@ __all__, __getattr__, __dir__ = lazy_face(
         "bootstrap_ci": ".metrics",
         "bootstrap_metrics": ".metrics",
         "subject_resample_weights": ".metrics",
+        # calibration
+        "N_BINS": ".calibration",
+        "CALIBRATION_LEVELS": ".calibration",
+        "CALIBRATION_COLUMNS": ".calibration",
+        "expected_calibration_error": ".calibration",
+        "brier_score": ".calibration",
+        "reliability_bins": ".calibration",
+        "calibration_table": ".calibration",
         # statistics
         "mcnemar_exact": ".stats",
         "mcnemar_p_value": ".stats",

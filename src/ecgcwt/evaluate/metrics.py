@@ -200,7 +200,8 @@ def _kappa(cm: np.ndarray) -> float:
 
 def classes_from_columns(df: pd.DataFrame) -> list[str]:
     """Class names from the ``prob_<CLASS>`` columns, in column (= label-index) order."""
-    classes = [c[len("prob_") :] for c in df.columns if c.startswith("prob_")]
+    # prob_raw_* (probabilities before temperature scaling, optional) are not classes
+    classes = [c[len("prob_") :] for c in df.columns if c.startswith("prob_") and not c.startswith("prob_raw_")]
     if not classes:
         raise DataError("predictions table has no prob_<CLASS> columns")
     return classes

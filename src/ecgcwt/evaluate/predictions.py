@@ -12,6 +12,7 @@
 ``pred_index``         predicted class (argmax of the probabilities)
 ``pred_label``         its name
 ``prob_{class}``       one probability column per class, in class order; rows sum to 1
+``prob_raw_{class}``   optional: the same before temperature scaling (calibration report only)
 =====================  ==========================================================
 
 :func:`build_predictions` makes the table from the segment rows and a
@@ -44,8 +45,11 @@ def prob_columns(classes: Sequence[str]) -> list[str]:
 
 
 def classes_of(df: pd.DataFrame) -> list[str]:
-    """The class names of a predictions table, from its ``prob_*`` columns (in order)."""
-    return [c[len("prob_") :] for c in df.columns if c.startswith("prob_")]
+    """The class names of a predictions table, from its ``prob_*`` columns (in order).
+
+    ``prob_raw_*`` columns (optional: probabilities before temperature scaling) are not classes.
+    """
+    return [c[len("prob_") :] for c in df.columns if c.startswith("prob_") and not c.startswith("prob_raw_")]
 
 
 def build_predictions(rows: pd.DataFrame, probs: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:

@@ -342,6 +342,43 @@ def roc_blocks(ctx: Context, path: Path) -> list:
     ]
 
 
+def calibration_blocks(ctx: Context, calibration: pd.DataFrame, figures: list[tuple[str, Path]]) -> list:
+    """The "Calibration" section: ECE and Brier score per model and level, and the reliability diagrams."""
+    has_before = bool((calibration["calibrated"] == "before").any())
+    blocks: list = [
+        ("h2", "Calibration"),
+        (
+            "p",
+            "Whether a model's probabilities can be taken at their word, per window (segment) and per recording "
+            "(mean probability over its windows). Expected calibration error (ECE): the top-label confidences are "
+            "sorted into 15 equal-width bins, and the gap between each bin's mean confidence and its accuracy is "
+            "averaged with the bins' shares of the units as weights (0 = perfectly calibrated; 0.05 = five "
+            "percentage points of over- or under-confidence on average). Brier score: the mean over units of the "
+            "squared distance between the probability vector and the one-hot true class (0 = perfect, 2 = all "
+            "probability on a wrong class); it also rewards sharp, correct probabilities. calibrated = after: the "
+            "probabilities the model reports (prob_* columns)"
+            + (
+                "; before: the same model's probabilities before temperature scaling (prob_raw_* columns)."
+                if has_before
+                else "; no model's predictions carry probabilities before temperature scaling (prob_raw_*), so "
+                "only these are shown."
+            )
+            + " A recording's windows are not independent, so few recordings make a coarse diagram.",
+        ),
+        ("table", calibration.assign(ece=calibration["ece"].map(_fmt), brier=calibration["brier"].map(_fmt))),
+    ]
+    for name, path in figures:
+        blocks.append(
+            (
+                "img",
+                rel(path, ctx.out_dir),
+                f"{name}: accuracy per confidence bin (bars, count above) against the diagonal of perfect calibration",
+                True,
+            )
+        )
+    return blocks
+
+
 def details_blocks(ctx: Context, summary: pd.DataFrame, per_fold: pd.DataFrame, confusions: dict) -> list:
     blocks: list = [
         ("h2", "Per-model details"),
