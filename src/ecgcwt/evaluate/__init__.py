@@ -33,6 +33,9 @@ __all__, __getattr__, __dir__ = lazy_face(
         "classification_metrics": ".metrics",
         "evaluate_predictions": ".metrics",
         "bootstrap_ci": ".metrics",
+        "clopper_pearson": ".metrics",
+        "exact_intervals": ".metrics",
+        "INTERVAL_METHOD": ".metrics",
         "bootstrap_metrics": ".metrics",
         "subject_resample_weights": ".metrics",
         # calibration

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgcwt.evaluate.metrics import PER_CLASS_METRICS, SCALAR_METRICS
+from ecgcwt.evaluate.metrics import PER_CLASS_METRICS, SCALAR_METRICS, clopper_pearson
 
 LEVEL_TEXT = {
     "segment": "segment (each window)",
@@ -117,7 +117,15 @@ def settings_blocks(ctx: Context, extra: dict | None) -> list:
             f"person's windows). The {ctx.pct} confidence intervals are percentile bootstrap intervals over "
             f"{ctx.n_boot} resamples of *subjects* (seed {ctx.seed}): each resample draws as many subjects as there "
             "are, with replacement, and takes all of a drawn subject's windows and recordings, so the interval "
-            "reflects variation between people, not between the many correlated windows of one person.",
+            "reflects variation between people, not between the many correlated windows of one person. A bootstrap "
+            "of a perfect score is always perfect, so for proportions (accuracy, balanced accuracy, sensitivity, "
+            "specificity, precision) each interval is widened to include the exact Clopper-Pearson interval of the "
+            "counts behind it (balanced accuracy, a mean of per-class recalls: the same with an effective number of "
+            "units, K^2 / sum(1 / n_k) for K classes of n_k units, which is n when classes are equal). Clopper-Pearson "
+            "rather than Wilson because it is exact: its coverage is never below the nominal level, also at 0 or all "
+            "correct. With "
+            f"{ctx.n_subjects} subjects all classified correctly, the {ctx.pct} interval of subject-level accuracy is "
+            f"[{clopper_pearson(ctx.n_subjects, ctx.n_subjects, ctx.ci)[0]:.3f}, 1.000], not [1.000, 1.000].",
         )
     )
     blocks.append(
@@ -224,8 +232,9 @@ def ranking_blocks(ctx: Context, ranking: pd.DataFrame) -> list:
             "base conclusions on. Recording level: one decision per lead of a record. Segment level: every window "
             "on its own. macro F1 and macro AUC (one-vs-rest ROC AUC averaged over classes) are at subject level. "
             f"Every model was tested on the same {ctx.n_subjects} subjects ({ctx.subjects_per_class()}); the "
-            f"intervals are percentile bootstrap intervals over {ctx.n_boot} resamples of these subjects, so they "
-            "show how much the result could change with another sample of people of this size. Overlapping "
+            f"intervals are percentile bootstrap intervals over {ctx.n_boot} resamples of these subjects, widened to "
+            "include the exact Clopper-Pearson interval of the counts (see Settings), so they show how much the "
+            "result could change with another sample of people of this size. Overlapping "
             "intervals do not decide a comparison, and neither does the order: see Statistics for paired tests.",
         ),
         ("table", shown),
