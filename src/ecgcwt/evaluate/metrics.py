@@ -47,8 +47,9 @@ n correct, where 18/18 at 95% gives ``[0.815, 1]``); a conservative choice
 for the few subjects per class this project has. Balanced accuracy, the mean
 of per-class recalls, gets Clopper-Pearson with an effective count (see
 :func:`exact_intervals`; equal to accuracy's interval when classes are equal).
-The counts are of the level's units (windows, recordings or subjects); at window level they overstate the evidence (windows of one person
-are correlated), which is why the widening only ever widens the bootstrap.
+The counts are of the level's units (windows, recordings or subjects); at
+window level they overstate the evidence (windows of one person are
+correlated), which is why the widening only ever widens the bootstrap.
 """
 
 from __future__ import annotations
