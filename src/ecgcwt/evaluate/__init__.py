@@ -46,6 +46,12 @@ __all__, __getattr__, __dir__ = lazy_face(
         "brier_score": ".calibration",
         "reliability_bins": ".calibration",
         "calibration_table": ".calibration",
+        # model cards
+        "PREPROCESSING_TEXT": ".model_card",
+        "INTENDED_USE": ".model_card",
+        "model_card_text": ".model_card",
+        "write_model_card": ".model_card",
+        "card_facts_from_meta": ".model_card",
         # statistics
         "mcnemar_exact": ".stats",
         "mcnemar_p_value": ".stats",
