@@ -233,6 +233,6 @@ def plot_reliability(model: str, panels: Sequence[tuple[str, pd.DataFrame, pd.Da
         ax.set_xlabel("top-label confidence")
         ax.set_ylabel("accuracy")
         ax.set_title(f"{model}, {title}", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="lower right")  # counts sit above the bars, at the top
     fig.tight_layout()
     save_figure(fig, path)

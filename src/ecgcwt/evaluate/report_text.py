@@ -372,7 +372,7 @@ def calibration_blocks(ctx: Context, calibration: pd.DataFrame, figures: list[tu
                 else "; no model's predictions carry probabilities before temperature scaling (prob_raw_*), so "
                 "only these are shown."
             )
-            + " A recording's windows are not independent, so few recordings make a coarse diagram.",
+            + " There are far fewer recordings than windows, so the recording-level diagram is coarser.",
         ),
         ("table", calibration.assign(ece=calibration["ece"].map(_fmt), brier=calibration["brier"].map(_fmt))),
     ]
