@@ -4,7 +4,9 @@
 without extension) with a trained model: one line per record on stdout,
 ``--csv FILE`` also writes them as a table; ``--max-windows N`` and
 ``--max-duration-s SECONDS`` limit how much of each record is used (long
-Holter records). Bad input gets one line on stderr naming the record, file or
+Holter records). ``ecgcwt predict --model model.pt --info`` prints the model's
+card (what it is, the data it saw, intended use, known limits) and needs no
+records. Bad input gets one line on stderr naming the record, file or
 argument and the reason, never a traceback (usage errors too: the usage
 itself is in ``--help``).
 
@@ -81,7 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         "ensemble (the mean of the models' probabilities; all need the same classes and preprocessing)",
     )
     p.add_argument(
-        "records", nargs="+", metavar="RECORD", help="WFDB record path without extension, e.g. data/mitdb/100"
+        "records",
+        nargs="*",
+        metavar="RECORD",
+        help="WFDB record path without extension, e.g. data/mitdb/100 (at least one, unless --info)",
+    )
+    p.add_argument(
+        "--info",
+        action="store_true",
+        help="print the model card (model_card.md beside the model, else one built from the model file) and exit",
     )
     p.add_argument(
         "--csv",
@@ -117,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # exits with status 2 on a usage error
     if args.command == "predict":
+        if args.info:
+            return _info(args)
+        if not args.records:
+            print(
+                "ecgcwt predict: error: the following arguments are required: RECORD (see ecgcwt predict --help)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         return _predict(args)
     if args.command == "config":
         return _config(args)
@@ -142,6 +160,21 @@ def _config(args) -> int:
         _error("; ".join(" ".join(p.split()) for p in problems), "config")  # one line, each "key: reason"
         return EXIT_USAGE
     sys.stdout.write(effective_config_yaml(config, args.files))
+    return EXIT_OK
+
+
+def _info(args) -> int:
+    """Print the model card of ``--model``: ``model_card.md`` beside it, or one built from its metadata."""
+    from pathlib import Path
+
+    from ecgcwt.apply import ModelFileError, model_card_of
+
+    try:  # --model may be given several times (an ensemble): one card each
+        text = "\n".join(model_card_of(Path(m)) for m in args.model)
+    except ModelFileError as exc:
+        _error(str(exc).splitlines()[0])
+        return EXIT_USAGE
+    print(text, end="", flush=True)
     return EXIT_OK
 
 

@@ -190,13 +190,16 @@ def test_bootstrap_is_seeded_and_consistent_with_bootstrap_metrics():
     )
     for j, c in enumerate(CLASSES):
         df[f"prob_{c}"] = prob[:, j]
-    a = bootstrap_ci(df, METRIC_FUNCTIONS["balanced_accuracy"], level="recording", n_boot=200, ci=0.95, seed=7)
-    b = bootstrap_ci(df, METRIC_FUNCTIONS["balanced_accuracy"], level="recording", n_boot=200, ci=0.95, seed=7)
-    c = bootstrap_ci(df, METRIC_FUNCTIONS["balanced_accuracy"], level="recording", n_boot=200, ci=0.95, seed=8)
+    # kappa is left to the bootstrap alone (proportions may be widened to their exact interval: seed-free)
+    a = bootstrap_ci(df, METRIC_FUNCTIONS["kappa"], level="recording", n_boot=200, ci=0.95, seed=7)
+    b = bootstrap_ci(df, METRIC_FUNCTIONS["kappa"], level="recording", n_boot=200, ci=0.95, seed=7)
+    c = bootstrap_ci(df, METRIC_FUNCTIONS["kappa"], level="recording", n_boot=200, ci=0.95, seed=8)
     assert a == b and a != c
     table = bootstrap_metrics(df, "recording", CLASSES, n_boot=200, ci=0.95, seed=7).set_index("metric")
-    row = table.loc["balanced_accuracy"]
-    assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx((a.value, a.ci_low, a.ci_high))
+    for metric in ("kappa", "balanced_accuracy", "accuracy"):
+        one = bootstrap_ci(df, METRIC_FUNCTIONS[metric], level="recording", n_boot=200, ci=0.95, seed=7)
+        row = table.loc[metric]
+        assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx((one.value, one.ci_low, one.ci_high))
     assert row["n_units"] == 60 and row["n_subjects"] == 30
     assert set(table.index) >= {"macro_auc", "kappa", "sensitivity_NSR", "specificity_ARR", "precision_CHF"}
 
@@ -207,3 +210,73 @@ def test_bootstrap_rejects_bad_arguments():
         bootstrap_ci(df, METRIC_FUNCTIONS["accuracy"], n_boot=10, ci=95)
     with pytest.raises(ValueError, match="bootstrap"):
         bootstrap_ci(df, METRIC_FUNCTIONS["accuracy"], n_boot=0)
+
+
+def test_clopper_pearson_matches_scipy_at_the_edges():
+    from scipy.stats import binomtest
+
+    from ecgcwt.evaluate import clopper_pearson
+
+    for k, n in [(18, 18), (0, 18), (17, 18), (5, 6)]:
+        ref = binomtest(k, n).proportion_ci(0.95, method="exact")
+        assert clopper_pearson(k, n, 0.95) == pytest.approx((ref.low, ref.high))
+    lo, hi = clopper_pearson(18, 18, 0.95)
+    assert 0.81 < lo < 0.83 and hi == 1.0  # 18 of 18 right is not proof of perfection
+    lo, hi = clopper_pearson(0, 18, 0.95)
+    assert lo == 0.0 and 0.17 < hi < 0.19
+
+
+def _perfect_subjects(n_subjects=18, wrong=()):
+    """n_subjects subjects of 3 classes, 2 windows each, every window right except the subjects in ``wrong``."""
+    rows = []
+    for s in range(n_subjects):
+        label = s % 3
+        pred = (label + 1) % 3 if s in wrong else label
+        for w in range(2):
+            prob = np.full(3, 0.1)
+            prob[pred] = 0.8
+            rows.append(
+                {
+                    "segment": 2 * s + w,
+                    "subject": f"s{s}",
+                    "recording": f"s{s}/0",
+                    "label_index": label,
+                    "pred_index": pred,
+                    **{f"prob_{c}": prob[j] for j, c in enumerate(CLASSES)},
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_perfect_score_gets_an_interval_that_is_not_certain():
+    from scipy.stats import binomtest
+
+    df = _perfect_subjects()
+    table = bootstrap_metrics(df, "subject", CLASSES, n_boot=200, ci=0.95, seed=0).set_index("metric")
+    acc = table.loc["accuracy"]
+    exact = binomtest(18, 18).proportion_ci(0.95, method="exact")
+    # the bootstrap alone gives [1, 1]; the reported interval includes the exact one
+    assert acc["value"] == 1.0 and acc["ci_low"] == pytest.approx(exact.low) and acc["ci_high"] == 1.0
+    # balanced accuracy with equal classes (6 subjects each): n_eff = 9 / (3 / 6) = 18, accuracy's interval
+    assert table.loc["balanced_accuracy", "ci_low"] == pytest.approx(exact.low)
+    # per class: 6 of 6
+    per_class = binomtest(6, 6).proportion_ci(0.95, method="exact").low
+    assert table.loc["sensitivity_ARR", "ci_low"] == pytest.approx(per_class)
+    # kappa is not a proportion: left to the bootstrap
+    assert table.loc["kappa", "ci_low"] == 1.0
+    res = bootstrap_ci(df, METRIC_FUNCTIONS["accuracy"], level="subject", n_boot=200, ci=0.95, seed=0)
+    assert (res.ci_low, res.ci_high) == pytest.approx((exact.low, 1.0))
+
+
+def test_all_wrong_gets_an_upper_bound_above_zero():
+    from scipy.stats import binomtest
+
+    df = _perfect_subjects(wrong=range(18))
+    acc = bootstrap_metrics(df, "subject", CLASSES, n_boot=200, ci=0.95, seed=0).set_index("metric").loc["accuracy"]
+    exact = binomtest(0, 18).proportion_ci(0.95, method="exact")
+    assert acc["value"] == 0.0 and acc["ci_low"] == 0.0 and acc["ci_high"] == pytest.approx(exact.high)
+    # an imperfect score: never narrower than the bootstrap alone, and contains the exact interval
+    df = _perfect_subjects(wrong=(0, 4))
+    acc = bootstrap_metrics(df, "subject", CLASSES, n_boot=200, ci=0.95, seed=0).set_index("metric").loc["accuracy"]
+    exact = binomtest(16, 18).proportion_ci(0.95, method="exact")
+    assert acc["ci_low"] <= exact.low + 1e-12 and acc["ci_high"] >= exact.high - 1e-12

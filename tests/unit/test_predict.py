@@ -357,3 +357,45 @@ def test_an_ensemble_of_different_classes_names_the_file(trained, tmp_path):
     empty.mkdir()
     with pytest.raises(ModelFileError, match="holds no"):
         load_predict_model(empty)
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def test_the_all_model_has_a_card_and_info_prints_it(trained, tmp_path, capsys):
+    card = trained["model"].parent / "model_card.md"
+    text = card.read_text()
+    assert text.startswith("# Model card: squeezenet1_1")
+    for fact in (
+        "- kind: cnn2d",
+        "- backbone: squeezenet1_1",
+        "- weights (pretrained): none",
+        "- seeds: 0",
+        "all subjects (fold all)",
+        "- databases: chfdb, mitdb, nsrdb",
+        "- sampling rate (Hz): 128",
+        "- window (samples): 512",
+        "- window length: 4 s",
+        "- image size (px): 32",
+        "- CWT wavelet:",
+        "- image mode / colour map:",
+        "Not a diagnostic device",
+        "Few subjects:",
+    ):
+        assert fact in text, fact
+    assert "| ARR | 3 |" in text and "| CHF | 1 |" in text  # subjects per class
+    assert cli_main(["predict", "--model", str(trained["model"]), "--info"]) == 0
+    assert capsys.readouterr().out == text
+    # a model file without a card beside it: a card from its own metadata
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(trained["model"], alone / "model.pt")
+    assert cli_main(["predict", "--model", str(alone / "model.pt"), "--info"]) == 0
+    built = capsys.readouterr().out
+    assert "built from the model file's metadata" in built and "- backbone: squeezenet1_1" in built
+    assert "- sampling rate (Hz): 128" in built and "Not a diagnostic device" in built
+    # --info on a missing file: one line, exit 2; no records without --info: exit 2
+    assert cli_main(["predict", "--model", str(tmp_path / "nope.pt"), "--info"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli_main(["predict", "--model", str(trained["model"])]) == 2
+    assert "RECORD" in capsys.readouterr().err

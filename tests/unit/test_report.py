@@ -46,6 +46,7 @@ SECTIONS = [
     "Model comparison",
     "Statistics",
     "Per-class ROC",
+    "Calibration",
     "Per-model details",
     "Training curves",
     "Leaky split (for comparison only)",
@@ -217,6 +218,7 @@ def test_report_files_tables_and_ranking(models, full):
         "roc.png",
         *[f"confusion_{m.name}_{lv}.png" for m in models for lv in ("subject", "recording")],
         *[f"training_curves_{n}.png" for n in ("resnet18", "resnet18_scratch", "cnn1d")],
+        *[f"reliability_{m.name}.png" for m in models],
     ]
     for name in [
         "summary.csv",
@@ -224,6 +226,7 @@ def test_report_files_tables_and_ranking(models, full):
         "ranking.csv",
         "statistics.csv",
         "leak.csv",
+        "calibration.csv",
         "report.md",
         "report.html",
     ]:
@@ -293,8 +296,8 @@ def test_report_sections_in_order_and_self_contained(full, plain):
     assert [h for h in SECTIONS if f"<h2>{h}</h2>" in page] == SECTIONS
     positions = [page.index(f"<h2>{h}</h2>") for h in SECTIONS]
     assert positions == sorted(positions)
-    # comparison + ROC + 2 confusion matrices x 4 models + 3 training curves, all embedded
-    assert page.count("data:image/png;base64,") == 2 + 8 + 3
+    # comparison + ROC + 2 confusion matrices x 4 models + 3 training curves + 4 reliability, all embedded
+    assert page.count("data:image/png;base64,") == 2 + 8 + 3 + 4
     assert 'src="figures/' not in page  # nothing linked: the file can be mailed alone
     assert "<table" in page and "wavelet_svm" in page
 

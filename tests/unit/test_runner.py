@@ -280,3 +280,36 @@ def test_leak_comparison_auto_takes_the_first_cnn2d_model_and_null_turns_it_off(
     assert leak_model(cfg, model_specs(cfg)) == "squeezenet1_1"
     cfg = load_config(REPO / "config.yaml", {"leak_comparison": {"model": None}})
     assert leak_model(cfg, model_specs(cfg)) is None
+
+
+def test_fold_all_writes_a_model_card_with_what_the_job_knows(tmp_path):
+    table, _ = segment_table(subjects_per_class=2, windows=3)
+    out = tmp_path / "all"
+    run_fold(
+        CentroidLearner(),
+        tmp_path / "x.h5",
+        table,
+        CLASSES,
+        fold="all",
+        out_dir=out,
+        val_fraction=0.0,
+        seed=3,
+        model_name="centroid",
+        log=lambda s: None,
+    )
+    card = (out / "model_card.md").read_text()
+    for heading in (
+        "What it is",
+        "Data it saw",
+        "Preprocessing",
+        "Cross-validated performance",
+        "Intended use",
+        "Known limits",
+    ):
+        assert f"## {heading}" in card, heading
+    assert card.startswith("# Model card: centroid")
+    assert "- kind: test" in card and "- seeds: 3" in card and "all subjects (fold all)" in card
+    assert "| ARR | 2 | 6 |" in card and "| NSR | 2 | 6 |" in card  # subjects and windows per class
+    assert "- databases: db0, db1, db2" in card
+    assert "not a diagnostic device" in card.lower() and "Few subjects: ARR, CHF, NSR" in card
+    assert "results/report/ranking.csv" in card

@@ -30,6 +30,11 @@ rule evaluate:
             caption="../report/seeds.rst",
             category="Evaluation",
         ),
+        calibration=report(
+            "results/report/calibration.csv",
+            caption="../report/calibration.rst",
+            category="Evaluation",
+        ),
         comparison=report(
             "results/report/figures/model_comparison.png",
             caption="../report/model_comparison.rst",

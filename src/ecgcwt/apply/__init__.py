@@ -18,6 +18,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "record_windows": ".predict",
         "format_row": ".predict",
         "check_max_duration": ".predict",
+        "model_card_of": ".card",
         "predict_external": ".external",
         "external_metrics": ".external",
         "find_databases": ".external",

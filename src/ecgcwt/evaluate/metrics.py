@@ -34,6 +34,22 @@ Confidence intervals (:func:`bootstrap_ci`, :func:`bootstrap_metrics`) resample
 *subjects* with replacement: all rows of a drawn subject come along, so the
 interval reflects how the result would vary with another sample of people,
 not of correlated windows of the same people.
+
+A percentile bootstrap cannot leave a perfect score: if every subject is right,
+every resample is too and the interval is ``1.000 [1.000, 1.000]``, as if 18
+subjects proved perfection. So for the proportions (accuracy, balanced accuracy,
+per-class sensitivity, specificity, precision) the reported interval is the
+bootstrap interval *widened to include* the exact binomial interval of the
+counts behind it (:func:`exact_intervals`, the one place this is done):
+Clopper-Pearson (:func:`clopper_pearson`), chosen over Wilson because it is the
+exact binomial interval (coverage never below the nominal level, also at 0 or
+n correct, where 18/18 at 95% gives ``[0.815, 1]``); a conservative choice
+for the few subjects per class this project has. Balanced accuracy, the mean
+of per-class recalls, gets Clopper-Pearson with an effective count (see
+:func:`exact_intervals`; equal to accuracy's interval when classes are equal).
+The counts are of the level's units (windows, recordings or subjects); at
+window level they overstate the evidence (windows of one person are
+correlated), which is why the widening only ever widens the bootstrap.
 """
 
 from __future__ import annotations
@@ -209,6 +225,7 @@ def _kappa(cm: np.ndarray) -> float:
 
 def classes_from_columns(df: pd.DataFrame) -> list[str]:
     """Class names from the ``prob_<CLASS>`` columns, in column (= label-index) order."""
+    # prob_raw_* (probabilities before temperature scaling, optional) are not classes
     classes = [c[len("prob_") :] for c in df.columns if c.startswith("prob_") and not c.startswith("prob_raw_")]
     if not classes:
         raise DataError("predictions table has no prob_<CLASS> columns")
@@ -359,6 +376,83 @@ def _percentile(values: np.ndarray, ci: float) -> tuple[float, float, int]:
     return float(lo), float(hi), int(len(values))
 
 
+def clopper_pearson(k: int, n: int, ci: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a binomial proportion ``k / n``; ``(nan, nan)`` when ``n == 0``.
+
+    Equals ``scipy.stats.binomtest(k, n).proportion_ci(ci, method="exact")``;
+    the lower bound is 0 at ``k == 0``, the upper 1 at ``k == n``.
+    """
+    k, n = int(k), int(n)
+    if n > 0 and not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    return _beta_interval(k, n, ci)
+
+
+def _beta_interval(k: float, n: float, ci: float) -> tuple[float, float]:
+    """Clopper-Pearson's beta quantiles; ``k`` and ``n`` may be fractional (effective counts)."""
+    from scipy.stats import beta  # scipy comes with scikit-learn; imported here to keep this module light
+
+    if n <= 0:
+        return float("nan"), float("nan")
+    alpha = 1 - float(ci)
+    lo = 0.0 if k <= 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k >= n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lo, hi
+
+
+def exact_intervals(y_true, y_pred, classes: Sequence[str], ci: float) -> dict[str, tuple[float, float]]:
+    """Clopper-Pearson intervals of the proportion metrics of :func:`flat_metrics`, from their counts.
+
+    ``accuracy``: correct of all units; ``sensitivity_<C>``: TP of TP + FN;
+    ``specificity_<C>``: TN of TN + FP; ``precision_<C>``: TP of TP + FP.
+    ``balanced_accuracy`` (mean recall over the K classes present, with n_k
+    units each) is not one binomial count; it gets the Clopper-Pearson interval
+    of ``BA * n_eff`` successes out of ``n_eff = K**2 / sum(1 / n_k)``, the number
+    of units with which a plain proportion would have balanced accuracy's
+    binomial variance (``sum p_k (1 - p_k) / n_k / K**2`` at equal ``p_k``). With
+    equal classes ``n_eff = n`` and the interval is accuracy's; with unequal
+    ones ``n_eff < n`` and it is wider. (Averaging the per-class bounds instead
+    would give an interval as wide as one class's, however many classes.)
+    Metrics not in the result (kappa, F1, AUC) are not proportions.
+    """
+    k = len(classes)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    cm = confusion(y_true, y_pred, k)
+    tp = np.diag(cm)
+    fn = cm.sum(axis=1) - tp
+    fp = cm.sum(axis=0) - tp
+    tn = cm.sum() - tp - fn - fp
+    out = {"accuracy": clopper_pearson(int(tp.sum()), int(cm.sum()), ci)}
+    for i, c in enumerate(classes):
+        out[f"sensitivity_{c}"] = clopper_pearson(tp[i], tp[i] + fn[i], ci)
+        out[f"specificity_{c}"] = clopper_pearson(tn[i], tn[i] + fp[i], ci)
+        out[f"precision_{c}"] = clopper_pearson(tp[i], tp[i] + fp[i], ci)
+    support = cm.sum(axis=1)
+    present = support > 0
+    if present.any():
+        n_eff = float(present.sum() ** 2 / np.sum(1.0 / support[present]))
+        ba = balanced_accuracy_from_confusion(cm)
+        out["balanced_accuracy"] = _beta_interval(ba * n_eff, n_eff, ci)
+    return out
+
+
+def _widen(lo: float, hi: float, exact: tuple[float, float] | None) -> tuple[float, float]:
+    """The bootstrap interval ``[lo, hi]`` widened to contain ``exact`` (NaN bounds of either side are ignored)."""
+    if exact is None:
+        return lo, hi
+    elo, ehi = exact
+    return float(np.fmin(lo, elo)), float(np.fmax(hi, ehi))
+
+
+#: How the intervals are made, for reports.
+INTERVAL_METHOD = (
+    "percentile bootstrap over resamples of subjects; for proportions (accuracy, balanced accuracy, sensitivity, "
+    "specificity, precision) widened to include the exact Clopper-Pearson interval of the counts (balanced "
+    "accuracy: Clopper-Pearson with an effective number of units), so that a perfect score is not reported as certain"
+)
+
+
 def bootstrap_ci(
     predictions_df: pd.DataFrame,
     metric_fn: MetricFn,
@@ -373,7 +467,9 @@ def bootstrap_ci(
     Each resample draws as many subjects as there are, with replacement, and
     takes all decision units (windows, recordings, ...) of each drawn subject,
     as many times as it was drawn. Resamples where the metric is undefined
-    (NaN) are left out; ``n_valid`` says how many remained.
+    (NaN) are left out; ``n_valid`` says how many remained. For ``accuracy``
+    and ``balanced_accuracy`` of :data:`METRIC_FUNCTIONS` the interval is widened
+    to include the exact one (:func:`exact_intervals`).
     """
     _check_boot_args(n_boot, ci)
     classes = list(classes) if classes is not None else classes_from_columns(predictions_df)
@@ -382,6 +478,8 @@ def bootstrap_ci(
     value = float(metric_fn(y, p, prob))
     stats = np.array([metric_fn(y[i], p[i], prob[i]) for i in _SubjectResampler(agg, n_boot, seed)], dtype=float)
     lo, hi, n_valid = _percentile(stats, ci)
+    name = next((m for m, f in METRIC_FUNCTIONS.items() if f is metric_fn), None)
+    lo, hi = _widen(lo, hi, exact_intervals(y, p, classes, ci).get(name) if name else None)
     return BootstrapResult(value, lo, hi, n_valid)
 
 
@@ -396,7 +494,9 @@ def bootstrap_metrics(
     """Every metric of :func:`flat_metrics` at ``level`` with its subject-bootstrap CI.
 
     Uses the same resamples as :func:`bootstrap_ci` with the same seed, so each
-    row equals ``bootstrap_ci(..., METRIC_FUNCTIONS[metric], ...)``. Columns:
+    row equals ``bootstrap_ci(..., METRIC_FUNCTIONS[metric], ...)``. Proportions
+    get the bootstrap interval widened to include the exact one
+    (:func:`exact_intervals`). Columns:
     ``metric, value, ci_low, ci_high, n_valid, n_units, n_subjects``.
     """
     _check_boot_args(n_boot, ci)
@@ -409,9 +509,11 @@ def bootstrap_metrics(
         [list(flat_metrics(y[i], p[i], prob[i], classes).values()) for i in _SubjectResampler(agg, n_boot, seed)],
         dtype=float,
     )
+    exact = exact_intervals(y, p, classes, ci)
     rows = []
     for j, m in enumerate(names):
         lo, hi, n_valid = _percentile(draws[:, j], ci)
+        lo, hi = _widen(lo, hi, exact.get(m))
         rows.append({"metric": m, "value": point[m], "ci_low": lo, "ci_high": hi, "n_valid": n_valid})
     out = pd.DataFrame(rows)
     out["n_units"] = len(agg)

@@ -23,7 +23,8 @@ leaky runs only), ``report.md``, ``report.html`` (self-contained: figures
 embedded) and, under ``figures/``: ``model_comparison.png``, ``roc.png``,
 ``confusion_{model}_{level}.png`` (subject and recording level) and
 ``training_curves_{model}.png`` (models with a training history of more than
-one epoch).
+one epoch), ``reliability_{model}.png``; ``calibration.csv`` (ECE and Brier
+score per model and level, :mod:`ecgcwt.evaluate.calibration`).
 """
 
 from __future__ import annotations
@@ -41,18 +42,21 @@ from ecgcwt import __version__
 from ecgcwt.atomic import write_csv, write_text
 from ecgcwt.config import validate_section
 from ecgcwt.errors import DataError
+from ecgcwt.evaluate.calibration import calibration_table
 from ecgcwt.evaluate.metrics import aggregate, bootstrap_metrics, confusion, flat_metrics
 from ecgcwt.evaluate.predictions import read_predictions
 from ecgcwt.evaluate.report_figures import (
     KIND_STYLE,
     plot_confusion,
     plot_model_comparison,
+    plot_reliability,
     plot_roc,
     plot_training_curves,
 )
 from ecgcwt.evaluate.report_text import (
     LEVEL_TEXT,
     Context,
+    calibration_blocks,
     comparison_blocks,
     details_blocks,
     leak_blocks,
@@ -667,7 +671,17 @@ def build_report(
             plot_training_curves(m.name, runs, path)
             curves.append((m.name, path))
 
+    calibration, reliability = calibration_table(pooled, classes)
+    reliability_figures: list[tuple[str, Path]] = []
+    for m in ranked:
+        path = fig_dir / f"reliability_{m.name}.png"
+        bins = reliability[m.name]
+        panels = [(LEVEL_TEXT[lv], bins[(lv, "after")], bins.get((lv, "before"))) for lv in ("segment", "recording")]
+        plot_reliability(m.name, panels, path)
+        reliability_figures.append((m.name, path))
+
     write_csv(summary, out_dir / "summary.csv")
+    write_csv(calibration, out_dir / "calibration.csv")
     write_csv(per_fold, out_dir / "per_fold.csv")
     write_csv(ranking, out_dir / "ranking.csv")
     write_csv(statistics, out_dir / "statistics.csv")
@@ -688,7 +702,7 @@ def build_report(
         ranking_metrics=RANKING_METRICS,
         min_discordant=min_discordant_for_significance(alpha),
     )
-    tables = ["summary.csv", "per_fold.csv", "ranking.csv", "statistics.csv", "seeds.csv"] + (
+    tables = ["summary.csv", "per_fold.csv", "ranking.csv", "statistics.csv", "seeds.csv", "calibration.csv"] + (
         ["leak.csv"] if leaks is not None else []
     )
     blocks = [
@@ -698,6 +712,7 @@ def build_report(
         *comparison_blocks(ctx, figures["comparison"]),
         *statistics_blocks(ctx, statistics),
         *roc_blocks(ctx, figures["roc"]),
+        *calibration_blocks(ctx, calibration, reliability_figures),
         *details_blocks(ctx, summary, per_fold, confusions),
         *training_blocks(ctx, curves),
         *(leak_blocks(ctx, leaks) if leaks is not None else []),

@@ -5,7 +5,9 @@
 * :func:`plot_roc`: one-vs-rest ROC curves per class, one curve per model;
 * :func:`plot_confusion`: a row-normalised confusion matrix with counts;
 * :func:`plot_training_curves`: loss and validation balanced accuracy per
-  epoch of each fold of one model.
+  epoch of each fold of one model;
+* :func:`plot_reliability`: reliability diagram (accuracy per confidence bin)
+  at segment and recording level.
 """
 
 from __future__ import annotations
@@ -178,4 +180,56 @@ def plot_training_curves(model: str, runs: Sequence[tuple[str, pd.DataFrame]], p
     if has_bacc:
         axes[1, 0].set_ylabel("validation balanced accuracy")
         axes[1, 0].set_ylim(0, 1.02)
+    save_figure(fig, path)
+
+
+def plot_reliability(model: str, panels: Sequence[tuple[str, pd.DataFrame, pd.DataFrame | None]], path: Path) -> None:
+    """Reliability diagram, one panel per level: accuracy per confidence bin against the diagonal.
+
+    ``panels``: ``(title, bins after, bins before or None)`` with the columns of
+    :func:`ecgcwt.evaluate.calibration.reliability_bins`. Bars: accuracy of the
+    probabilities reported (``after``), with each bin's count above it; a
+    step line: accuracy before temperature scaling, when known.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False)
+    for ax, (title, after, before) in zip(axes[0], panels):
+        width = float(after["upper"].iloc[0] - after["lower"].iloc[0])
+        full = after[after["n"] > 0]
+        ax.bar(
+            full["lower"],
+            full["accuracy"],
+            width=width,
+            align="edge",
+            color="#1f77b4",
+            alpha=0.75,
+            edgecolor="white",
+            label="accuracy per bin",
+        )
+        for _, b in full.iterrows():
+            ax.text(
+                b["lower"] + width / 2,
+                min(float(b["accuracy"]) + 0.02, 1.02),
+                str(int(b["n"])),
+                ha="center",
+                va="bottom",
+                fontsize=6,
+            )
+        if before is not None:
+            fb = before[before["n"] > 0]
+            ax.step(
+                fb["lower"] + width / 2,
+                fb["accuracy"],
+                where="mid",
+                color="#d62728",
+                lw=1.2,
+                label="before temperature scaling",
+            )
+        ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.08)
+        ax.set_xlabel("top-label confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{model}, {title}", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")  # counts sit above the bars, at the top
+    fig.tight_layout()
     save_figure(fig, path)

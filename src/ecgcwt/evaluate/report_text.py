@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcwt.config import MODEL_KINDS
-from ecgcwt.evaluate.metrics import METRIC_FUNCTIONS, PER_CLASS_METRICS
+from ecgcwt.evaluate.metrics import METRIC_FUNCTIONS, PER_CLASS_METRICS, clopper_pearson
 from ecgcwt.evaluate.stats import format_p
 
 LEVEL_TEXT = {
@@ -113,7 +113,15 @@ def settings_blocks(ctx: Context, extra: dict | None) -> list:
             f"person's windows). The {ctx.pct} confidence intervals are percentile bootstrap intervals over "
             f"{ctx.n_boot} resamples of *subjects* (seed {ctx.seed}): each resample draws as many subjects as there "
             "are, with replacement, and takes all of a drawn subject's windows and recordings, so the interval "
-            "reflects variation between people, not between the many correlated windows of one person.",
+            "reflects variation between people, not between the many correlated windows of one person. A bootstrap "
+            "of a perfect score is always perfect, so for proportions (accuracy, balanced accuracy, sensitivity, "
+            "specificity, precision) each interval is widened to include the exact Clopper-Pearson interval of the "
+            "counts behind it (balanced accuracy, a mean of per-class recalls: the same with an effective number of "
+            "units, K^2 / sum(1 / n_k) for K classes of n_k units, which is n when classes are equal). Clopper-Pearson "
+            "rather than Wilson because it is exact: its coverage is never below the nominal level, also at 0 or all "
+            "correct. With "
+            f"{ctx.n_subjects} subjects all classified correctly, the {ctx.pct} interval of subject-level accuracy is "
+            f"[{clopper_pearson(ctx.n_subjects, ctx.n_subjects, ctx.ci)[0]:.3f}, 1.000], not [1.000, 1.000].",
         )
     )
     blocks.append(
@@ -268,8 +276,9 @@ def ranking_blocks(ctx: Context, ranking: pd.DataFrame) -> list:
             "base conclusions on. Recording level: one decision per lead of a record. Segment level: every window "
             "on its own. macro F1 and macro AUC (one-vs-rest ROC AUC averaged over classes) are at subject level. "
             f"Every model was tested on the same {ctx.n_subjects} subjects ({ctx.subjects_per_class()}); the "
-            f"intervals are percentile bootstrap intervals over {ctx.n_boot} resamples of these subjects, so they "
-            "show how much the result could change with another sample of people of this size. Overlapping "
+            f"intervals are percentile bootstrap intervals over {ctx.n_boot} resamples of these subjects, widened to "
+            "include the exact Clopper-Pearson interval of the counts (see Settings), so they show how much the "
+            "result could change with another sample of people of this size. Overlapping "
             "intervals do not decide a comparison, and neither does the order: see Statistics for paired tests.",
         ),
         *_seed_blocks(ranking),
@@ -402,6 +411,43 @@ def roc_blocks(ctx: Context, path: Path) -> list:
         ),
         ("img", rel(path, ctx.out_dir), "one-vs-rest ROC per class, recording level", True),
     ]
+
+
+def calibration_blocks(ctx: Context, calibration: pd.DataFrame, figures: list[tuple[str, Path]]) -> list:
+    """The "Calibration" section: ECE and Brier score per model and level, and the reliability diagrams."""
+    has_before = bool((calibration["calibrated"] == "before").any())
+    blocks: list = [
+        ("h2", "Calibration"),
+        (
+            "p",
+            "Whether a model's probabilities can be taken at their word, per window (segment) and per recording "
+            "(mean probability over its windows). Expected calibration error (ECE): the top-label confidences are "
+            "sorted into 15 equal-width bins, and the gap between each bin's mean confidence and its accuracy is "
+            "averaged with the bins' shares of the units as weights (0 = perfectly calibrated; 0.05 = five "
+            "percentage points of over- or under-confidence on average). Brier score: the mean over units of the "
+            "squared distance between the probability vector and the one-hot true class (0 = perfect, 2 = all "
+            "probability on a wrong class); it also rewards sharp, correct probabilities. calibrated = after: the "
+            "probabilities the model reports (prob_* columns)"
+            + (
+                "; before: the same model's probabilities before temperature scaling (prob_raw_* columns)."
+                if has_before
+                else "; no model's predictions carry probabilities before temperature scaling (prob_raw_*), so "
+                "only these are shown."
+            )
+            + " There are far fewer recordings than windows, so the recording-level diagram is coarser.",
+        ),
+        ("table", calibration.assign(ece=calibration["ece"].map(_fmt), brier=calibration["brier"].map(_fmt))),
+    ]
+    for name, path in figures:
+        blocks.append(
+            (
+                "img",
+                rel(path, ctx.out_dir),
+                f"{name}: accuracy per confidence bin (bars, count above) against the diagonal of perfect calibration",
+                True,
+            )
+        )
+    return blocks
 
 
 def details_blocks(ctx: Context, summary: pd.DataFrame, per_fold: pd.DataFrame, confusions: dict) -> list:

@@ -21,7 +21,9 @@ fits and predicts. Everything that makes results comparable lives here, once:
 3. **the outputs**, each written atomically: ``predictions.csv`` (the
    contract of :mod:`ecgcwt.evaluate.predictions`; not for ``fold="all"``),
    ``history.csv``, ``metrics.json`` (split sizes, metrics at every level,
-   timing, the learner's own facts) and the learner's model file.
+   timing, the learner's own facts) and the learner's model file; for
+   ``fold="all"`` also ``model_card.md`` beside it
+   (:func:`ecgcwt.evaluate.model_card_text`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ from ecgcwt import __version__
 from ecgcwt.atomic import write_csv, write_json
 from ecgcwt.data import read_folds
 from ecgcwt.errors import ConfigError, DataError
-from ecgcwt.evaluate import build_predictions, evaluate_predictions, write_predictions
+from ecgcwt.evaluate import (
+    PREPROCESSING_TEXT,
+    build_predictions,
+    evaluate_predictions,
+    write_model_card,
+    write_predictions,
+)
 from ecgcwt.learn.calibration import softmax
 
 SPLITS = ("subject", "random_windows")
@@ -378,5 +386,59 @@ def run_fold(
     metrics["timing"] = timing
     metrics["seconds"] = timing["total_s"]
     write_json(metrics, out_dir / "metrics.json")
+    if fold == "all":
+        write_model_card(out_dir / "model_card.md", card_facts(metrics, table, rows, classes, source, learner, seed))
     log(f"{name} fold {fold}: done in {metrics['seconds']:.1f} s, outputs in {out_dir}")
     return metrics
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def _source_preprocessing(source: Path) -> dict:
+    """The preprocessing facts recorded in the input file's attributes (none when it cannot be read)."""
+    try:
+        import h5py
+
+        with h5py.File(source, "r") as f:
+            attrs = dict(f.attrs)
+    except (OSError, ImportError):  # e.g. a learner that does not read its source (tests)
+        return {}
+    out = {}
+    for k in PREPROCESSING_TEXT:
+        if k in attrs:
+            v = attrs[k]
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+                if k == "leads" and not v:
+                    v = "all leads of each record"
+            elif hasattr(v, "item"):
+                v = v.item()
+            out[k] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def card_facts(metrics: dict, table: pd.DataFrame, rows: dict, classes, source, learner, seed: int) -> dict:
+    """The facts of a model card for a model trained on all subjects (what this job knows)."""
+    seen = table.iloc[np.concatenate([rows["train"], rows["val"]])]
+    per_class = {c: {"subjects": int(g["subject"].nunique()), "windows": int(len(g))} for c, g in seen.groupby("label")}
+    data = {"per_class": per_class, "validation_windows": int(len(rows["val"]))}
+    if "db" in seen.columns:
+        data["databases"] = sorted(map(str, seen["db"].unique()))
+    return {
+        "model": metrics["model"],
+        "kind": metrics["kind"],
+        "classes": list(classes),
+        "fold": metrics["fold"],
+        "backbone": metrics.get("backbone"),
+        "pretrained": metrics.get("pretrained"),
+        "strategy": metrics.get("strategy"),
+        "seeds": int(seed),
+        "epochs_run": metrics.get("epochs_run"),
+        "best_epoch": metrics.get("best_epoch"),
+        "ecgcwt_version": metrics.get("ecgcwt_version"),
+        "model_file": learner.model_file,
+        "data": data,
+        "preprocessing": _source_preprocessing(Path(source)),
+        "source": "written by the training job (fold all)",
+    }
