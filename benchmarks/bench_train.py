@@ -97,13 +97,18 @@ def repeat_cache(src: Path, dest: Path, n: int) -> None:
             shape=(n, *images.shape[1:]),
             dtype=np.uint8,
             chunks=images.chunks,
-            compression="gzip",
-            compression_opts=1,
+            compression=images.compression,
+            compression_opts=images.compression_opts,
+            shuffle=images.shuffle,
         )
-        chunks = [images.id.read_direct_chunk((i, 0, 0, 0)) for i in range(m)]
+        f.copy("colormap", g)  # the cache's colour table and format: the readers check them
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+        zeros = (0,) * (images.ndim - 1)
+        chunks = [images.id.read_direct_chunk((i, *zeros)) for i in range(m)]
         for i in range(n):
             mask, data = chunks[i % m]
-            out.id.write_direct_chunk((i, 0, 0, 0), data, filter_mask=mask)
+            out.id.write_direct_chunk((i, *zeros), data, filter_mask=mask)
 
 
 # --------------------------------------------------------------------------- measurements

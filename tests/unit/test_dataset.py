@@ -13,7 +13,7 @@ import torch
 
 from ecgcwt.data import segment_store
 from ecgcwt.errors import DataError
-from ecgcwt.imaging import read_scalogram_info, read_scalogram_table
+from ecgcwt.imaging import CACHE_FORMAT, image_colormap, read_scalogram_info, read_scalogram_table
 from ecgcwt.learn.cnn2d.dataset import ScalogramDataset, make_loader
 
 MEAN = (0.485, 0.456, 0.406)
@@ -21,9 +21,10 @@ STD = (0.229, 0.224, 0.225)
 
 
 def make_cache(path, n=20, size=8, seed=0):
-    """A scalogram cache in the contract format with random uint8 images; returns the images."""
+    """A scalogram cache in the contract format with random colour indices; returns the RGB images they stand for."""
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    colormap = image_colormap("jet", 128)
+    indices = rng.integers(0, len(colormap), (n, size, size), dtype=np.uint8)
     table = pd.DataFrame(
         {
             "segment": np.arange(n),
@@ -39,12 +40,14 @@ def make_cache(path, n=20, size=8, seed=0):
         }
     )
     with h5py.File(path, "w") as f:
-        f.create_dataset("images", data=images, chunks=(1, size, size, 3), compression="gzip", compression_opts=1)
+        f.create_dataset("images", data=indices, chunks=(1, size, size), compression="gzip", compression_opts=1)
+        f.create_dataset("colormap", data=colormap)
+        f.attrs["cache_format"] = CACHE_FORMAT
         segment_store.write_table_group(f.create_group("table"), table)
         f.attrs["classes"] = np.array(["ARR", "CHF", "NSR"], dtype=object)
         f.attrs["image_size"] = size
         f.attrs["frequencies"] = np.linspace(40.0, 0.5, size)
-    return images
+    return colormap[indices]
 
 
 def expected(images, i):

@@ -140,11 +140,14 @@ def test_predict_image_of_a_cached_segment_equals_the_cache_image(trained):
     with h5py.File(trained["segments"], "r") as f:
         signals = f["signals"][rows]
     with h5py.File(trained["cache"], "r") as f:
-        cached = f["images"][rows]
-    together = model.images(signals)
+        cached = f["images"][rows]  # colour indices
+        colormap = f["colormap"][:]
+    together = model.indices(signals)
     assert together.dtype == np.uint8 and together.shape == cached.shape
     np.testing.assert_array_equal(together, cached)
-    np.testing.assert_array_equal(model.images(signals[1:2])[0], cached[1])  # one at a time too
+    np.testing.assert_array_equal(model.indices(signals[1:2])[0], cached[1])  # one at a time too
+    np.testing.assert_array_equal(model.colormap, colormap)
+    np.testing.assert_array_equal(model.images(signals), colormap[cached])  # RGB, as the device colours them
 
 
 def test_model_meta_carries_the_segmentation(trained):

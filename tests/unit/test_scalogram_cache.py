@@ -14,10 +14,23 @@ import torch
 
 import ecgcwt.imaging.cache
 from ecgcwt.data import segment_store
-from ecgcwt.errors import ConfigError
-from ecgcwt.imaging import build_scalogram_cache, read_scalogram_attrs, write_gallery
-from ecgcwt.imaging.cwt import CwtParams, FilterBank
-from ecgcwt.imaging.image import scalogram_images
+from ecgcwt.errors import ConfigError, DataError
+from ecgcwt.imaging import (
+    CACHE_CODECS,
+    CACHE_FORMAT,
+    DEFAULT_CODEC,
+    ChunkReader,
+    CwtParams,
+    FilterBank,
+    build_scalogram_cache,
+    image_colormap,
+    read_scalogram_attrs,
+    read_scalogram_info,
+    read_scalogram_table,
+    scalogram_images,
+    scalogram_indices,
+    write_gallery,
+)
 
 PHYSIONET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "physionet"
 CLASSES = ["ARR", "CHF", "NSR"]
@@ -69,9 +82,12 @@ def test_cache_format_attrs_table_and_chunks(store, tmp_path):
     out = build_scalogram_cache(store, tmp_path / "sc" / "scalograms.h5", CFG, threads=1)
     with h5py.File(out, "r") as f:
         ds = f["images"]
-        assert ds.shape == (10, 48, 48, 3) and ds.dtype == np.uint8
-        assert ds.chunks == (1, 48, 48, 3)
-        assert ds.compression == "gzip" and ds.compression_opts == 1
+        assert ds.shape == (10, 48, 48) and ds.dtype == np.uint8  # one colour index per pixel
+        assert ds.chunks == (1, 48, 48)
+        assert ds.compression == CACHE_CODECS[DEFAULT_CODEC]["compression"]
+        np.testing.assert_array_equal(f["colormap"][:], image_colormap("jet", 128))
+        assert f["colormap"].shape == (128, 3) and f["colormap"].dtype == np.uint8
+        assert f.attrs["cache_format"] == CACHE_FORMAT and f.attrs["codec"] == DEFAULT_CODEC
         table = segment_store.table_from_group(f["table"])
     pd.testing.assert_frame_equal(table, segment_store.read_table(store))
     a = read_scalogram_attrs(out)
@@ -108,10 +124,45 @@ def test_cached_images_equal_the_direct_pipeline(store, tmp_path):
     out = build_scalogram_cache(store, tmp_path / "scalograms.h5", CFG, batch_size=3)
     signals = next(segment_store.iter_signal_batches(store, 100))[1]
     fb = FilterBank(512, 128.0, CwtParams.from_config(CFG))
-    expected = scalogram_images(fb.magnitude(signals, fb.image_columns(48)), size=48)
+    mag = fb.magnitude(signals, fb.image_columns(48))
+    expected = scalogram_indices(mag, size=48)
     with h5py.File(out, "r") as f:
         assert np.array_equal(f["images"][:], expected)
         assert np.array_equal(f["images"][7], expected[7])  # a random single read
+        # the cache's table applied to its indices is the RGB image, bit for bit
+        assert np.array_equal(f["colormap"][:][f["images"][:]], scalogram_images(mag, size=48))
+
+
+@pytest.mark.parametrize("codec", sorted(CACHE_CODECS))
+def test_every_codec_reads_back_the_same_indices(store, tmp_path, codec):
+    ref = build_scalogram_cache(store, tmp_path / "ref.h5", CFG, codec="gzip-1")
+    out = build_scalogram_cache(store, tmp_path / f"{codec}.h5", CFG, codec=codec, threads=2)
+    rows = [7, 0, 3, 3, 9]
+    with ChunkReader(ref) as a, ChunkReader(out, threads=2) as b:
+        np.testing.assert_array_equal(a.read(rows), b.read(rows))
+        np.testing.assert_array_equal(a.colormap, b.colormap)
+        assert b.raw_chunks == (codec != "lzf")  # deflate (with or without shuffle) is read as raw chunks
+    assert read_scalogram_attrs(out)["codec"] == codec
+    with pytest.raises(ConfigError, match="unknown scalogram cache codec 'zip'"):
+        build_scalogram_cache(store, tmp_path / "x.h5", CFG, codec="zip")
+
+
+def test_an_old_rgb_cache_is_refused_by_every_reader(store, tmp_path):
+    """A format-1 cache (uint8 RGB, no cache_format attribute) is named as such, with what to do."""
+    new = build_scalogram_cache(store, tmp_path / "new.h5", CFG)
+    old = tmp_path / "scalograms.h5"
+    with h5py.File(new, "r") as f, h5py.File(old, "w") as g:
+        for k, v in f.attrs.items():
+            if k not in ("cache_format", "codec"):
+                g.attrs[k] = v
+        f.copy("table", g)
+        g.create_dataset("images", data=f["colormap"][:][f["images"][:]], chunks=(1, 48, 48, 3), compression="gzip")
+    msg = r"built by an older ecgcwt \(RGB images\); delete results/scalograms/ and rerun"
+    for read in (read_scalogram_info, read_scalogram_attrs, read_scalogram_table, ChunkReader):
+        with pytest.raises(DataError, match=msg):
+            read(old)
+    with pytest.raises(DataError, match=msg):
+        write_gallery(old, tmp_path / "g.png")
 
 
 def test_build_reads_in_bounded_batches_and_honours_threads(store, tmp_path, monkeypatch):
@@ -224,7 +275,7 @@ def test_cache_from_a_real_physionet_record(tmp_path):
     a = read_scalogram_attrs(out)
     assert a["n_images"] == n and a["fmax_hz"] == pytest.approx(0.4341 * 128, rel=1e-3)
     with h5py.File(out, "r") as f:
-        img = f["images"][3]
+        img = f["colormap"][:][f["images"][3]]
     assert img.shape == (224, 224, 3)
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 40  # a real scalogram uses much of the colour map
     # QRS complexes (~1 Hz, broadband) show as vertical bands: columns vary a lot more than rows' order

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from ecgcwt.errors import ConfigError
-from ecgcwt.imaging.image import jet_colormap, rescale_per_image, scalogram_images
+from ecgcwt.imaging import (
+    apply_colormap,
+    image_colormap,
+    jet_colormap,
+    rescale_per_image,
+    scalogram_images,
+    scalogram_indices,
+)
 
 
 def test_jet_matches_matlab_values():
@@ -74,3 +81,37 @@ def test_resize_antialiases_time_axis():
 def test_bad_image_settings_name_the_key(kwargs, key):
     with pytest.raises(ConfigError, match=f"cwt.image.{key}"):
         scalogram_images(torch.ones(1, 4, 4), **kwargs)
+
+
+def _rgb_the_old_way(mag, size, mode, colors, log):
+    """scalogram_images as ecgcwt built RGB before the index cache (format 1), verbatim: the reference."""
+    m = torch.as_tensor(mag)
+    out = np.empty((m.shape[0], size, size, 3), dtype=np.uint8)
+    lut = np.round(jet_colormap(colors) * 255.0).astype(np.uint8)
+    v = rescale_per_image(m, log=log)
+    v = torch.nn.functional.interpolate(
+        v[:, None], size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )[:, 0]
+    v = v.clamp_(0.0, 1.0)
+    if mode == "jet":
+        out[:] = lut[torch.round(v * (colors - 1)).to(torch.uint8).cpu().numpy()]
+    else:
+        out[..., 0] = torch.round(v * 255.0).to(torch.uint8).cpu().numpy()
+        out[..., 1:] = out[..., :1]
+    return out
+
+
+@pytest.mark.parametrize(
+    "mode,colors,log", [("jet", 128, False), ("jet", 256, True), ("jet", 7, False), ("gray3", 128, False)]
+)
+def test_indices_through_the_colour_table_are_the_old_rgb_images_bit_for_bit(mode, colors, log):
+    g = torch.Generator().manual_seed(3)
+    mag = torch.rand(5, 40, 300, generator=g) ** 3  # skewed, like |W|
+    mag[2] = 0.25  # a constant image
+    old = _rgb_the_old_way(mag, 32, mode, colors, log)
+    idx = scalogram_indices(mag, size=32, mode=mode, colors=colors, log=log)
+    table = image_colormap(mode, colors)
+    assert idx.shape == (5, 32, 32) and idx.dtype == np.uint8 and int(idx.max()) < len(table)
+    np.testing.assert_array_equal(table[idx], old)
+    np.testing.assert_array_equal(apply_colormap(torch.from_numpy(idx), torch.from_numpy(table)).numpy(), old)
+    np.testing.assert_array_equal(scalogram_images(mag, size=32, mode=mode, colors=colors, log=log), old)

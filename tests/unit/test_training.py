@@ -19,6 +19,7 @@ from ecgcwt.apply.model_file import predict_scalograms
 from ecgcwt.data import segment_store
 from ecgcwt.data.folds import read_folds
 from ecgcwt.errors import ConfigError, DataError
+from ecgcwt.imaging import CACHE_FORMAT, image_colormap
 from ecgcwt.learn.cnn2d.backbones import build_model
 from ecgcwt.learn.cnn2d.learner import (
     HISTORY_COLUMNS,
@@ -44,7 +45,7 @@ def make_cache(h5_path, folds_path, size=32, subjects_per_class=4, leads=2, wind
             fold_rows.append({"subject": subject, "label": c, "fold": s % k})
             for lead in range(leads):
                 for w in range(windows):
-                    img = rng.integers(0, 60, (size, size, 3))
+                    img = rng.integers(0, 60, (size, size))  # grey colour indices
                     img[ci * size // 3 : (ci + 1) * size // 3] += 150
                     images.append(img.astype(np.uint8))
                     rows.append(
@@ -62,9 +63,9 @@ def make_cache(h5_path, folds_path, size=32, subjects_per_class=4, leads=2, wind
                         }
                     )
     with h5py.File(h5_path, "w") as f:
-        f.create_dataset(
-            "images", data=np.stack(images), chunks=(1, size, size, 3), compression="gzip", compression_opts=1
-        )
+        f.create_dataset("images", data=np.stack(images), chunks=(1, size, size), compression="gzip")
+        f.create_dataset("colormap", data=image_colormap("gray3"))
+        f.attrs["cache_format"] = CACHE_FORMAT
         segment_store.write_table_group(f.create_group("table"), pd.DataFrame(rows))
         f.attrs["classes"] = np.array(CLASSES, dtype=object)
         f.attrs["image_size"] = size

@@ -40,7 +40,7 @@ def test_demo_writes_every_stage(demo_run):
     assert len(folds) == 18 and sorted(folds["fold"].unique()) == [0, 1, 2]
     with h5py.File(d / "results/scalograms/scalograms.h5", "r") as f:
         # 18 subjects x 2 leads x 6 windows, 64-px RGB
-        assert f["images"].shape == (216, 64, 64, 3) and f["images"].dtype == "uint8"
+        assert f["images"].shape == (216, 64, 64) and f["images"].dtype == "uint8"
         assert f.attrs["wavelet"] == "morse" and f.attrs["image_size"] == 64
     for model, model_file in DEMO_MODELS.items():
         for fold in range(3):

@@ -1,3 +1,7 @@
+# a light import: ecgcwt/imaging/format.py, no torch or h5py at parse time
+from ecgcwt.imaging import CACHE_FORMAT, DEFAULT_CODEC
+
+
 rule scalograms:
     input:
         segments=rules.segment.output.segments,
@@ -16,6 +20,9 @@ rule scalograms:
         # every CWT and image setting: changing one reruns this rule (params
         # rerun trigger), changing a training setting does not
         cwt=config["cwt"],
+        # the cache's layout: a cache of an older format (e.g. RGB images) or
+        # codec is rebuilt by the same params trigger
+        cache={"format": CACHE_FORMAT, "codec": DEFAULT_CODEC},
     script:
         "../scripts/scalograms.py"
 

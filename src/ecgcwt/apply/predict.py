@@ -15,12 +15,13 @@ record this module
    ``segments.max_per_recording`` does; ``max_duration_s`` reads only the
    first seconds of each record, as ``data.max_duration_s`` does in training
    (long Holter records);
-2. turns the windows into images in memory with the functions that build the
-   scalogram cache (:class:`ecgcwt.imaging.cwt.FilterBank`,
-   :func:`ecgcwt.imaging.image.scalogram_images`): the same segment gives
-   the same uint8 image, bit for bit;
-3. normalises and classifies them as evaluation does
-   (:class:`ecgcwt.learn.cnn2d.feeding.BatchFeeder`) and averages the windows' softmax
+2. turns the windows into colour-index images in memory with the functions
+   that build the scalogram cache (:class:`ecgcwt.imaging.cwt.FilterBank`,
+   :func:`ecgcwt.imaging.image.scalogram_indices`): the same segment gives
+   the same uint8 index image, bit for bit;
+3. colours, normalises and classifies them as evaluation does
+   (:class:`ecgcwt.learn.cnn2d.feeding.BatchFeeder`, with the colour table of
+   the model's image settings) and averages the windows' softmax
    probabilities: the record's probability is their mean, as at the report's
    ``recording`` level.
 
@@ -46,7 +47,7 @@ import torch
 
 from ecgcwt.data import DROP_REASONS, QualityLimits, UnusableRecord, cut_lead, preprocessing_from_attrs, read_record
 from ecgcwt.errors import EcgCwtError, RecordError
-from ecgcwt.imaging import CwtParams, FilterBank, scalogram_images
+from ecgcwt.imaging import CwtParams, FilterBank, image_colormap, scalogram_indices
 from ecgcwt.learn import BatchFeeder, InMemoryImages, choose_numerics, predict_probabilities, resolve_device
 
 #: Keys a ``model.pt``'s ``meta`` must have.
@@ -96,15 +97,24 @@ class PredictModel:
         """The model file(s): one, or every member of an ensemble."""
         return [m.path for m in self.members] if self.members else [self.path]
 
+    @property
+    def colormap(self) -> np.ndarray:
+        """The (K, 3) uint8 colour table of the model's images (the cache's ``/colormap``)."""
+        return image_colormap(self.image["mode"], self.image["colors"])
+
     def images(self, windows: np.ndarray) -> np.ndarray:
-        """uint8 (n, H, W, 3) images of float32 windows (n, window), as the scalogram cache makes them."""
+        """uint8 RGB (n, H, W, 3) images of float32 windows: ``colormap[indices(windows)]``."""
+        return self.colormap[self.indices(windows)]
+
+    def indices(self, windows: np.ndarray) -> np.ndarray:
+        """uint8 colour indices (n, H, W) of float32 windows (n, window), as the scalogram cache stores them."""
         with torch.inference_mode():
             mag = self.filter_bank.magnitude(
                 torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)),
                 self.columns,
                 workers=max(1, torch.get_num_threads()),
             )
-            return scalogram_images(
+            return scalogram_indices(
                 mag,
                 size=self.image["size"],
                 mode=self.image["mode"],
@@ -335,22 +345,23 @@ def record_windows(
 # --------------------------------------------------------------------------- prediction
 
 
-def window_probabilities(model: PredictModel, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Softmax probabilities (n, classes) of uint8 images, normalised as in training and evaluation.
+def window_probabilities(model: PredictModel, indices: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Softmax probabilities (n, classes) of uint8 index images (:meth:`PredictModel.indices`),
+    coloured and normalised as in training and evaluation.
 
     An ensemble's are the mean of its members'. Each member's logits are divided by its fitted
     temperature (``meta["temperature"]``, 1 when absent).
     """
     if model.members:
-        return np.mean([_window_probabilities(m, images, batch_size) for m in model.members], axis=0)
-    return _window_probabilities(model, images, batch_size)
+        return np.mean([_window_probabilities(m, indices, batch_size) for m in model.members], axis=0)
+    return _window_probabilities(model, indices, batch_size)
 
 
-def _window_probabilities(model: PredictModel, images: np.ndarray, batch_size: int) -> np.ndarray:
+def _window_probabilities(model: PredictModel, indices: np.ndarray, batch_size: int) -> np.ndarray:
     numerics = choose_numerics(model.meta["config"], model.device, model.meta["backbone"])
     net = model.built.model.to(memory_format=numerics.memory_format)
     feeder = BatchFeeder(
-        InMemoryImages.from_array(images),
+        InMemoryImages.from_array(indices, model.colormap),
         model.device,
         model.built.mean,
         model.built.std,
@@ -359,7 +370,7 @@ def _window_probabilities(model: PredictModel, images: np.ndarray, batch_size: i
     autocast = numerics.autocast(model.device)
     temperature = float(model.meta.get("temperature", 1.0))  # older model files: none, T = 1
     return predict_probabilities(
-        net, feeder, np.arange(len(images)), batch_size, autocast, len(model.classes), temperature
+        net, feeder, np.arange(len(indices)), batch_size, autocast, len(model.classes), temperature
     )
 
 
@@ -391,7 +402,7 @@ def predict_records(
         name = str(record)
         try:
             windows = record_windows(record, model.prep, max_windows=max_windows, max_duration_s=max_duration_s)
-            probs = window_probabilities(model, model.images(windows), batch_size).mean(axis=0)
+            probs = window_probabilities(model, model.indices(windows), batch_size).mean(axis=0)
         except Exception as exc:  # one bad record must not stop the others
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             if not isinstance(exc, (EcgCwtError, OSError, ValueError)):

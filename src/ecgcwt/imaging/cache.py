@@ -3,16 +3,23 @@
 Layout (the contract with training; one writer, read-only readers):
 
 ``/images``
-    uint8 (N, H, W, 3), chunks (1, H, W, 3) (one image per chunk, so a random
-    read decompresses exactly one image), gzip level 1 (~33 MB per 1000
-    224-px RGB images; level 1 costs little time and reads fast).
+    uint8 colour indices (N, H, W), chunks (1, H, W) (one image per chunk, so a
+    random read decompresses exactly one image), compressed with
+    :data:`~ecgcwt.imaging.format.DEFAULT_CODEC` (chosen by
+    ``benchmarks/bench_cache.py``). The RGB image is ``colormap[images[i]]``,
+    applied where the batch is assembled (on the training device): a third of
+    the bytes of the RGB images the format-1 cache stored.
+``/colormap``
+    uint8 (K, 3): the colour table (``jet(colors)`` rounded, or 256 greys for
+    ``gray3``; :func:`~ecgcwt.imaging.image.image_colormap`).
 ``/table``
     the segment table of ``segments.h5`` (same row order as /images), copied
     with :func:`write_table_group`.
 root attributes
     every CWT parameter (wavelet, morse_gamma, morse_time_bandwidth,
     amor_omega0, voices_per_octave, fmin_hz, fmax_hz, boundary, image_size,
-    image_mode, colors, log), ``frequencies`` (float64 Hz, high to low = image
+    image_mode, colors, log), ``cache_format`` (:data:`~ecgcwt.imaging.format.CACHE_FORMAT`),
+    ``codec``, ``frequencies`` (float64 Hz, high to low = image
     row order), ``fs``, ``window``, ``classes``, ``ecgcwt_version``; ``hop`` and the
     segment store's segmentation settings (``leads``, ``max_per_recording``,
     ``max_duration_s``, ``quality_*``: :data:`ecgcwt.data.segmentation.SEGMENT_ATTRS`),
@@ -43,7 +50,8 @@ from ecgcwt.config import validate_section
 from ecgcwt.data import STR_DTYPE, iter_signal_batches, read_info, read_table, write_table_group
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.imaging.cwt import CwtParams, FilterBank
-from ecgcwt.imaging.image import scalogram_images, validate_image_config
+from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, DEFAULT_CODEC
+from ecgcwt.imaging.image import image_colormap, scalogram_indices, validate_image_config
 
 
 def parse_cwt_config(cwt_cfg: Mapping) -> tuple[CwtParams, dict, int]:
@@ -71,6 +79,7 @@ def build_scalogram_cache(
     threads: int | None = None,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    codec: str = DEFAULT_CODEC,
 ) -> Path:
     """Compute one scalogram image per segment of ``segments_h5`` into ``out_h5``.
 
@@ -79,7 +88,8 @@ def build_scalogram_cache(
     ``threads`` sets torch's intra-op threads for the call (restored after) and
     how many chunks of each batch the CPU transform runs at once (see
     :meth:`FilterBank.transform`'s ``workers``);
-    ``progress(done, total)`` is called after every batch.
+    ``progress(done, total)`` is called after every batch; ``codec`` is one of
+    :data:`~ecgcwt.imaging.format.CACHE_CODECS`.
     """
     params, image, cfg_batch = parse_cwt_config(cwt_cfg)
     batch = cfg_batch if batch_size is None else int(batch_size)
@@ -104,32 +114,22 @@ def build_scalogram_cache(
         columns = fb.image_columns(size)
         with atomic_path(out_h5, suffix=".h5.tmp") as tmp:
             with h5py.File(tmp, "w") as f:
-                images = f.create_dataset(
-                    "images",
-                    shape=(info.n_segments, size, size, 3),
-                    dtype=np.uint8,
-                    chunks=(1, size, size, 3),
-                    compression="gzip",
-                    compression_opts=1,
-                )
+                colormap = image_colormap(image["mode"], int(image["colors"]))
+                workers = max(1, torch.get_num_threads())
+                writer = IndexImageWriter(f, info.n_segments, size, colormap, codec=codec, workers=workers)
                 write_table_group(f.create_group("table"), table)
                 _write_attrs(f, fb, params, image, info, columns)
                 _copy_segment_attrs(segments_h5, f)
                 done = 0
-                # Chunks are deflated here, in parallel (zlib releases the GIL), and
-                # written as is: the same bytes HDF5's gzip filter would produce and
-                # read back, at twice the speed of the filter's single thread.
-                workers = max(1, torch.get_num_threads())
-                with torch.inference_mode(), ThreadPoolExecutor(workers) as pool:
+                with torch.inference_mode(), writer:
                     for rows, signals in iter_signal_batches(segments_h5, batch):
                         mag = fb.magnitude(
                             torch.from_numpy(np.ascontiguousarray(signals, dtype=np.float32)), columns, workers=workers
                         )
-                        imgs = scalogram_images(
+                        idx = scalogram_indices(
                             mag, size=size, mode=image["mode"], colors=int(image["colors"]), log=bool(image["log"])
                         )
-                        for r, payload in zip(rows, pool.map(_deflate, imgs)):
-                            images.id.write_direct_chunk((int(r), 0, 0, 0), payload)
+                        writer.write(rows, idx)
                         done += len(rows)
                         if progress is not None:
                             progress(done, info.n_segments)
@@ -138,8 +138,57 @@ def build_scalogram_cache(
     return out_h5
 
 
-def _deflate(img: np.ndarray) -> bytes:
-    return zlib.compress(np.ascontiguousarray(img).tobytes(), 1)
+class IndexImageWriter:
+    """Creates ``/images`` (uint8 N x size x size, one image per chunk) and ``/colormap`` in an open file; writes rows.
+
+    Deflate codecs compress each chunk here, in ``workers`` threads (zlib
+    releases the GIL), and write it as is: the same bytes HDF5's gzip filter
+    would produce and read back (shuffle of 1-byte elements is the identity),
+    at twice the speed of the filter's single thread. Other codecs go through
+    HDF5's filter.
+    """
+
+    def __init__(
+        self, f: h5py.File, n: int, size: int, colormap: np.ndarray, *, codec: str = DEFAULT_CODEC, workers: int = 1
+    ) -> None:
+        if codec not in CACHE_CODECS:
+            raise ConfigError(f"unknown scalogram cache codec {codec!r}; choose one of {sorted(CACHE_CODECS)}")
+        opts = CACHE_CODECS[codec]
+        self.images = f.create_dataset(
+            "images", shape=(int(n), int(size), int(size)), dtype=np.uint8, chunks=(1, int(size), int(size)), **opts
+        )
+        f.create_dataset("colormap", data=np.asarray(colormap, dtype=np.uint8))
+        f.attrs["cache_format"] = CACHE_FORMAT
+        f.attrs["codec"] = codec
+        self._level = opts["compression_opts"] if opts.get("compression") == "gzip" else None
+        self._pool = ThreadPoolExecutor(max(1, int(workers))) if self._level is not None else None
+
+    def write(self, rows, indices: np.ndarray) -> None:
+        """Index images ``indices`` (len(rows), size, size) into rows ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._pool is None:
+            if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+                self.images[int(rows[0]) : int(rows[0]) + len(rows)] = indices  # one call for a contiguous block
+            else:
+                for r, img in zip(rows, indices):
+                    self.images[int(r)] = img
+            return
+        for r, payload in zip(rows, self._pool.map(self._deflate, indices)):
+            self.images.id.write_direct_chunk((int(r), 0, 0), payload)
+
+    def _deflate(self, img: np.ndarray) -> bytes:
+        return zlib.compress(np.ascontiguousarray(img).tobytes(), self._level)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> "IndexImageWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _write_attrs(f: h5py.File, fb: FilterBank, params: CwtParams, image: dict, info, columns: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""Scalogram magnitudes -> uint8 RGB images, batched.
+"""Scalogram magnitudes -> uint8 colour-index images and their colour table, batched.
 
 Pipeline per image (MathWorks' example is ``ind2rgb(im2uint8(rescale(abs(cfs))),
 jet(128))`` then ``imresize`` to 224x224):
@@ -13,6 +13,13 @@ jet(128))`` then ``imresize`` to 224x224):
    instead of three, and no colours that are not on the map;
 4. ``jet``: index ``round(v * (colors - 1))`` into MATLAB's ``jet(colors)`` map,
    as uint8 RGB; ``gray3``: ``round(255 v)`` copied to three channels.
+
+Step 4 is a pure lookup: the RGB image is ``colormap[index]`` with a uint8
+index per pixel (:func:`scalogram_indices`) and a (K, 3) uint8 table
+(:func:`image_colormap`; ``gray3`` is the 256-entry grey ramp). The cache
+stores the index image, a third of the bytes, and the training device applies
+the table (:func:`apply_colormap`); :func:`scalogram_images` is the same two
+steps on the host, bit for bit.
 
 Row 0 of every image is the highest frequency, as MATLAB draws it.
 
@@ -84,6 +91,49 @@ def rescale_per_image(mag: torch.Tensor, *, log: bool = False) -> torch.Tensor:
     return torch.where(span > 0, (x - lo) / torch.where(span > 0, span, 1.0), torch.zeros_like(x))
 
 
+def image_colormap(mode: str = "jet", colors: int = 128) -> np.ndarray:
+    """The (K, 3) uint8 colour table of ``mode``: ``jet(colors)`` rounded to 0..255, or the 256 greys of ``gray3``."""
+    if mode not in IMAGE_MODES:
+        raise ConfigError(f"cwt.image.mode must be one of {IMAGE_MODES}, got {mode!r}")
+    if mode == "jet":
+        return np.round(jet_colormap(colors) * 255.0).astype(np.uint8)
+    return np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+
+
+def scalogram_indices(
+    mag: torch.Tensor | np.ndarray,
+    *,
+    size: int = 224,
+    mode: str = "jet",
+    colors: int = 128,
+    log: bool = False,
+) -> np.ndarray:
+    """(B, S, T) magnitudes -> uint8 colour indices (B, size, size) into :func:`image_colormap`."""
+    validate_image_config(size, mode, colors, log)
+    m = torch.as_tensor(mag)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3:
+        raise ValueError(f"magnitudes must have shape (B, S, T), got {tuple(m.shape)}")
+    out = np.empty((m.shape[0], size, size), dtype=np.uint8)
+    top = (colors - 1) if mode == "jet" else 255  # colors <= 256: always a uint8
+    # sub-batches bound the float intermediates (4 bytes/pixel) whatever the batch size
+    for i in range(0, m.shape[0], _SUB_BATCH):
+        v = rescale_per_image(m[i : i + _SUB_BATCH], log=log)
+        v = F.interpolate(v[:, None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[:, 0]
+        v = v.clamp_(0.0, 1.0)
+        out[i : i + len(v)] = torch.round(v * float(top)).to(torch.uint8).cpu().numpy()
+    return out
+
+
+def apply_colormap(indices: torch.Tensor, colormap: torch.Tensor) -> torch.Tensor:
+    """uint8 index images (B, H, W) -> uint8 RGB (B, H, W, 3): one gather from the (K, 3) table, on its device.
+
+    (A uint8 tensor used as an index would be read as a boolean mask, hence the widening.)
+    """
+    return colormap[indices.long()]
+
+
 def scalogram_images(
     mag: torch.Tensor | np.ndarray,
     *,
@@ -92,27 +142,12 @@ def scalogram_images(
     colors: int = 128,
     log: bool = False,
 ) -> np.ndarray:
-    """(B, S, T) magnitudes -> uint8 images (B, size, size, 3); row 0 = highest frequency."""
-    validate_image_config(size, mode, colors, log)
-    m = torch.as_tensor(mag)
-    if m.ndim == 2:
-        m = m[None]
-    if m.ndim != 3:
-        raise ValueError(f"magnitudes must have shape (B, S, T), got {tuple(m.shape)}")
-    out = np.empty((m.shape[0], size, size, 3), dtype=np.uint8)
-    lut = np.round(jet_colormap(colors) * 255.0).astype(np.uint8)
-    # sub-batches bound the float intermediates (4 bytes/pixel) whatever the batch size
-    for i in range(0, m.shape[0], _SUB_BATCH):
-        v = rescale_per_image(m[i : i + _SUB_BATCH], log=log)
-        v = F.interpolate(v[:, None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[:, 0]
-        v = v.clamp_(0.0, 1.0)
-        if mode == "jet":
-            idx = torch.round(v * (colors - 1)).to(torch.uint8).cpu().numpy()  # colors <= 256
-            out[i : i + len(idx)] = lut[idx]
-        else:
-            out[i : i + len(v), ..., 0] = torch.round(v * 255.0).to(torch.uint8).cpu().numpy()
-            out[i : i + len(v), ..., 1:] = out[i : i + len(v), ..., :1]
-    return out
+    """(B, S, T) magnitudes -> uint8 RGB images (B, size, size, 3); row 0 = highest frequency.
+
+    ``image_colormap(mode, colors)[scalogram_indices(...)]``: what the training
+    device assembles from the cache's index images.
+    """
+    return image_colormap(mode, colors)[scalogram_indices(mag, size=size, mode=mode, colors=colors, log=log)]
 
 
 _SUB_BATCH = 64

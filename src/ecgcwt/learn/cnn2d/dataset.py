@@ -1,6 +1,7 @@
 """Read scalogram images from ``scalograms.h5`` for training and inference.
 
-``/images`` is uint8 (N, H, W, 3), one gzip chunk per image. The training
+``/images`` is uint8 colour indices (N, H, W), one gzip chunk per image, and
+``/colormap`` the (K, 3) table that makes them RGB. The training
 loop feeds batches through :mod:`ecgcwt.learn.cnn2d.feeding`; :class:`ScalogramDataset`
 is the same data as a plain PyTorch ``Dataset`` for users' own loops. Both
 read with :class:`~ecgcwt.imaging.reader.ChunkReader` (raw chunk reads and
@@ -22,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ecgcwt.errors import DataError
-from ecgcwt.imaging import ChunkReader
+from ecgcwt.imaging import ChunkReader, apply_colormap
 from ecgcwt.learn.cnn2d.feeding import roll_columns
 
 
@@ -73,9 +74,11 @@ class ScalogramDataset(Dataset):
         """Read items ``indices`` as one batch: ``(images (B,3,H,W), labels (B,), rows (B,))``."""
         idx = np.asarray(indices, dtype=np.int64)
         rows = self.rows[idx]
-        x = torch.from_numpy(self._reader().read(rows))  # (B, H, W, 3) uint8, in batch order
+        reader = self._reader()
+        x = torch.from_numpy(reader.read(rows))  # (B, H, W) uint8 colour indices, in batch order
         if self.augment:  # a random number of columns (time steps) per image
             x = roll_columns(x, torch.randint(0, x.shape[2], (x.shape[0],)))
+        x = apply_colormap(x, torch.from_numpy(reader.colormap))  # (B, H, W, 3) uint8 RGB
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         x = x.sub_(self.mean).div_(self.std)
         return x.contiguous(), torch.from_numpy(self.labels[idx]), torch.from_numpy(rows)

@@ -1,22 +1,24 @@
-"""Feed scalogram batches to the training device: uint8 on the host, float on the device.
+"""Feed scalogram batches to the training device: uint8 colour indices on the host, float RGB on the device.
 
-Two host sources behind one interface, chosen by a memory budget
-(:func:`open_image_source`):
+Two host sources of index images (one uint8 per pixel, a third of RGB) behind
+one interface, chosen by a memory budget (:func:`open_image_source`):
 
 * :class:`InMemoryImages` decodes the rows a job needs once into one uint8
-  tensor (N x H x W x 3, 150 kB per 224-px image; pinned when the device is a
+  tensor (N x H x W, 50 kB per 224-px image; pinned when the device is a
   GPU). A batch is then one ``index_select``.
 * :class:`StreamingImages` reads each batch from the cache with raw chunk
   reads and parallel inflation (:class:`~ecgcwt.imaging.reader.ChunkReader`),
   while a background thread prepares the next ``prefetch`` batches. Memory
   stays at ``prefetch + 2`` batches whatever the size of the cache.
 
-:class:`BatchFeeder` sends each uint8 batch to the device (through a ring of
-pinned staging buffers and ``non_blocking`` copies on CUDA) and converts it
-there: the optional time-shift augmentation on the uint8 image, then one
-fused multiply-add to ``(x / 255 - mean) / std`` in float32. Sending uint8
-moves a quarter of the bytes of float32, and an NHWC uint8 batch seen as
-NCHW is already in ``channels_last`` order, so no transpose is ever copied.
+:class:`BatchFeeder` sends each uint8 index batch to the device (through a
+ring of pinned staging buffers and ``non_blocking`` copies on CUDA) and
+converts it there: the optional time-shift augmentation on the index image,
+the colour map as one gather from a (K, 3) uint8 table on the device (the
+same uint8 RGB batch as the RGB cache gave, bit for bit), then one fused
+multiply-add to ``(x / 255 - mean) / std`` in float32. Sending indices moves
+a twelfth of the bytes of float32 RGB, and the NHWC RGB batch seen as NCHW
+is already in ``channels_last`` order, so no transpose is ever copied.
 """
 
 from __future__ import annotations
@@ -28,20 +30,21 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from ecgcwt.imaging import ChunkReader
+from ecgcwt.imaging import ChunkReader, apply_colormap
 
 #: Rows decoded per call while filling the in-memory copy (bounds the temporary chunk list).
 _FILL_BLOCK = 512
 
 
 class InMemoryImages:
-    """The images ``rows`` of a cache, decoded once into one uint8 tensor."""
+    """The index images ``rows`` of a cache, decoded once into one uint8 tensor, with the cache's ``colormap``."""
 
     mode = "memory"
 
     def __init__(self, reader: ChunkReader, rows: Sequence[int], *, pin_memory: bool = False) -> None:
         rows = np.unique(np.asarray(rows, dtype=np.int64))  # sorted: sequential reads
         self.image_shape = reader.image_shape
+        self.colormap = reader.colormap
         self._position = np.full(reader.n_images, -1, dtype=np.int64)
         self._position[rows] = np.arange(len(rows))
         self.images = torch.empty((len(rows), *self.image_shape), dtype=torch.uint8, pin_memory=pin_memory)
@@ -60,12 +63,16 @@ class InMemoryImages:
         return torch.index_select(self.images, 0, torch.from_numpy(pos), out=out)
 
     @classmethod
-    def from_array(cls, images: np.ndarray) -> "InMemoryImages":
-        """uint8 images (N, H, W, 3) already in memory (e.g. made for prediction); row ``i`` is image ``i``."""
+    def from_array(cls, indices: np.ndarray, colormap: np.ndarray) -> "InMemoryImages":
+        """uint8 index images (N, H, W) already in memory (e.g. made for prediction) and their (K, 3) table."""
+        indices = np.asarray(indices)
+        if indices.ndim != 3 or indices.dtype != np.uint8:
+            raise ValueError(f"indices must be uint8 (N, H, W), got {indices.dtype} {indices.shape}")
         self = cls.__new__(cls)
-        self.images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
+        self.colormap = np.asarray(colormap, dtype=np.uint8)
+        self.images = torch.from_numpy(np.ascontiguousarray(indices))
         self.image_shape = tuple(self.images.shape[1:])
-        self._position = np.arange(len(images), dtype=np.int64)
+        self._position = np.arange(len(indices), dtype=np.int64)
         return self
 
     def close(self) -> None:
@@ -81,6 +88,7 @@ class StreamingImages:
     def __init__(self, reader: ChunkReader) -> None:
         self.reader = reader
         self.image_shape = reader.image_shape
+        self.colormap = reader.colormap
 
     def batch(self, rows: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
         if out is None:
@@ -93,7 +101,7 @@ class StreamingImages:
 
 
 def images_fit(n_images: int, image_shape: Sequence[int], budget_mb: float) -> bool:
-    """Whether ``n_images`` uint8 images fit in ``budget_mb`` megabytes (10^6 bytes)."""
+    """Whether ``n_images`` uint8 images of ``image_shape`` fit in ``budget_mb`` megabytes (10^6 bytes)."""
     return n_images * int(np.prod(image_shape)) <= float(budget_mb) * 1e6
 
 
@@ -111,7 +119,8 @@ class BatchFeeder:
     """Model-ready float batches on ``device`` from a host image source.
 
     ``mean``/``std`` are the backbone's per-channel normalisation of [0, 1]
-    RGB. ``prefetch`` batches are read ahead in a background thread when the
+    RGB; the source's ``colormap`` turns its index images into RGB on
+    ``device``. ``prefetch`` batches are read ahead in a background thread when the
     source streams from disk (in memory, a batch costs one ``index_select``
     and needs no thread).
     """
@@ -132,7 +141,8 @@ class BatchFeeder:
         self.device = torch.device(device)
         self.channels_last = bool(channels_last)
         self.prefetch = max(1, int(prefetch))
-        h, w, c = source.image_shape
+        h, w = source.image_shape
+        self._colormap = torch.from_numpy(np.ascontiguousarray(source.colormap, dtype=np.uint8)).to(self.device)
         mean_t = torch.tensor([float(m) for m in mean], dtype=torch.float32)
         std_t = torch.tensor([float(s) for s in std], dtype=torch.float32)
         # per-element rows for an NHWC image flattened: (x/255 - mean)/std = x*scale + shift,
@@ -207,8 +217,9 @@ class BatchFeeder:
             self._events[self._last] = event
         else:
             x = host
-        if shift is not None:
+        if shift is not None:  # on the index image: one byte per pixel, and the colour map is per pixel
             x = roll_columns(x, shift.to(self.device, non_blocking=True))
+        x = apply_colormap(x, self._colormap)  # (B, H, W, 3) uint8, the RGB image bit for bit
         b = x.shape[0]
         y = x.reshape(b, -1).to(torch.float32)
         torch.addcmul(self._shift, y, self._scale, out=y)
@@ -217,9 +228,12 @@ class BatchFeeder:
 
 
 def roll_columns(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """Roll each NHWC image of ``x`` by ``shifts[i]`` columns (along time, circularly)."""
-    b, h, w, c = x.shape
+    """Roll each image of ``x`` (NHW index or NHWC) by ``shifts[i]`` columns (along time, circularly)."""
+    b, h, w = x.shape[:3]
     cols = (torch.arange(w, device=x.device).unsqueeze(0) - shifts.view(-1, 1)) % w  # (B, W)
+    if x.ndim == 3:
+        return torch.gather(x, 2, cols.view(b, 1, w).expand(b, h, w))
+    c = x.shape[3]
     return torch.gather(x, 2, cols.view(b, 1, w, 1).expand(b, h, w, c))
 
 

@@ -1,0 +1,304 @@
+"""Benchmark: the scalogram cache's codec, measured on realistic colour-index images.
+
+Builds about 1,000 index images of 224 px through the real pipeline
+(synthetic WFDB records -> segmentation -> CWT -> colour indices, the
+workflow's defaults), then, per codec of ``ecgcwt.imaging.CACHE_CODECS`` (and
+Blosc/LZ4 and Blosc/Zstd through ``hdf5plugin`` when it is importable; it is
+not a dependency), writes them to a fresh cache file and reads them back:
+
+``mb_per_1000`` / ``kb_per_image``
+    stored bytes of ``/images`` (HDF5's storage size: compressed chunks).
+``build_img_s``
+    compress + write, as :class:`ecgcwt.imaging.IndexImageWriter` does in the
+    cache build (batches of 256; deflate codecs compress in ``threads``
+    threads and write raw chunks, other codecs go through HDF5's filter);
+    the CWT is not included.
+``read_img_s``
+    single-image random reads through :class:`ecgcwt.imaging.ChunkReader`
+    (one thread): a raw chunk read and inflation for deflate codecs, HDF5's
+    filter for the others, in a shuffled order over every image.
+``read_batch_img_s``
+    the streaming feeder's read: shuffled batches of 32 with ``threads``
+    inflating in parallel.
+
+``rgb_gzip_1`` is the same measurement for the RGB images the format-1
+cache stored (jet applied on the host, gzip 1, raw chunks): the "before".
+``candidate_gzip_1_row_delta`` is not a cache codec: the index image stored
+as differences down each column (frequency rows are smooth; the PNG "Up"
+filter), gzip 1, raw chunks, decoded by a uint8 cumulative sum after
+inflation; measured here to size what a future format could gain.
+Each rate is the median of ``--rounds`` rounds. Prints one JSON object.
+
+    python benchmarks/bench_cache.py [--subjects 17] [--rounds 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+SIZE = 224
+WRITE_BATCH = 256
+READ_BATCH = 32
+
+
+def build_indices(work: Path, subjects_per_class: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index images and their colour table, made by the real pipeline from synthetic ECG."""
+    from ecgcwt.data import DatabaseSource, SegmentSpec, generate_database
+    from ecgcwt.imaging import ChunkReader, build_data
+
+    sources = []
+    for db, label in (("mitdb", "ARR"), ("chfdb", "CHF"), ("nsrdb", "NSR")):
+        generate_database(db, label, work / "records" / db, subjects=subjects_per_class, duration_s=90, seed=0)
+        sources.append(DatabaseSource(db, work / "records" / db, label))
+    spec = SegmentSpec(fs=128, window=1024, hop=1024, max_per_recording=10, max_duration_s=None)
+    cache, _ = build_data(sources, spec, {"image": {"size": SIZE}}, work / "data", threads=threads)
+    with ChunkReader(cache, threads=threads) as reader:
+        return reader.read(np.arange(reader.n_images)), reader.colormap
+
+
+def _hdf5plugin_codecs() -> tuple[dict, str | None]:
+    """Blosc/LZ4 and Blosc/Zstd filter keywords when hdf5plugin is importable (never installed by us)."""
+    try:
+        import hdf5plugin
+    except ImportError:
+        return {}, None
+    return {
+        "blosc-lz4": dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.NOSHUFFLE)),
+        "blosc-zstd-1": dict(hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.NOSHUFFLE)),
+    }, hdf5plugin.version
+
+
+def _write_cache(path: Path, indices: np.ndarray, colormap: np.ndarray, codec: str, plugin: dict, threads: int):
+    import h5py
+
+    from ecgcwt.imaging import CACHE_FORMAT, IndexImageWriter
+
+    n = len(indices)
+    t0 = time.perf_counter()
+    with h5py.File(path, "w") as f:
+        if codec in plugin:  # through HDF5's filter, as a plugin codec would be written
+            opts = plugin[codec]
+            ds = f.create_dataset("images", shape=indices.shape, dtype=np.uint8, chunks=(1, SIZE, SIZE), **opts)
+            f.create_dataset("colormap", data=colormap)
+            f.attrs["cache_format"] = CACHE_FORMAT
+            for i in range(0, n, WRITE_BATCH):
+                ds[i : i + WRITE_BATCH] = indices[i : i + WRITE_BATCH]
+        else:
+            with IndexImageWriter(f, n, SIZE, colormap, codec=codec, workers=threads) as w:
+                for i in range(0, n, WRITE_BATCH):
+                    w.write(np.arange(i, min(n, i + WRITE_BATCH)), indices[i : i + WRITE_BATCH])
+    elapsed = time.perf_counter() - t0
+    with h5py.File(path, "r") as f:
+        stored = f["images"].id.get_storage_size()
+    return n / elapsed, stored
+
+
+def _write_rgb_cache(path: Path, rgb: np.ndarray, threads: int):
+    """The format-1 cache's write: jet RGB, zlib level 1 in threads, raw chunks."""
+    import h5py
+
+    n = len(rgb)
+    t0 = time.perf_counter()
+    with h5py.File(path, "w") as f, ThreadPoolExecutor(threads) as pool:
+        ds = f.create_dataset(
+            "images", shape=rgb.shape, dtype=np.uint8, chunks=(1, SIZE, SIZE, 3), compression="gzip", compression_opts=1
+        )
+        for i in range(0, n, WRITE_BATCH):
+            block = rgb[i : i + WRITE_BATCH]
+            for k, payload in enumerate(pool.map(lambda im: zlib.compress(im.tobytes(), 1), block)):
+                ds.id.write_direct_chunk((i + k, 0, 0, 0), payload)
+    elapsed = time.perf_counter() - t0
+    with h5py.File(path, "r") as f:
+        stored = f["images"].id.get_storage_size()
+    return n / elapsed, stored
+
+
+def _write_delta_cache(path: Path, indices: np.ndarray, threads: int):
+    import h5py
+
+    n = len(indices)
+
+    def encode(im):
+        d = np.empty_like(im)
+        d[0] = im[0]
+        np.subtract(im[1:], im[:-1], out=d[1:])  # uint8 wraps: exact inverse of the cumulative sum
+        return zlib.compress(d.tobytes(), 1)
+
+    t0 = time.perf_counter()
+    with h5py.File(path, "w") as f, ThreadPoolExecutor(threads) as pool:
+        ds = f.create_dataset(
+            "images",
+            shape=indices.shape,
+            dtype=np.uint8,
+            chunks=(1, SIZE, SIZE),
+            compression="gzip",
+            compression_opts=1,
+        )
+        for i in range(0, n, WRITE_BATCH):
+            for k, payload in enumerate(pool.map(encode, indices[i : i + WRITE_BATCH])):
+                ds.id.write_direct_chunk((i + k, 0, 0), payload)
+    elapsed = time.perf_counter() - t0
+    with h5py.File(path, "r") as f:
+        stored = f["images"].id.get_storage_size()
+    return n / elapsed, stored
+
+
+def _read_delta_rates(path: Path, n: int, threads: int, seed: int, check: np.ndarray) -> tuple[float, float]:
+    import h5py
+
+    order = np.random.default_rng(seed).permutation(n)
+    out = np.empty((READ_BATCH, SIZE, SIZE), dtype=np.uint8)
+
+    def decode(job):
+        k, data = job
+        d = np.frombuffer(zlib.decompress(data, bufsize=SIZE * SIZE), dtype=np.uint8).reshape(SIZE, SIZE)
+        np.cumsum(d, axis=0, dtype=np.uint8, out=out[k])
+
+    with h5py.File(path, "r") as f, ThreadPoolExecutor(threads) as pool:
+        ds = f["images"]
+        t0 = time.perf_counter()
+        for r in order:
+            decode((0, ds.id.read_direct_chunk((int(r), 0, 0))[1]))
+        single = n / (time.perf_counter() - t0)
+        if not np.array_equal(out[0], check[order[-1]]):
+            raise AssertionError("row-delta decoding does not give the index image back")
+        t0 = time.perf_counter()
+        for i in range(0, n - READ_BATCH + 1, READ_BATCH):
+            chunks = [ds.id.read_direct_chunk((int(r), 0, 0))[1] for r in order[i : i + READ_BATCH]]
+            list(pool.map(decode, enumerate(chunks)))
+        batched = (n // READ_BATCH) * READ_BATCH / (time.perf_counter() - t0)
+    return single, batched
+
+
+def _read_rates(path: Path, n: int, threads: int, seed: int) -> tuple[float, float, bool]:
+    from ecgcwt.imaging import ChunkReader
+
+    order = np.random.default_rng(seed).permutation(n)
+    with ChunkReader(path, threads=1) as reader:
+        t0 = time.perf_counter()
+        for r in order:
+            reader.read([int(r)])
+        single = n / (time.perf_counter() - t0)
+        raw = reader.raw_chunks
+    with ChunkReader(path, threads=threads) as reader:
+        out = np.empty((READ_BATCH, *reader.image_shape), dtype=np.uint8)
+        t0 = time.perf_counter()
+        for i in range(0, n - READ_BATCH + 1, READ_BATCH):
+            reader.read(order[i : i + READ_BATCH], out=out)
+        batched = (n // READ_BATCH) * READ_BATCH / (time.perf_counter() - t0)
+    return single, batched, raw
+
+
+def _read_rgb_rates(path: Path, n: int, threads: int, seed: int) -> tuple[float, float]:
+    """The format-1 reader: raw chunk read + zlib inflate of 150 kB RGB images."""
+    import h5py
+
+    order = np.random.default_rng(seed).permutation(n)
+    nbytes = SIZE * SIZE * 3
+    with h5py.File(path, "r") as f, ThreadPoolExecutor(threads) as pool:
+        ds = f["images"]
+        out = np.empty((READ_BATCH, nbytes), dtype=np.uint8)
+        t0 = time.perf_counter()
+        for r in order:
+            _, data = ds.id.read_direct_chunk((int(r), 0, 0, 0))
+            out[0] = np.frombuffer(zlib.decompress(data, bufsize=nbytes), dtype=np.uint8)
+        single = n / (time.perf_counter() - t0)
+
+        def inflate(job):
+            k, data = job
+            out[k] = np.frombuffer(zlib.decompress(data, bufsize=nbytes), dtype=np.uint8)
+
+        t0 = time.perf_counter()
+        for i in range(0, n - READ_BATCH + 1, READ_BATCH):
+            chunks = [ds.id.read_direct_chunk((int(r), 0, 0, 0))[1] for r in order[i : i + READ_BATCH]]
+            list(pool.map(inflate, enumerate(chunks)))
+        batched = (n // READ_BATCH) * READ_BATCH / (time.perf_counter() - t0)
+    return single, batched
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subjects", type=int, default=17, help="synthetic subjects per class (x3 x2 leads x10 windows)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per codec; rates are medians")
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from ecgcwt.imaging import CACHE_CODECS, DEFAULT_CODEC
+
+    torch.set_num_threads(args.threads)
+    plugin, plugin_version = _hdf5plugin_codecs()
+    with tempfile.TemporaryDirectory(prefix="bench_cache_") as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        indices, colormap = build_indices(work, args.subjects, args.threads)
+        build_s = time.perf_counter() - t0
+        n = len(indices)
+        results: dict[str, dict] = {}
+
+        def measure(name, write, read):
+            builds, singles, batches, stored = [], [], [], 0
+            for k in range(args.rounds):
+                path = work / f"{name}-{k}.h5"
+                rate, stored = write(path)
+                builds.append(rate)
+                single, batched, *_ = read(path, k)
+                singles.append(single)
+                batches.append(batched)
+                path.unlink()
+            results[name] = {
+                "mb_per_1000": round(stored / n * 1000 / 1e6, 2),
+                "kb_per_image": round(stored / n / 1e3, 2),
+                "build_img_s": round(statistics.median(builds)),
+                "read_img_s": round(statistics.median(singles)),
+                "read_batch_img_s": round(statistics.median(batches)),
+            }
+
+        rgb = colormap[indices]
+        measure(
+            "rgb_gzip_1",
+            lambda p: _write_rgb_cache(p, rgb, args.threads),
+            lambda p, k: _read_rgb_rates(p, n, args.threads, k),
+        )
+        for codec in [*CACHE_CODECS, *plugin]:
+            measure(
+                codec,
+                lambda p, c=codec: _write_cache(p, indices, colormap, c, plugin, args.threads),
+                lambda p, k: _read_rates(p, n, args.threads, k),
+            )
+        measure(
+            "candidate_gzip_1_row_delta",
+            lambda p: _write_delta_cache(p, indices, args.threads),
+            lambda p, k: _read_delta_rates(p, n, args.threads, k, indices),
+        )
+    before = results["rgb_gzip_1"]["kb_per_image"]
+    out = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
+        "threads": args.threads,
+        "n_images": n,
+        "image_size": SIZE,
+        "pipeline_build_s": round(build_s, 1),
+        "hdf5plugin": plugin_version or "not installed: blosc-lz4 and blosc-zstd-1 not measured",
+        "default_codec": DEFAULT_CODEC,
+        "codecs": results,
+        "size_vs_rgb_gzip_1": {c: round(r["kb_per_image"] / before, 3) for c, r in results.items()},
+    }
+    print(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
