@@ -99,3 +99,65 @@ def test_database_map_can_merge_and_add_classes():
         {"data": {"databases": {"mitdb": {"label": "ARR"}, "nsrdb": {"label": "NSR"}, "nsr2db": {"label": "NSR"}}}}
     )
     assert cfg["data"]["databases"]["nsr2db"] == {"label": "NSR", "version": "1.0.0"}
+
+
+def _integer_keys(schema, path=()):
+    """Every ``type: integer`` key of the schema with a valid whole value for it."""
+    for name, sub in schema.get("properties", {}).items():
+        types = {sub["type"]} if isinstance(sub.get("type"), str) else set(sub.get("type", ()))
+        if "integer" in types:
+            value = sub["default"] if isinstance(sub.get("default"), int) else sub.get("minimum", 1)
+            yield (*path, name), value
+        yield from _integer_keys(sub, (*path, name))
+
+
+def _nested(path, value):
+    out = value
+    for name in reversed(path):
+        out = {name: out}
+    return out
+
+
+INTEGER_KEYS = list(_integer_keys(load_schema()))
+
+
+def test_the_schema_has_the_integer_keys_the_issue_names():
+    names = {".".join(p) for p, _ in INTEGER_KEYS}
+    assert {"folds.k", "training.batch_size", "cwt.image.size", "segments.window", "training.seed"} <= names
+    assert len(names) >= 15
+
+
+@pytest.mark.parametrize("path, value", INTEGER_KEYS, ids=[".".join(p) for p, _ in INTEGER_KEYS])
+def test_every_integer_key_refuses_a_float(path, value):
+    key = ".".join(path)
+    with pytest.raises(ConfigError, match=rf"{key} must be a whole number, got {float(value)!r}"):
+        validate_config(_nested(path, float(value)))
+    validate_config(_nested(path, value))  # the same value as an integer is fine
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"segments": {"leads": [0, 1.0]}}, "segments.leads.1"),  # inside an array (under oneOf)
+        ({"models": {"m": {"kind": "cnn1d", "training": {"epochs": 2.0}}}}, "models.m.training.epochs"),
+        ({"models": {"w": {"kind": "wavelet", "level": 3.0}}}, "models.w.level"),
+    ],
+)
+def test_floats_in_arrays_and_model_entries_are_refused(override, key):
+    with pytest.raises(ConfigError, match=rf"{key} must be a whole number"):
+        validate_config(override)
+
+
+def test_a_float_integer_in_a_yaml_file_is_refused_naming_the_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("folds:\n  k: 2.0\ntraining:\n  lr: 1.0e+400\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "folds.k must be a whole number, got 2.0" in str(err.value)
+    assert "training.lr must be a finite number, got inf" in str(err.value)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])  # (-inf: below the schema's minimum)
+def test_non_finite_numbers_are_refused(value):
+    with pytest.raises(ConfigError, match="training.lr must be a finite number"):
+        validate_config({"training": {"lr": value}})

@@ -137,10 +137,9 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
     specs = model_specs(config)
     for name, spec in specs.items():
         if "training" in spec:
-            try:
-                spec["training"] = validate_section("training", spec["training"])
-            except ConfigError as exc:
-                raise ConfigError(f"models.{name}.training: {exc}") from None
+            # a models entry's overrides are named where the user wrote them
+            where = "training" if name in config["training"]["backbones"] else f"models.{name}.training"
+            spec["training"] = validate_section("training", spec["training"], prefix=where)
         # training.backbones themselves are checked with the rest of the config
         if spec["kind"] == "cnn2d" and name not in config["training"]["backbones"]:
             check_backbones([spec["backbone"]], key=f"models.{name}.backbone")

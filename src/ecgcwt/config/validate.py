@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import os
 from importlib import resources
 
@@ -62,17 +63,57 @@ def _check_against(schema: dict, instance, prefix: str = "") -> None:
             "invalid configuration:\n" + "\n".join(lines) + "\nSee workflow/schemas/config.schema.yaml for every "
             "key, its allowed values and default."
         )
+    problems = list(_number_problems(schema, instance, [prefix] if prefix else []))
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {msg}" for _, msg in problems[:10]))
 
 
-def validate_section(name: str, section: dict | None) -> dict:
+def _types(schema: dict) -> set[str]:
+    t = schema.get("type", ())
+    return {t} if isinstance(t, str) else set(t)
+
+
+def _number_problems(schema: dict, instance, where: list[str]):
+    """``(key, message)`` of every integer key holding a float and every non-finite number.
+
+    JSON Schema counts 2.0 as an integer and inf/nan as numbers (nan even passes
+    ``minimum``), so both pass validation and fail later: ``range(2.0)`` at plan
+    time, an inf learning rate deep inside a training job. Walking the schema
+    beside the instance finds them all, whatever key they are under.
+    """
+    key = ".".join(where) or "(top level)"
+    if isinstance(instance, float):
+        if not math.isfinite(instance):
+            yield key, f"{key} must be a finite number, got {instance!r}"
+        elif "integer" in _types(schema) and "number" not in _types(schema):
+            yield key, f"{key} must be a whole number, got {instance!r} (write it without a decimal point)"
+        return
+    for branch in (*schema.get("oneOf", ()), *schema.get("anyOf", ()), *schema.get("allOf", ())):
+        # only the branch that holds the value: its problems are the value's
+        if _Validator(branch).is_valid(copy.deepcopy(instance)):
+            yield from _number_problems(branch, instance, where)
+            return
+    if isinstance(instance, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        for name, value in instance.items():
+            sub = props.get(name, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                yield from _number_problems(sub, value, [*where, str(name)])
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for i, value in enumerate(instance):
+            yield from _number_problems(schema["items"], value, [*where, str(i)])
+
+
+def validate_section(name: str, section: dict | None, prefix: str | None = None) -> dict:
     """Validate one top-level section (e.g. ``training``) alone; returns a copy with defaults.
 
     Library entry points (``train_fold``, ``build_report``, ...) call this, so
     that the schema is the one place where keys, allowed values and defaults
-    are defined, with or without Snakemake.
+    are defined, with or without Snakemake. ``prefix`` is where the section
+    sits in the user's config (e.g. ``models.<name>.training``), for messages.
     """
     out = copy.deepcopy(dict(section or {}))
-    _check_against(load_schema()["properties"][name], out, prefix=name)
+    _check_against(load_schema()["properties"][name], out, prefix=prefix or name)
     return out
 
 
