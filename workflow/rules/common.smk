@@ -14,8 +14,13 @@ os.environ.update(
 
 from ecgcwt.config import validate_config  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
-from ecgcwt.data import check_config_record_names  # noqa: E402
-from ecgcwt.config import check_model_specs, leak_model, names_of_rule, report_info  # noqa: E402
+from ecgcwt.data import check_config_record_names, record_files  # noqa: E402
+from ecgcwt.config import (
+    check_model_specs,
+    leak_model,
+    names_of_rule,
+    report_info,
+)  # noqa: E402
 
 # Validate first: a bad value stops the run before any job starts, with the key
 # named. Defaults from the schema are filled in place.
@@ -61,6 +66,21 @@ def database_dir(db):
 
 def records_files(wildcards=None):
     return [f"{database_dir(db)}/RECORDS" for db in DATABASES]
+
+
+def segment_inputs(wildcards=None):
+    """The RECORDS files and, for local and downloaded data, every record file they name.
+
+    A changed, replaced or repaired .hea or signal file is then newer than the
+    segments (and changes the set of inputs), so the segment step and everything
+    after it rerun; an untouched tree reruns nothing. Synthetic records are
+    outputs of their own rule, rebuilt from its params.
+    """
+    files = records_files()
+    if config["data"]["source"] in ("local", "physionet"):
+        for db in DATABASES:
+            files += record_files(database_dir(db), records_of(db))
+    return files
 
 
 def records_of(db):
