@@ -69,15 +69,18 @@ def records_files(wildcards=None):
 
 
 def segment_inputs(wildcards=None):
-    """The RECORDS files and, for local and downloaded data, every record file they name.
+    """The RECORDS files and, for local data (data.path), every record file they name.
 
     A changed, replaced or repaired .hea or signal file is then newer than the
-    segments (and changes the set of inputs), so the segment step and everything
-    after it rerun; an untouched tree reruns nothing. Synthetic records are
-    outputs of their own rule, rebuilt from its params.
+    segments (or changes the set of inputs), so the segment step and everything
+    after it rerun; an untouched tree reruns nothing. Downloaded and synthetic
+    records are written by their own rule, whose declared output is RECORDS:
+    listing their files too would change the set of inputs after the first
+    download and rerun the segments once for nothing (measured); such a folder
+    changes only through its rule, which rewrites RECORDS.
     """
     files = records_files()
-    if config["data"]["source"] in ("local", "physionet"):
+    if config["data"]["source"] == "local":
         for db in DATABASES:
             files += record_files(database_dir(db), records_of(db))
     return files
