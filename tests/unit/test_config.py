@@ -139,3 +139,166 @@ def test_seed_and_seeds_relate():
     # validate_config checks the models too
     with pytest.raises(ConfigError, match=r"models.x.training: \['seeds'\] apply to the whole run"):
         validate_config({"models": {"x": {"kind": "cnn1d", "training": {"seeds": [1]}}}})
+
+
+def _integer_keys(schema, path=()):
+    """Every ``type: integer`` key of the schema with a valid whole value for it."""
+    for name, sub in schema.get("properties", {}).items():
+        types = {sub["type"]} if isinstance(sub.get("type"), str) else set(sub.get("type", ()))
+        if "integer" in types:
+            value = sub["default"] if isinstance(sub.get("default"), int) else sub.get("minimum", 1)
+            yield (*path, name), value
+        yield from _integer_keys(sub, (*path, name))
+
+
+def _nested(path, value):
+    out = value
+    for name in reversed(path):
+        out = {name: out}
+    return out
+
+
+INTEGER_KEYS = list(_integer_keys(load_schema()))
+
+
+def test_the_schema_has_the_integer_keys_the_issue_names():
+    names = {".".join(p) for p, _ in INTEGER_KEYS}
+    assert {"folds.k", "training.batch_size", "cwt.image.size", "segments.window", "training.seed"} <= names
+    assert len(names) >= 15
+
+
+@pytest.mark.parametrize("path, value", INTEGER_KEYS, ids=[".".join(p) for p, _ in INTEGER_KEYS])
+def test_every_integer_key_refuses_a_float(path, value):
+    key = ".".join(path)
+    with pytest.raises(ConfigError, match=rf"{key} must be a whole number, got {float(value)!r}"):
+        validate_config(_nested(path, float(value)))
+    validate_config(_nested(path, value))  # the same value as an integer is fine
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"segments": {"leads": [0, 1.0]}}, "segments.leads.1"),  # inside an array (under oneOf)
+        ({"models": {"m": {"kind": "cnn1d", "training": {"epochs": 2.0}}}}, "models.m.training.epochs"),
+        ({"models": {"w": {"kind": "wavelet", "level": 3.0}}}, "models.w.level"),
+    ],
+)
+def test_floats_in_arrays_and_model_entries_are_refused(override, key):
+    with pytest.raises(ConfigError, match=rf"{key} must be a whole number"):
+        validate_config(override)
+
+
+def test_a_float_integer_in_a_yaml_file_is_refused_naming_the_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("folds:\n  k: 2.0\ntraining:\n  lr: 1.0e+400\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "folds.k must be a whole number, got 2.0" in str(err.value)
+    assert "training.lr must be a finite number, got inf" in str(err.value)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])  # (-inf: below the schema's minimum)
+def test_non_finite_numbers_are_refused(value):
+    with pytest.raises(ConfigError, match="training.lr must be a finite number"):
+        validate_config({"training": {"lr": value}})
+
+
+# ---------------------------------------------------------------- every value checkable before the first job
+
+
+def _torch_like_zip(path, inner="archive/data.pkl"):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(inner, b"\x80\x02}q\x00.")
+    return path
+
+
+def test_pretrained_that_is_not_a_torch_file_is_refused_at_load(tmp_path):
+    text = tmp_path / "weights.pth"
+    text.write_text("these are not weights\n")
+    plain_zip = _torch_like_zip(tmp_path / "other.zip", inner="notes.txt")
+    for path in (text, plain_zip):
+        with pytest.raises(ConfigError, match=r"training.pretrained: .* is not a file written by torch.save"):
+            validate_config({"training": {"pretrained": str(path)}})
+
+
+def test_pretrained_torch_files_pass_the_cheap_check(tmp_path):
+    import torch
+
+    real = tmp_path / "real.pth"
+    torch.save({"w": torch.zeros(2)}, real)
+    legacy = tmp_path / "legacy.pth"
+    torch.save({"w": torch.zeros(2)}, legacy, _use_new_zipfile_serialization=False)
+    for path in (real, legacy, _torch_like_zip(tmp_path / "z.pth")):
+        assert validate_config({"training": {"pretrained": str(path)}})["training"]["pretrained"] == str(path)
+
+
+def test_a_models_entrys_pretrained_override_is_checked_naming_its_key(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x00" * 64)
+    cfg = {"models": {"r18": {"kind": "cnn2d", "backbone": "resnet18", "training": {"pretrained": str(bad)}}}}
+    with pytest.raises(ConfigError, match=r"models.r18.training.pretrained: .* not a file written by torch.save"):
+        validate_config(cfg)
+
+
+def test_unknown_wavelet_of_the_wavelet_baseline_is_refused_at_load():
+    with pytest.raises(ConfigError, match=r"models.w.wavelet: 'db99' is not a discrete wavelet"):
+        validate_config({"models": {"w": {"kind": "wavelet", "wavelet": "db99"}}})
+    validate_config({"models": {"w": {"kind": "wavelet", "wavelet": "sym8"}}})
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"data": {"max_duration_s": 1e308}}, "data.max_duration_s"),
+        ({"external": {"max_duration_s": 1e308}}, "external.max_duration_s"),
+        ({"data": {"synthetic": {"subjects_per_class": 100_000}}}, "data.synthetic.subjects_per_class"),
+        ({"segments": {"fs": 1e308}}, "segments.fs"),
+        ({"training": {"dropout": 1.0}}, "training.dropout"),  # the model's check: [0, 1)
+        ({"cwt": {"amor_omega0": 2.0}}, "cwt.amor_omega0"),  # the CWT's check: >= 3
+        ({"cwt": {"morse_gamma": 0.5}}, "cwt.morse_gamma"),  # the CWT's check: >= 1
+    ],
+)
+def test_values_that_fail_inside_a_job_are_refused_at_load(override, key):
+    with pytest.raises(ConfigError, match=rf"{key}: .* (greater|less) than"):
+        validate_config(override)
+
+
+def test_morse_time_bandwidth_below_gamma_is_refused_at_load():
+    with pytest.raises(ConfigError, match=r"cwt.morse_time_bandwidth \(2\) must be at least cwt.morse_gamma \(3\)"):
+        validate_config({"cwt": {"morse_gamma": 3, "morse_time_bandwidth": 2}})
+
+
+def test_predict_max_duration_overflow_is_a_usage_error(capsys):
+    from ecgcwt.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", "--model", "m.pt", "--max-duration-s", "1e308", "rec"])
+    assert exit_.value.code == 2
+    assert "--max-duration-s: expected a number of seconds > 0 and at most 3.1536e+07" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["cwt.image.size", "cwt.image.colors", "cwt.voices_per_octave"])
+def test_code_and_schema_accept_the_same_range(key):
+    """A job's own check refuses exactly what the schema refuses: one below the minimum, one above the maximum."""
+    from ecgcwt.config import schema_range
+    from ecgcwt.imaging import CwtParams, validate_image_config
+
+    lo, hi = schema_range(key)
+
+    def job_check(value):
+        if key == "cwt.voices_per_octave":
+            CwtParams(voices_per_octave=value)
+        else:
+            size, colors = (value, 128) if key == "cwt.image.size" else (224, value)
+            validate_image_config(size, "jet", colors, False)
+
+    for ok in (lo, hi):
+        job_check(ok)
+        validate_config(_nested(key.split("."), ok))
+    for bad in (lo - 1, hi + 1):
+        with pytest.raises(ConfigError, match=rf"{key} must be an integer in {lo}\.\.{hi}"):
+            job_check(bad)
+        with pytest.raises(ConfigError, match=key):
+            validate_config(_nested(key.split("."), bad))

@@ -107,3 +107,20 @@ def test_missing_samples_become_nan_and_saturation_is_flagged(tmp_path):
     rec = read_record(tmp_path, "r1")
     assert np.isnan(rec.signal[100:110, 0]).all() and np.isfinite(rec.signal[:100]).all()
     assert rec.clipped[200:205, 0].all() and rec.clipped.sum() == 5
+
+
+def test_record_files_lists_headers_and_the_signal_files_they_name(tmp_path):
+    from ecgcwt.data import record_files
+
+    (tmp_path / "RECORDS").write_text("a\nms\nmissing\n../escape\n")
+    (tmp_path / "a.hea").write_text(
+        "# a comment\na 2 360 100\na.dat 212 200 11 1024 0 0 0 MLII\na.dat 212 200 11 1024 0 0 0 V5\n"
+    )
+    (tmp_path / "a.dat").write_bytes(b"\0" * 300)
+    # a multi-segment record: its segments' headers and signal files, "~" a gap
+    (tmp_path / "ms.hea").write_text("ms/2 1 250 200\n~ 50\nms_1 150\n")
+    (tmp_path / "ms_1.hea").write_text("ms_1 1 250 150\nms_1.dat 16 200 12 0 0 0 0 I\n")
+    (tmp_path / "ms_1.dat").write_bytes(b"\0" * 300)
+    assert [p.split("/")[-1] for p in record_files(tmp_path)] == ["a.hea", "a.dat", "ms.hea", "ms_1.hea", "ms_1.dat"]
+    assert [p.split("/")[-1] for p in record_files(tmp_path, ["ms"])] == ["ms.hea", "ms_1.hea", "ms_1.dat"]
+    assert record_files(tmp_path / "nowhere") == []

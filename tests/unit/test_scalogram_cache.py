@@ -280,3 +280,20 @@ def test_cache_from_a_real_physionet_record(tmp_path):
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 40  # a real scalogram uses much of the colour map
     # QRS complexes (~1 Hz, broadband) show as vertical bands: columns vary a lot more than rows' order
     assert img.std(axis=(0, 2)).max() > 5
+
+
+def test_enospc_while_writing_the_cache_is_one_clear_error(store, tmp_path):
+    """A full disk mid-write (injected after 4 batches): the error names scalograms.h5, nothing is left behind."""
+    import errno
+
+    from ecgcwt.errors import DiskFullError
+
+    target = tmp_path / "out" / "scalograms.h5"
+
+    def full(done, total):
+        if done >= 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFullError, match=rf"{target}: no space left on the device while writing it"):
+        build_scalogram_cache(store, target, CFG, batch_size=2, progress=full)
+    assert list(target.parent.iterdir()) == []  # no final file, no temporary, no space reserve

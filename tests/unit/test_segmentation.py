@@ -170,3 +170,32 @@ def test_class_with_no_usable_window(tmp_path):
             [DatabaseSource("a", a, "A"), DatabaseSource("b", b, "B")],
             SegmentSpec(max_duration_s=None, quality=QualityLimits()),
         )
+
+
+def test_enospc_while_writing_segments_is_one_clear_error(tmp_path, monkeypatch):
+    """h5py failing with ENOSPC after the signals were written: one error naming segments.h5, no file left."""
+    import errno
+
+    import h5py
+    import pandas as pd
+
+    from ecgcwt.data import write_segment_store
+    from ecgcwt.data.segment_store import TABLE_COLUMNS
+    from ecgcwt.errors import DiskFullError
+
+    create = h5py.Group.create_dataset
+
+    def full(self, name, *args, **kwargs):
+        if name != "signals":
+            raise OSError(errno.ENOSPC, "Can't write data (file write failed: errno = 28, error message = 'No space')")
+        return create(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", full)
+    n = 4
+    table = pd.DataFrame({c: [str(i) for i in range(n)] for c in TABLE_COLUMNS})
+    for c in ("segment", "lead", "start", "label_index"):
+        table[c] = np.arange(n)
+    target = tmp_path / "data" / "segments.h5"
+    with pytest.raises(DiskFullError, match=rf"{target}: no space left on the device while writing it"):
+        write_segment_store(target, np.zeros((n, 64)), table, fs=128, window=64, hop=64, classes=["A", "B"])
+    assert list(target.parent.iterdir()) == []

@@ -100,3 +100,44 @@ def test_seed_and_seeds_that_disagree_are_named(tmp_path):
     cfg = write_config(tmp_path / "bad.yaml", {"training": {"seed": 3, "seeds": [1, 2]}})
     r = snakemake(tmp_path, "-n", configfiles=[cfg])
     assert r.returncode != 0 and "training.seed 3 and training.seeds [1, 2] disagree" in r.output
+
+
+def _local_tree(src, dest):
+    """Three one- or two-record databases copied from the real PhysioNet records (into tmp_path only)."""
+    import shutil
+
+    picks = {"mitdb": ["100", "101"], "chfdb": ["chf02"], "nsrdb": ["16483"]}
+    for db, names in picks.items():
+        (dest / db).mkdir(parents=True)
+        (dest / db / "RECORDS").write_text("".join(f"{n}\n" for n in names))
+        for n in names:
+            for ext in ("hea", "dat"):
+                shutil.copy2(src / db / f"{n}.{ext}", dest / db / f"{n}.{ext}")
+
+
+def test_a_changed_record_file_reruns_segments_and_an_untouched_tree_nothing(tmp_path, physionet_dir):
+    import os
+    import time
+
+    data = tmp_path / "data"
+    _local_tree(physionet_dir, data)
+    cfg = write_config(
+        tmp_path / "local.yaml",
+        {"data": {"source": "local", "path": str(data), "max_duration_s": 30, "subject_map": {}}},
+    )
+    target = "results/data/segments.h5"
+    r = snakemake(tmp_path, target, configfiles=[cfg])
+    assert r.returncode == 0, r.output
+    r = snakemake(tmp_path, "-n", target, configfiles=[cfg])
+    assert r.returncode == 0 and "Nothing to be done" in r.output, r.output  # untouched: nothing reruns
+    # a record's signal file replaced (same size, other samples): the segments are stale
+    dat = data / "mitdb" / "101.dat"
+    raw = bytearray(dat.read_bytes())
+    raw[:1024] = bytes(1024)
+    dat.write_bytes(bytes(raw))
+    later = time.time() + 5
+    os.utime(dat, (later, later))
+    r = snakemake(tmp_path, "-n", target, configfiles=[cfg])
+    assert r.returncode == 0, r.output
+    assert planned_jobs(r) == {"segment": 1, "total": 1}
+    assert f"Updated input files: {dat}" in r.output

@@ -14,7 +14,7 @@ os.environ.update(
 
 from ecgcwt.config import validate_config  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
-from ecgcwt.data import check_config_record_names  # noqa: E402
+from ecgcwt.data import check_config_record_names, record_files  # noqa: E402
 from ecgcwt.config import (  # noqa: E402
     check_model_specs,
     leak_model,
@@ -75,6 +75,24 @@ def database_dir(db):
 
 def records_files(wildcards=None):
     return [f"{database_dir(db)}/RECORDS" for db in DATABASES]
+
+
+def segment_inputs(wildcards=None):
+    """The RECORDS files and, for local data (data.path), every record file they name.
+
+    A changed, replaced or repaired .hea or signal file is then newer than the
+    segments (or changes the set of inputs), so the segment step and everything
+    after it rerun; an untouched tree reruns nothing. Downloaded and synthetic
+    records are written by their own rule, whose declared output is RECORDS:
+    listing their files too would change the set of inputs after the first
+    download and rerun the segments once for nothing (measured); such a folder
+    changes only through its rule, which rewrites RECORDS.
+    """
+    files = records_files()
+    if config["data"]["source"] == "local":
+        for db in DATABASES:
+            files += record_files(database_dir(db), records_of(db))
+    return files
 
 
 def records_of(db):

@@ -42,7 +42,7 @@ rule synthetic_database:
 
 rule segment:
     input:
-        records=records_files,
+        segment_inputs,
     output:
         segments="results/data/segments.h5",
         qc=report(

@@ -20,8 +20,12 @@ __all__, __getattr__, __dir__ = lazy_face(
         "SYNTHETIC_CLASSES": ".load",
         "load_schema": ".validate",
         "validate_section": ".validate",
+        "schema_of": ".validate",
+        "schema_range": ".validate",
         "deep_update": ".validate",
         "check_backbones": ".validate",
+        "check_weights_file": ".validate",
+        "check_wavelet_name": ".validate",
         # models of a run
         "MODEL_KINDS": ".models",
         "model_specs": ".models",

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import yaml
 
 from ecgcwt.config.models import check_model_specs
-from ecgcwt.config.validate import _check_against, check_backbones, deep_update, load_schema
+from ecgcwt.config.validate import _check_against, check_backbones, check_weights_file, deep_update, load_schema
 from ecgcwt.errors import ConfigError
 
 #: The rhythm classes the synthetic generator (``ecgcwt.data.synthetic``) draws; a test keeps them equal.
@@ -127,6 +127,11 @@ def check_config(config: dict[str, Any]) -> None:
             f"data.max_duration_s ({data['max_duration_s']} s) is shorter than one window "
             f"({seg['window']} samples at {seg['fs']} Hz): raise it or lower segments.window."
         )
+    if cwt["morse_time_bandwidth"] < cwt["morse_gamma"]:
+        raise ConfigError(
+            f"cwt.morse_time_bandwidth ({cwt['morse_time_bandwidth']}) must be at least cwt.morse_gamma "
+            f"({cwt['morse_gamma']}): P^2 = beta * gamma with beta >= 1."
+        )
     if cwt["freq_limits"] is not None:
         fmin, fmax = cwt["freq_limits"]
         if fmin >= fmax:
@@ -142,10 +147,4 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"external.path {ext} is not a folder: give a folder laid out as {{db}}/RECORDS + WFDB files, or null."
         )
-    pre = config["training"]["pretrained"]
-    if pre not in ("imagenet", "none") and not Path(pre).is_file():
-        raise ConfigError(
-            f"training.pretrained is {pre!r}: neither 'imagenet', 'none' nor an existing weights file. "
-            "Give the path of a torchvision state_dict "
-            "(e.g. a file written by the weights rule into resources/weights/)."
-        )
+    check_weights_file(config["training"]["pretrained"])

@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping, NamedTuple
 
-from ecgcwt.config.validate import check_backbones, deep_update, validate_section
+from ecgcwt.config.validate import (
+    check_backbones,
+    check_wavelet_name,
+    check_weights_file,
+    deep_update,
+    validate_section,
+)
 from ecgcwt.errors import ConfigError
 
 
@@ -167,10 +173,13 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
     specs = model_specs(config)
     for name, spec in specs.items():
         if "training" in spec:
-            try:
-                spec["training"] = validate_section("training", spec["training"])
-            except ConfigError as exc:
-                raise ConfigError(f"models.{name}.training: {exc}") from None
+            # a models entry's overrides are named where the user wrote them
+            where = "training" if name in config["training"]["backbones"] else f"models.{name}.training"
+            spec["training"] = validate_section("training", spec["training"], prefix=where)
+            if where != "training":  # (training.pretrained itself is checked with the rest of the config)
+                check_weights_file(spec["training"]["pretrained"], key=f"{where}.pretrained")
+        if spec["kind"] == "wavelet":
+            check_wavelet_name(spec["wavelet"], key=f"models.{name}.wavelet")
         # training.backbones themselves are checked with the rest of the config
         if spec["kind"] == "cnn2d" and name not in config["training"]["backbones"]:
             check_backbones([spec["backbone"]], key=f"models.{name}.backbone")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import math
 import os
 from importlib import resources
 
@@ -65,17 +66,73 @@ def _check_against(schema: dict, instance, prefix: str = "") -> None:
         )
         error.problems = [line.strip() for line in lines]  # "key: message" each, for one-line reports (the CLI)
         raise error
+    problems = list(_number_problems(schema, instance, [prefix] if prefix else []))
+    if problems:
+        error = ConfigError("invalid configuration:\n" + "\n".join(f"  {msg}" for _, msg in problems[:10]))
+        error.problems = [msg for _, msg in problems[:10]]
+        raise error
 
 
-def validate_section(name: str, section: dict | None) -> dict:
+def schema_of(key: str) -> dict:
+    """The schema of one dotted key (``"cwt.image.size"``), so code checking a value uses the schema's bounds."""
+    sub = _read_schema(None)
+    for name in key.split("."):
+        sub = sub["properties"][name]
+    return copy.deepcopy(sub)
+
+
+def schema_range(key: str) -> tuple[float | None, float | None]:
+    """``(minimum, maximum)`` of a numeric key (either None where the schema has no bound)."""
+    sub = schema_of(key)
+    return sub.get("minimum", sub.get("exclusiveMinimum")), sub.get("maximum", sub.get("exclusiveMaximum"))
+
+
+def _types(schema: dict) -> set[str]:
+    t = schema.get("type", ())
+    return {t} if isinstance(t, str) else set(t)
+
+
+def _number_problems(schema: dict, instance, where: list[str]):
+    """``(key, message)`` of every integer key holding a float and every non-finite number.
+
+    JSON Schema counts 2.0 as an integer and inf/nan as numbers (nan even passes
+    ``minimum``), so both pass validation and fail later: ``range(2.0)`` at plan
+    time, an inf learning rate deep inside a training job. Walking the schema
+    beside the instance finds them all, whatever key they are under.
+    """
+    key = ".".join(where) or "(top level)"
+    if isinstance(instance, float):
+        if not math.isfinite(instance):
+            yield key, f"{key} must be a finite number, got {instance!r}"
+        elif "integer" in _types(schema) and "number" not in _types(schema):
+            yield key, f"{key} must be a whole number, got {instance!r} (write it without a decimal point)"
+        return
+    for branch in (*schema.get("oneOf", ()), *schema.get("anyOf", ()), *schema.get("allOf", ())):
+        # only the branch that holds the value: its problems are the value's
+        if _Validator(branch).is_valid(copy.deepcopy(instance)):
+            yield from _number_problems(branch, instance, where)
+            return
+    if isinstance(instance, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        for name, value in instance.items():
+            sub = props.get(name, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                yield from _number_problems(sub, value, [*where, str(name)])
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for i, value in enumerate(instance):
+            yield from _number_problems(schema["items"], value, [*where, str(i)])
+
+
+def validate_section(name: str, section: dict | None, prefix: str | None = None) -> dict:
     """Validate one top-level section (e.g. ``training``) alone; returns a copy with defaults.
 
     Library entry points (``train_fold``, ``build_report``, ...) call this, so
     that the schema is the one place where keys, allowed values and defaults
-    are defined, with or without Snakemake.
+    are defined, with or without Snakemake. ``prefix`` is where the section
+    sits in the user's config (e.g. ``models.<name>.training``), for messages.
     """
     out = copy.deepcopy(dict(section or {}))
-    _check_against(load_schema()["properties"][name], out, prefix=name)
+    _check_against(load_schema()["properties"][name], out, prefix=prefix or name)
     return out
 
 
@@ -84,6 +141,61 @@ def deep_update(base: dict, new: dict) -> dict:
     for k, v in new.items():
         out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+#: How a file written by ``torch.save`` begins: a zip archive (torch >= 1.6) or a pickle (the legacy format).
+_ZIP_MAGIC, _PICKLE_PROTOCOLS = b"PK\x03\x04", tuple(bytes([0x80, p]) for p in range(2, 6))
+
+
+def check_weights_file(pretrained: str, key: str = "training.pretrained") -> None:
+    """A ``pretrained`` value is ``imagenet``, ``none`` or a file that looks like a ``torch.save`` state_dict.
+
+    Cheap on purpose (no torch: the Snakemake process on a login node and the
+    data rules' environments have none): the first bytes must be a zip archive
+    holding a ``data.pkl`` (what ``torch.save`` writes) or a pickle. That stops
+    a wrong path (a scalogram cache, a CSV, a text file) before any job runs;
+    whether the tensors fit the backbone is checked where torch is, when the
+    training job builds the model (``torch.load(weights_only=True)``, then the
+    architecture's keys and shapes).
+    """
+    import zipfile
+
+    if pretrained in ("imagenet", "none"):
+        return
+    path = os.fspath(pretrained)
+    if not os.path.isfile(path):
+        raise ConfigError(
+            f"{key} is {pretrained!r}: neither 'imagenet', 'none' nor an existing weights file. "
+            "Give the path of a torchvision state_dict "
+            "(e.g. a file written by the weights rule into resources/weights/)."
+        )
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        ok = head[:2] in _PICKLE_PROTOCOLS
+        if head == _ZIP_MAGIC:
+            with zipfile.ZipFile(path) as zf:
+                ok = any(n == "data.pkl" or n.endswith("/data.pkl") for n in zf.namelist())
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{key}: weights file {path!r} cannot be read ({exc})") from None
+    if not ok:
+        raise ConfigError(
+            f"{key}: {path!r} is not a file written by torch.save (neither a torch zip archive nor a pickle). "
+            "Give a torchvision state_dict saved with torch.save(model.state_dict(), path), 'imagenet' or 'none'."
+        )
+
+
+def check_wavelet_name(name: str, key: str) -> None:
+    """A discrete PyWavelets wavelet name (pywt imports in ~0.1 s and needs no torch), else a ConfigError."""
+    try:
+        import pywt
+    except ImportError:  # the environment running Snakemake lacks it: the wavelet job checks the name itself
+        return
+    if name not in pywt.wavelist(kind="discrete"):
+        raise ConfigError(
+            f"{key}: {name!r} is not a discrete wavelet of PyWavelets; use one of pywt.wavelist(kind='discrete'), "
+            "e.g. db4, sym8, coif3"
+        )
 
 
 def check_backbones(names, key: str = "training.backbones") -> None:

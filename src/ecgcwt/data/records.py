@@ -293,3 +293,51 @@ def _check_signal_file_sizes(folder: Path, header, hea: Path, sampto: int | None
                 f"for the {sampto} samples needed.",
                 fix,
             )
+
+
+def _header_files(db_dir: Path, name: str, depth: int = 0) -> list[Path]:
+    """``name.hea`` and the files its signal lines name (a multi-segment header: its segments' too)."""
+    hea = db_dir / f"{name}.hea"
+    try:
+        lines = [ln.split() for ln in hea.read_text(errors="replace").splitlines()]
+    except OSError:  # missing or unreadable: the segment job says which and why (fail or skip)
+        return []
+    lines = [ln for ln in lines if ln and not ln[0].startswith("#")]
+    files = [hea]
+    if not lines:
+        return files
+    folder = hea.parent
+    head = lines[0][0]
+    for ln in lines[1:]:
+        if "/" in head and depth < 2:  # multi-segment: "segment_name n_samples", "~" a gap
+            if ln[0] != "~" and record_name_problem(ln[0]) is None:
+                files += _header_files(folder, ln[0], depth + 1)
+        elif record_name_problem(ln[0]) is None:
+            files.append(folder / ln[0])
+    return files
+
+
+def record_files(db_dir: str | os.PathLike, names: Sequence[str] | None = None) -> list[str]:
+    """Every file that the records of a database folder are read from: each ``.hea`` and the signal files it names.
+
+    ``names`` are the records (None: the folder's ``RECORDS`` list). Light (no
+    WFDB reading): the workflow calls it at plan time so that a changed,
+    replaced or repaired record file reruns the segment step. Only files that
+    exist are listed: a missing one is the segment job's to report (or skip
+    under ``data.on_bad_record: skip``), and the file that appears when it is
+    repaired is new, hence newer than the segments.
+    """
+    db_dir = Path(db_dir)
+    if names is None:
+        try:
+            names = (db_dir / "RECORDS").read_text(errors="replace").split()
+        except OSError:
+            return []
+    out: dict[str, None] = {}
+    for name in names:
+        if record_name_problem(name) is not None:  # the segment job names an invalid entry
+            continue
+        for path in _header_files(db_dir, name):
+            if path.is_file():
+                out[str(path)] = None
+    return list(out)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcwt import __version__
-from ecgcwt.atomic import atomic_path
+from ecgcwt.atomic import atomic_path, hdf5_writer
 
 #: Columns of the segment table, with their numpy kinds ("str" or a dtype).
 TABLE_COLUMNS: dict[str, str] = {
@@ -77,7 +77,7 @@ def write_segment_store(
     if missing:
         raise ValueError(f"segment table lacks columns {missing}")
     with atomic_path(path, suffix=".h5.tmp") as tmp:
-        with h5py.File(tmp, "w") as f:
+        with hdf5_writer(tmp) as f:
             rows = max(1, min(len(signals), max(1, (1 << 20) // (4 * window))))
             f.create_dataset(
                 "signals",

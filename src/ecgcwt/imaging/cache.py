@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from ecgcwt import __version__
-from ecgcwt.atomic import atomic_path
+from ecgcwt.atomic import atomic_path, hdf5_writer
 from ecgcwt.config import validate_section
 from ecgcwt.data import STR_DTYPE, iter_signal_batches, read_info, read_table, write_table_group
 from ecgcwt.errors import ConfigError, DataError
@@ -113,7 +113,7 @@ def build_scalogram_cache(
         size = int(image["size"])
         columns = fb.image_columns(size)
         with atomic_path(out_h5, suffix=".h5.tmp") as tmp:
-            with h5py.File(tmp, "w") as f:
+            with hdf5_writer(tmp) as f:
                 colormap = image_colormap(image["mode"], int(image["colors"]))
                 workers = max(1, torch.get_num_threads())
                 writer = IndexImageWriter(f, info.n_segments, size, colormap, codec=codec, workers=workers)

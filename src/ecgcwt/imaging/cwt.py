@@ -113,6 +113,7 @@ import numpy as np
 import torch
 from scipy import integrate, optimize
 
+from ecgcwt.config import schema_range
 from ecgcwt.errors import ConfigError, DataError
 
 WAVELETS = ("morse", "amor")
@@ -145,19 +146,23 @@ class CwtParams:
             raise ConfigError(f"cwt.wavelet must be one of {WAVELETS}, got {self.wavelet!r}")
         if self.boundary not in BOUNDARIES:
             raise ConfigError(f"cwt.boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
-        if not (isinstance(self.voices_per_octave, (int, np.integer)) and 1 <= self.voices_per_octave <= 64):
-            raise ConfigError(f"cwt.voices_per_octave must be an integer in 1..64, got {self.voices_per_octave!r}")
+        # bounds from the schema: the config check and this one accept the same values
+        lo, hi = schema_range("cwt.voices_per_octave")
+        if not (isinstance(self.voices_per_octave, (int, np.integer)) and lo <= self.voices_per_octave <= hi):
+            raise ConfigError(f"cwt.voices_per_octave must be an integer in {lo}..{hi}, got {self.voices_per_octave!r}")
         g, p2 = float(self.morse_gamma), float(self.morse_time_bandwidth)
-        if not (math.isfinite(g) and g >= 1.0):
-            raise ConfigError(f"cwt.morse_gamma must be >= 1, got {self.morse_gamma!r}")
+        g_min = schema_range("cwt.morse_gamma")[0]
+        if not (math.isfinite(g) and g >= g_min):
+            raise ConfigError(f"cwt.morse_gamma must be >= {g_min}, got {self.morse_gamma!r}")
         if not (math.isfinite(p2) and p2 >= g):
             raise ConfigError(
                 "cwt.morse_time_bandwidth (P^2 = beta * gamma) must be >= cwt.morse_gamma "
                 f"(beta >= 1), got {self.morse_time_bandwidth!r} with gamma {self.morse_gamma!r}"
             )
-        if not (math.isfinite(float(self.amor_omega0)) and float(self.amor_omega0) >= 3.0):
+        w_min = schema_range("cwt.amor_omega0")[0]
+        if not (math.isfinite(float(self.amor_omega0)) and float(self.amor_omega0) >= w_min):
             raise ConfigError(
-                f"cwt.amor_omega0 must be >= 3 (below that the Morlet is not analytic), got {self.amor_omega0!r}"
+                f"cwt.amor_omega0 must be >= {w_min} (below that the Morlet is not analytic), got {self.amor_omega0!r}"
             )
         if self.freq_limits is not None:
             fl = tuple(self.freq_limits)

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ecgcwt.config import schema_range
 from ecgcwt.errors import ConfigError
 
 IMAGE_MODES = ("jet", "gray3")
@@ -69,12 +70,15 @@ def jet_colormap(m: int = 128) -> np.ndarray:
 
 
 def validate_image_config(size: int, mode: str, colors: int, log: bool) -> None:
-    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not 8 <= size <= 4096:
-        raise ConfigError(f"cwt.image.size must be an integer in 8..4096 pixels, got {size!r}")
+    # the schema's bounds: a value the config check accepts is never refused here, and the reverse
+    lo, hi = schema_range("cwt.image.size")
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not lo <= size <= hi:
+        raise ConfigError(f"cwt.image.size must be an integer in {lo}..{hi} pixels, got {size!r}")
     if mode not in IMAGE_MODES:
         raise ConfigError(f"cwt.image.mode must be one of {IMAGE_MODES}, got {mode!r}")
-    if not isinstance(colors, (int, np.integer)) or isinstance(colors, bool) or not 2 <= colors <= 256:
-        raise ConfigError(f"cwt.image.colors must be an integer in 2..256, got {colors!r}")
+    lo, hi = schema_range("cwt.image.colors")
+    if not isinstance(colors, (int, np.integer)) or isinstance(colors, bool) or not lo <= colors <= hi:
+        raise ConfigError(f"cwt.image.colors must be an integer in {lo}..{hi}, got {colors!r}")
     if not isinstance(log, (bool, np.bool_)):
         raise ConfigError(f"cwt.image.log must be true or false, got {log!r}")
 

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from ecgcwt import __version__
-from ecgcwt.atomic import atomic_path
+from ecgcwt.atomic import write_torch
 from ecgcwt.config import validate_section
 from ecgcwt.data import iter_signal_batches, read_info
 from ecgcwt.errors import DataError
@@ -391,8 +391,7 @@ class Cnn1dLearner:
         """``torch.save({"state_dict", "meta"})`` atomically; :func:`load_cnn1d` reads it back."""
         self._require_fitted()
         state = {k: v.detach().to("cpu") for k, v in self.model.state_dict().items()}
-        with atomic_path(path, suffix=".pt.tmp") as tmp:
-            torch.save({"state_dict": state, "meta": self.meta}, tmp)
+        write_torch({"state_dict": state, "meta": self.meta}, path)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "params": {k: self.cfg[k] for k in _USED_KEYS}, **self._facts}

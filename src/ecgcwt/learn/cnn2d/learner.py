@@ -53,7 +53,7 @@ import torch
 from torch import nn
 
 from ecgcwt import __version__
-from ecgcwt.atomic import atomic_path
+from ecgcwt.atomic import write_torch
 from ecgcwt.config import validate_section
 from ecgcwt.data import preprocessing_from_attrs
 from ecgcwt.errors import DataError
@@ -389,8 +389,7 @@ class Cnn2dLearner:
             # (None for a cache without fs/window: such a model cannot prepare new recordings)
             "preprocessing": preprocessing_from_attrs(info.attrs) if {"fs", "window"} <= set(info.attrs) else None,
         }
-        with atomic_path(path, suffix=".pt.tmp") as tmp:
-            torch.save({"state_dict": best_cpu, "meta": meta}, tmp)
+        write_torch({"state_dict": best_cpu, "meta": meta}, path)
         # the checkpoint holds optimizer state and a second copy of the weights: useless once saved
         self.ckpt_path.unlink(missing_ok=True)
 
@@ -694,8 +693,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, state: _Tr
         "state": dict(vars(state)),  # shallow: serialised right away
         "rng": _rng_state(),
     }
-    with atomic_path(path, suffix=".pt.tmp") as tmp:
-        torch.save(ckpt, tmp)
+    write_torch(ckpt, path)
 
 
 def _config_hash(
