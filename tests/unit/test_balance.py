@@ -18,6 +18,7 @@ import torch
 from ecgcwt.config import validate_section
 from ecgcwt.data import segment_store
 from ecgcwt.evaluate import ModelRuns, validation_sentence
+from ecgcwt.imaging import CACHE_FORMAT, image_colormap
 from ecgcwt.learn import balanced_order, class_weights, split_rows, train_model
 
 CLASSES = ("ARR", "CHF", "NSR")
@@ -82,11 +83,13 @@ def imbalanced_table(subjects=(4, 1, 3), recordings=2, windows=10, hop=512) -> p
 def write_cache(path, table: pd.DataFrame, size=24, seed=0) -> None:
     """A scalogram cache of ``table`` whose classes differ by a bright band (as in test_training)."""
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 60, (len(table), size, size, 3))
+    images = rng.integers(0, 60, (len(table), size, size))  # grey colour indices
     for i, ci in enumerate(table["label_index"]):
         images[i, ci * size // 3 : (ci + 1) * size // 3] += 150
     with h5py.File(path, "w") as f:
-        f.create_dataset("images", data=images.astype(np.uint8), chunks=(1, size, size, 3))
+        f.create_dataset("images", data=images.astype(np.uint8), chunks=(1, size, size))
+        f.create_dataset("colormap", data=image_colormap("gray3"))
+        f.attrs["cache_format"] = CACHE_FORMAT
         segment_store.write_table_group(f.create_group("table"), table)
         f.attrs["classes"] = np.array(CLASSES, dtype=object)
         f.attrs["image_size"] = size

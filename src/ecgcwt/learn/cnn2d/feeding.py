@@ -317,13 +317,7 @@ def predict_probabilities(
     so evaluation, test predictions and ``ecgcwt predict`` compute alike.
     ``temperature``: the model's fitted temperature (``meta["temperature"]``; 1 leaves the logits alone).
     """
-    rows = np.array(rows, dtype=np.int64)
-    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
-    out = []
-    for x in feeder.batches(chunks):
-        with autocast:
-            logits = model(x)
-        out.append(torch.softmax(logits.float() / float(temperature), dim=1))
-    if not out:
-        return np.empty((0, n_classes))
-    return torch.cat(out).to("cpu", torch.float64).numpy()
+    # through the logits, as the fold runner does: test predictions and `ecgcwt predict` agree to float64
+    from ecgcwt.learn.calibration import softmax
+
+    return softmax(predict_logits(model, feeder, rows, batch_size, autocast, n_classes), float(temperature))
