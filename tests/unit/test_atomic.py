@@ -171,7 +171,7 @@ def _tmpfs_available():
 
 
 @pytest.mark.skipif(not _tmpfs_available(), reason="needs unshare -rm (a user namespace) for a small tmpfs")
-@pytest.mark.parametrize("which, n", [("segments", 24_000), ("scalograms", 3_000), ("csv", 12_000), ("model", 6_000)])
+@pytest.mark.parametrize("which, n", [("segments", 24_000), ("scalograms", 8_000), ("csv", 12_000), ("model", 6_000)])
 def test_a_real_full_disk_is_a_clear_error_and_never_a_crash(tmp_path, which, n):
     """Each writer fills a 16 MiB tmpfs: a Python error naming the file, no crash (h5py SIGSEGV'd), no leftovers."""
     script = tmp_path / "full.py"

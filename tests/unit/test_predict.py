@@ -188,7 +188,7 @@ def test_predict_applies_the_models_temperature(trained, tmp_path):
     assert t > 0 and saved["meta"]["calibration"]["n_windows"] > 0  # fitted on the validation windows
     model = load_predict_model(trained["model"])
     windows = record_windows(trained["root"] / "mitdb" / "101", model.prep, max_windows=3)
-    probs = window_probabilities(model, model.images(windows))
+    probs = window_probabilities(model, model.indices(windows))
     for temperature in (None, 4.0):  # None: a model file from before calibration (T = 1)
         if temperature is None:
             del saved["meta"]["temperature"]
@@ -196,7 +196,7 @@ def test_predict_applies_the_models_temperature(trained, tmp_path):
             saved["meta"]["temperature"] = temperature
         torch.save(saved, tmp_path / "t.pt")
         other = load_predict_model(tmp_path / "t.pt")
-        got = window_probabilities(other, other.images(windows))
+        got = window_probabilities(other, other.indices(windows))
         # probs = softmax(z / t), so log(probs) * t is z up to a constant per row
         want = torch.softmax(torch.from_numpy(np.log(probs) * t / (temperature or 1.0)), dim=1).numpy()
         np.testing.assert_allclose(got, want, atol=1e-4)
