@@ -21,6 +21,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/scalograms.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/explain.smk"
 include: "workflow/rules/cluster.smk"
 
 
@@ -30,5 +31,7 @@ rule all:
         rules.evaluate.output.summary,
         rules.evaluate.output.html,
         rules.gallery.output.png,
+        # Grad-CAM attribution per cnn2d model (fold 0)
+        expand(rules.explain.output.png, model=CNN2D),
         # external.path set: every cnn2d model trained on all subjects predicts its records
         external_targets(),

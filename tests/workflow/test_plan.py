@@ -29,7 +29,8 @@ def test_default_config_plans_the_whole_workflow(tmp_path):
         "train_wavelet": 5,
         "leak": 1,
         "weights": 3,
-        "total": 38,
+        "explain": 3,  # Grad-CAM figure of each cnn2d model (fold 0)
+        "total": 41,
     }
     for model in ("googlenet", "squeezenet1_1", "resnet18", "cnn1d"):
         assert f"results/models/{model}/fold4/model.pt" in r.stdout
