@@ -285,3 +285,14 @@ def test_usage_errors_exit_2(trained):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = run_cli("--model", trained["model"], "--max-windows", "0", trained["root"] / "mitdb" / "100")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_cli_explain_writes_one_figure_per_record(trained, tmp_path):
+    out = tmp_path / "maps"
+    rec = trained["root"] / "mitdb" / "100"
+    assert (
+        cli_main(["predict", "--model", str(trained["model"]), "--explain", str(out), "--max-windows", "3", str(rec)])
+        == 0
+    )
+    png = out / "100.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -29,5 +29,6 @@ __all__, __getattr__, __dir__ = lazy_face(
         "top_band": ".explain",
         "explain_rows": ".explain",
         "attribution_figure": ".explain",
+        "explain_record": ".explain",
     },
 )

@@ -301,3 +301,58 @@ def attribution_figure(
         bands.to_csv(out_csv.with_suffix(".tmp"), index=False)
         os.replace(out_csv.with_suffix(".tmp"), out_csv)
     return bands
+
+
+def explain_record(
+    model,
+    record: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    top: int = 4,
+    max_windows: int | None = None,
+    max_duration_s: float | None = None,
+) -> Path:
+    """Grad-CAM figure of one record's ``top`` most confident windows (for the record's predicted class).
+
+    ``model`` is a :class:`ecgcwt.apply.PredictModel`; writes ``out_dir/<record name>.png`` and returns it.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ecgcwt.apply.predict import record_windows
+
+    windows = record_windows(record, model.prep, max_windows=max_windows, max_duration_s=max_duration_s)
+    images = model.images(windows)
+    net = model.built.model.float().to("cpu")
+    layer = find_target_layer(net, images.shape[1])
+    x = normalise_images(images, model.built.mean, model.built.std)
+    with torch.no_grad():
+        probs = torch.softmax(net(x).float(), 1).numpy()
+    cls = int(probs.mean(0).argmax())
+    best = np.argsort(-probs[:, cls], kind="stable")[:top]
+    maps, _ = grad_cam(net, x[best], np.full(len(best), cls), layer=layer)
+    fs = float(model.prep["fs"])
+    attrs = {"frequencies": model.filter_bank.frequencies, "fs": fs, "time_columns": model.columns}
+    time_s, freq_hz = image_axes(attrs, images.shape[1], images.shape[2])
+    fig, axes = plt.subplots(2, len(best), figsize=(3.2 * len(best), 4.4), squeeze=False)
+    for j, w in enumerate(best):
+        a = axes[0, j]
+        a.pcolormesh(time_s, freq_hz, images[w].mean(-1), shading="nearest", cmap="gray")
+        a.pcolormesh(time_s, freq_hz, maps[j], shading="nearest", cmap="inferno", alpha=0.6, vmin=0, vmax=1)
+        a.set_yscale("log")
+        a.set_title(f"window {int(w)}: p({model.classes[cls]}) = {probs[w, cls]:.2f}", fontsize=8)
+        a.set_ylabel("frequency (Hz)", fontsize=7)
+        axes[1, j].plot(np.arange(windows.shape[1]) / fs, windows[w], lw=0.5, color="k")
+        axes[1, j].set_xlabel("time (s)", fontsize=7)
+        band = _fmt_band(*top_band(band_shares(maps[j], freq_hz)))
+        axes[1, j].set_title(f"most attribution: {band}", fontsize=7)
+    fig.suptitle(f"{Path(record).name}: predicted {model.classes[cls]} (Grad-CAM)", fontsize=9)
+    fig.tight_layout()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / f"{Path(record).name}.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
