@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="use only the first SECONDS of each record, e.g. 512 for long Holter records (default: all of it)",
     )
+    p.add_argument(
+        "--explain", metavar="DIR", help="also write DIR/<record>.png: Grad-CAM maps of its most confident windows"
+    )
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="torch CPU threads")
     c = sub.add_parser(
@@ -206,6 +209,12 @@ def _predict(args) -> int:
 
     def show(row: dict) -> None:
         print(format_row(row, model.classes), flush=True)
+        if args.explain:  # the record was readable: its windows are cut again for the maps
+            from ecgcwt.apply import explain_record
+
+            explain_record(
+                model, row["record"], args.explain, max_windows=args.max_windows, max_duration_s=args.max_duration_s
+            )
 
     table, errors = predict_records(
         model,

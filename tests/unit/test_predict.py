@@ -402,3 +402,14 @@ def test_the_all_model_has_a_card_and_info_prints_it(trained, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli_main(["predict", "--model", str(trained["model"])]) == 2
     assert "RECORD" in capsys.readouterr().err
+
+
+def test_cli_explain_writes_one_figure_per_record(trained, tmp_path):
+    out = tmp_path / "maps"
+    rec = trained["root"] / "mitdb" / "100"
+    assert (
+        cli_main(["predict", "--model", str(trained["model"]), "--explain", str(out), "--max-windows", "3", str(rec)])
+        == 0
+    )
+    png = out / "100.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

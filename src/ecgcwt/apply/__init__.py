@@ -24,5 +24,13 @@ __all__, __getattr__, __dir__ = lazy_face(
         "find_databases": ".external",
         "database_labels": ".external",
         "prediction_columns": ".external",
+        "grad_cam": ".explain",
+        "find_target_layer": ".explain",
+        "image_axes": ".explain",
+        "band_shares": ".explain",
+        "top_band": ".explain",
+        "explain_rows": ".explain",
+        "attribution_figure": ".explain",
+        "explain_record": ".explain",
     },
 )
