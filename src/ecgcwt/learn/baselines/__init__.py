@@ -39,6 +39,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "check_train_rows": ".common",
         "fold_labels": ".common",
         "scores": ".common",
+        "check_window": ".common",
         "Cnn1dLearner": ".cnn1d",
         "load_cnn1d": ".cnn1d",
         "WaveletLearner": ".wavelet",

@@ -49,7 +49,7 @@ from ecgcwt.config import validate_section
 from ecgcwt.data import iter_signal_batches, read_info
 from ecgcwt.errors import DataError
 from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
-from ecgcwt.learn.baselines.common import check_train_rows, fold_labels, scores
+from ecgcwt.learn.baselines.common import check_train_rows, check_window, fold_labels, scores
 from ecgcwt.learn.calibration import calibration_line, fit_temperature, softmax
 from ecgcwt.learn.cnn2d.numerics import resolve_device
 from ecgcwt.learn.runner import epoch_seed
@@ -371,12 +371,7 @@ class Cnn1dLearner:
     def predict_logits(self, data: "FoldData", rows: np.ndarray) -> np.ndarray:
         """Logits of ``rows`` (before the temperature): the fold runner writes both probabilities from them."""
         self._require_fitted()
-        info = read_info(data.source)
-        if info.window != self.meta["window"]:
-            raise DataError(
-                f"cnn1d model was trained on windows of {self.meta['window']} samples, "
-                f"but {str(data.source)!r} holds windows of {info.window}"
-            )
+        check_window("cnn1d model was trained", self.meta["window"], data.source)
         dev = next(self.model.parameters()).device
         bs = int(self.cfg["eval_batch_size"])
         rows = np.asarray(rows, dtype=np.int64)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ecgcwt.data import read_info
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.evaluate import balanced_accuracy
 
@@ -54,3 +55,10 @@ def scores(y: np.ndarray, probs: np.ndarray) -> dict:
         "acc": float(np.mean(pred == y)),
         "balanced_acc": balanced_accuracy(y, pred),
     }
+
+
+def check_window(trained: str, window: int, source) -> None:
+    """DataError unless the segment store ``source`` holds windows of ``window`` samples (``trained``: who says so)."""
+    held = read_info(source).window
+    if held != window:
+        raise DataError(f"{trained} on windows of {window} samples, but {str(source)!r} holds windows of {held}")

@@ -51,7 +51,7 @@ from ecgcwt.atomic import atomic_path
 from ecgcwt.config import MODEL_KINDS
 from ecgcwt.data import iter_signal_batches, read_info
 from ecgcwt.errors import DataError
-from ecgcwt.learn.baselines.common import BaselineConfigError, check_train_rows, fold_labels, scores
+from ecgcwt.learn.baselines.common import BaselineConfigError, check_train_rows, check_window, fold_labels, scores
 
 if TYPE_CHECKING:
     from ecgcwt.learn.runner import FoldData
@@ -380,12 +380,7 @@ class WaveletLearner:
 
     def predict_proba(self, data: "FoldData", rows: np.ndarray) -> np.ndarray:
         self._require_fitted()
-        info = read_info(data.source)
-        if info.window != self.meta["window"]:
-            raise DataError(
-                f"wavelet model was fitted on windows of {self.meta['window']} samples, "
-                f"but {str(data.source)!r} holds windows of {info.window}"
-            )
+        check_window("wavelet model was fitted", self.meta["window"], data.source)
         with _thread_limit(self.threads):
             feats = self.features(data.source, rows, self.meta["level"])
             return _full_proba(self.pipeline, feats, len(self.meta["classes"]))
