@@ -14,8 +14,14 @@ reason is recorded.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
+
+
+def log_softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """``scipy.special.log_softmax`` in numpy: every training job imports this module (the fold runner),
+    and scipy's import is start-up it need not pay before its first batch."""
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
 
 #: The values of ``training.calibrate``.
 CALIBRATE = ("temperature", "none")
@@ -55,6 +61,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, method: str = "tempe
     if not np.isfinite(logits).all():
         return {**out, "method": "none", "reason": "the validation logits are not finite"}
     lo, hi = np.log(T_RANGE[0]), np.log(T_RANGE[1])
+    from scipy.optimize import minimize_scalar  # only when a temperature is fitted, after training
+
     res = minimize_scalar(
         lambda log_t: mean_nll(logits, labels, np.exp(log_t)),
         bounds=(lo, hi),
