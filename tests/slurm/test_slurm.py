@@ -193,8 +193,12 @@ def test_cpu_profile_summary_equals_a_local_run(cpu_run, local_run):
 def test_a_failing_job_is_reported_failed_with_its_log(cpu_run, tmp_path):
     work, first = cpu_run
     assert first.returncode == 0, first.output[-3000:]
-    bad = tmp_path / "not-weights.pth"
-    bad.write_text("not a state_dict")
+    # a real torch file (it passes the up-front config check) that is not resnet18's state_dict: the
+    # training job itself fails, on the node
+    import torch
+
+    bad = tmp_path / "other-weights.pth"
+    torch.save({"w": torch.zeros(1)}, bad)
     cfg = tmp_path / "bad_weights.yaml"
     cfg.write_text(yaml.safe_dump({"training": {"pretrained": str(bad)}}))
     target = "results/models/resnet18/fold0/metrics.json"
@@ -218,7 +222,8 @@ def test_a_failing_job_is_reported_failed_with_its_log(cpu_run, tmp_path):
     # the rule's log, named and shown in snakemake's output (show-failed-logs), and SLURM's own log
     log = work / "logs/train/resnet18/fold0.log"
     assert "logs/train/resnet18/fold0.log" in r.output
-    assert "cannot read weights file" in log.read_text() and "cannot read weights file" in r.output
+    message = "does not match the architecture resnet18"
+    assert message in log.read_text() and message in r.output
     # SLURM's log of the job (kept when it fails) names the rule's log
     slurm_log = Path(slurm_log.replace("%j", job_id))
     assert slurm_log.is_file() and "logs/train/resnet18/fold0.log" in slurm_log.read_text()
