@@ -49,7 +49,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-PHYSIONET = REPO / ".." / "shared" / "data" / "physionet"
+# real records laid out as a PhysioNet download ({db}/RECORDS + WFDB files): the workflow's own
+# download folder, or ECGCWT_RECORDS; synthetic ECG-like segments where neither has them
+PHYSIONET = Path(os.environ.get("ECGCWT_RECORDS", REPO / "resources" / "physionet"))
 LENGTHS = (1000, 65536)
 N_SCALES = 100
 OMEGA0 = 2 * math.pi

