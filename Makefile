@@ -17,9 +17,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 env: $(STAMP)
 
+# The demo works in its own folder, demo/ (data, results, logs), so it never mixes with a real run's results/.
 demo: $(STAMP)
-	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES)
-	@echo "Report: results/report/report.html (main table: results/report/ranking.csv; every metric: results/report/summary.csv)"
+	$(BIN)/snakemake --directory demo --configfile config/demo.yaml --cores $(CORES)
+	@echo "Report: demo/results/report/report.html (main table: demo/results/report/ranking.csv; every metric: demo/results/report/summary.csv)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests

@@ -20,8 +20,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/scalograms.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/explain.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/cluster.smk"
 
 

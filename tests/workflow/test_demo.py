@@ -16,20 +16,12 @@ pytestmark = pytest.mark.workflow
 #: Every model of config/demo.yaml and the file its fold folder keeps it in.
 DEMO_MODELS = {
     "resnet18": "model.pt",
-    "squeezenet1_1": "model.pt",
     "lite0_imagenet": "model.pt",
     "lite0_scratch": "model.pt",
     "cnn1d": "model.pt",
     "wavelet_svm": "model.joblib",
 }
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("demo")
-    r = snakemake(workdir, configfiles=[REPO / "config" / "demo.yaml"], timeout=1500)
-    assert r.returncode == 0, r.output[-5000:]
-    return workdir
+SEEDS = (0, 1)
 
 
 def test_demo_writes_every_stage(demo_run):
@@ -43,10 +35,11 @@ def test_demo_writes_every_stage(demo_run):
         assert f["images"].shape == (216, 64, 64) and f["images"].dtype == "uint8"
         assert f.attrs["wavelet"] == "morse" and f.attrs["image_size"] == 64
     for model, model_file in DEMO_MODELS.items():
-        for fold in range(3):
-            out = d / f"results/models/{model}/fold{fold}"
+        for seed, fold in [(s, f) for s in SEEDS for f in range(3)]:
+            # two training seeds: one folder per seed
+            out = d / f"results/models/{model}/seed{seed}/fold{fold}"
             metrics = json.loads((out / "metrics.json").read_text())
-            assert metrics["model"] == model and metrics["fold"] == fold
+            assert metrics["model"] == model and metrics["fold"] == fold and metrics["seed"] == seed
             assert (out / model_file).stat().st_size > 0
             pred = pd.read_csv(out / "predictions.csv")
             # a fold's predictions are exactly its test subjects' windows, for every kind of model
@@ -54,22 +47,45 @@ def test_demo_writes_every_stage(demo_run):
             assert set(pred["subject"]) == test_subjects and len(pred) == 12 * len(test_subjects)
             assert len(pd.read_csv(out / "history.csv")) >= 1
     summary = pd.read_csv(d / "results/report/summary.csv")
-    assert set(summary["model"]) == set(DEMO_MODELS)
+    # each model as the mean over its seeds, and its ensemble as a model of its own
+    assert set(summary["model"]) == set(DEMO_MODELS) | {f"{m}_ensemble" for m in DEMO_MODELS}
     assert {"segment", "recording", "subject"} <= set(summary["level"])
     acc = summary[(summary["metric"] == "balanced_accuracy")]
     assert ((acc["ci_low"] <= acc["value"]) & (acc["value"] <= acc["ci_high"])).all()
     ranking = pd.read_csv(d / "results/report/ranking.csv")
-    assert sorted(ranking["model"]) == sorted(DEMO_MODELS)  # the leaky run is not ranked
+    # the leaky run is not ranked
+    assert sorted(ranking["model"]) == sorted(set(DEMO_MODELS) | {f"{m}_ensemble" for m in DEMO_MODELS})
+    seeds = pd.read_csv(d / "results/report/seeds.csv")
+    assert set(seeds["seed"]) == set(SEEDS) and set(seeds["model"]) == set(DEMO_MODELS)
+    calibration = pd.read_csv(d / "results/report/calibration.csv")
+    assert {"model", "level", "ece", "brier", "n"} <= set(calibration.columns)
+    # temperature scaling: ECE before and after for the CNNs
+    assert {"before", "after"} <= set(calibration["calibrated"])
     stats = pd.read_csv(d / "results/report/statistics.csv")
     assert {"vs best", "pretrained vs scratch"} <= set(stats["comparison"])
     pair = stats[stats["comparison"] == "pretrained vs scratch"]
-    assert set(zip(pair["model"], pair["reference"])) == {("lite0_imagenet", "lite0_scratch")}
+    assert set(zip(pair["model"], pair["reference"])) == {("lite0_imagenet_ensemble", "lite0_scratch_ensemble")}
     leak = json.loads((d / "results/leak/resnet18/metrics.json").read_text())
     assert leak["split"] == "random_windows" and leak["subjects_in_train_and_test"] > 0
     assert set(pd.read_csv(d / "results/report/leak.csv")["model"]) == {"resnet18"}
     md = (d / "results/report/report.md").read_text()
-    for section in ("## Main table", "## Model comparison", "## Statistics", "## Per-class ROC", "## Leaky split"):
-        assert section in md
+    for section in (
+        "## Provenance",
+        "## Main table",
+        "## Model comparison",
+        "## Statistics",
+        "## Per-class ROC",
+        "## Calibration",
+        "## Explanation maps",
+        "## Scalograms",
+        "## Leaky split",
+    ):
+        assert section in md, section
+    assert "SYNTHETIC DATA" in md.split("## Main table")[0]
+    for model in ("resnet18", "lite0_imagenet", "lite0_scratch"):
+        bands = pd.read_csv(d / f"results/report/attribution_{model}.csv")
+        assert set(bands["class"]) == {"ARR", "CHF", "NSR"}
+        assert (d / f"results/report/figures/attribution_{model}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for fig in ("model_comparison.png", "roc.png"):
         assert (d / "results/report/figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (d / "results/report/report.html").stat().st_size > 1000
@@ -86,8 +102,8 @@ def test_training_change_does_not_rebuild_scalograms(demo_run, tmp_path):
     r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml", cfg])
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
-    # every 2D CNN (and the leaky run) follows training; the baselines' own settings did not change
-    assert jobs.get("train") == 12 and jobs.get("leak") == 1 and "scalograms" not in jobs and "segment" not in jobs
+    # every 2D CNN x fold x seed (and the leaky run) follows training; the baselines' own settings did not change
+    assert jobs.get("train") == 18 and jobs.get("leak") == 1 and "scalograms" not in jobs and "segment" not in jobs
     assert "train_wavelet" not in jobs and "train_cnn1d" not in jobs
 
 
@@ -96,13 +112,13 @@ def test_cwt_change_rebuilds_scalograms_and_what_follows(demo_run, tmp_path):
     r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml", cfg])
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
-    assert jobs.get("scalograms") == 1 and jobs.get("train") == 12 and "segment" not in jobs
+    assert jobs.get("scalograms") == 1 and jobs.get("train") == 18 and "segment" not in jobs
     assert "train_wavelet" not in jobs  # the baselines read the segments, not the scalograms
 
 
 def test_a_failing_rerun_keeps_the_folds_earlier_outputs(demo_run, tmp_path):
     # last in this file: it leaves the demo run as it found it, which is the point
-    out = demo_run / "results/models/squeezenet1_1/fold0"
+    out = demo_run / "results/models/resnet18/seed0/fold0"
     before = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
     assert set(before) == {"model.pt", "metrics.json", "predictions.csv", "history.csv"}
     # a real torch file (it passes the up-front config check) that is not this architecture's state_dict:
@@ -113,9 +129,9 @@ def test_a_failing_rerun_keeps_the_folds_earlier_outputs(demo_run, tmp_path):
     torch.save({"w": torch.zeros(1)}, bad)
     cfg = write_config(tmp_path / "bad_weights.yaml", {"training": {"pretrained": str(bad)}})
     r = snakemake(
-        demo_run, "results/models/squeezenet1_1/fold0/metrics.json", configfiles=[REPO / "config" / "demo.yaml", cfg]
+        demo_run, "results/models/resnet18/seed0/fold0/metrics.json", configfiles=[REPO / "config" / "demo.yaml", cfg]
     )
-    assert r.returncode != 0 and "does not match the architecture squeezenet1_1" in r.output, r.output[-3000:]
+    assert r.returncode != 0 and "does not match the architecture resnet18" in r.output, r.output[-3000:]
     after = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
     assert after == before  # the earlier good outputs are back, byte for byte
 

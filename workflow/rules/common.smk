@@ -50,6 +50,7 @@ EXTERNAL = config["external"]["path"]
 SEEDS = training_seeds(config)
 SEED_DIR = "seed{seed}/" if len(SEEDS) > 1 else ""
 SEED_TAG = "seed{seed}_" if len(SEEDS) > 1 else ""
+FIRST_SEED_DIR = SEED_DIR.format(seed=SEEDS[0])
 
 
 def one_of(names):

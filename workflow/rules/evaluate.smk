@@ -7,6 +7,10 @@ rule evaluate:
         folds=rules.folds.output.folds,
         # records left out by data.on_bad_record: skip are listed in the report
         segments_qc=rules.segment.output.qc,
+        gallery=rules.gallery.output.png,
+        # Grad-CAM maps of every cnn2d model (rule explain), shown in the report
+        attribution_png=expand(rules.explain.output.png, model=CNN2D),
+        attribution_csv=expand(rules.explain.output.csv, model=CNN2D),
     output:
         **leak_report_output(),
         ranking=report(

@@ -1,11 +1,11 @@
-# Grad-CAM attribution maps of a cnn2d model: fold 0's model on its own test
-# windows, mean per class on seconds x Hz, plus single right and wrong windows
+# Grad-CAM attribution maps of a cnn2d model: fold 0's model (of the first
+# training seed) on its own test windows, mean per class on seconds x Hz, plus single right and wrong windows
 # beside their scalogram and ECG trace; the CSV gives each class's attribution
 # share per octave band.
 rule explain:
     input:
-        model="results/models/{model}/fold0/model.pt",
-        predictions="results/models/{model}/fold0/predictions.csv",
+        model=f"results/models/{{model}}/{FIRST_SEED_DIR}fold0/model.pt",
+        predictions=f"results/models/{{model}}/{FIRST_SEED_DIR}fold0/predictions.csv",
         scalograms=rules.scalograms.output.scalograms,
         segments=rules.segment.output.segments,
     output:

@@ -13,6 +13,9 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
+import json  # noqa: E402
+
+from ecgcwt.config import run_provenance  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.evaluate import LeakRun, ModelRuns, build_report  # noqa: E402
 
@@ -69,6 +72,8 @@ if len(leak_files) != len(leak_names):
     raise ConfigError(
         f"rule evaluate: {len(leak_files)} leak predictions files but {len(leak_names)} names in params.leak_models"
     )
+# the attribution inputs follow the cnn2d models in rule order
+names_of_cnn2d = [spec["name"] for spec in specs if spec["kind"] == "cnn2d"]
 leak = [LeakRun(name=name, predictions=path) for name, path in zip(leak_names, leak_files)]
 
 ev = snakemake.params.evaluate
@@ -82,5 +87,10 @@ build_report(
     alpha=ev["alpha"],
     segments_qc=snakemake.input.segments_qc,
     leak=leak,
+    # the effective configuration of this run and the checkout the workflow runs from (git commit)
+    provenance=run_provenance(snakemake.config, Path(snakemake.scriptdir).parent.parent),
+    environments=[json.loads(Path(p).read_text()).get("environment") or {} for p in snakemake.input.metrics],
+    gallery=snakemake.input.gallery,
+    attribution=list(zip(names_of_cnn2d, snakemake.input.attribution_png, snakemake.input.attribution_csv)),
 )
 log.info("report of %d model(s)%s written", len(models), f" and {len(leak)} leaky run(s)" if leak else "")

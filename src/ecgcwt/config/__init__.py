@@ -37,6 +37,17 @@ __all__, __getattr__, __dir__ = lazy_face(
         "leak_model": ".models",
         "training_seeds": ".models",
         "spec_for_seed": ".models",
+        # provenance (no heavy imports)
+        "describe_data_source": ".provenance",
+        "is_synthetic": ".provenance",
+        "result_settings": ".provenance",
+        "flat_settings": ".provenance",
+        "config_hash": ".provenance",
+        "environment_facts": ".provenance",
+        "git_state": ".provenance",
+        "run_provenance": ".provenance",
+        "RUN_ONLY_KEYS": ".provenance",
+        "SYNTHETIC_WARNING": ".provenance",
         # backbone names (no torch)
         "supported_backbones": ".backbones",
         "unknown_backbone_hint": ".backbones",

@@ -8,10 +8,9 @@ mailed alone.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +66,11 @@ class Context:
 
 
 def rel(path: Path, out_dir: Path) -> str:
-    return path.relative_to(out_dir).as_posix()
+    """``path`` relative to the report folder (a figure given as an absolute or other-relative path too)."""
+    try:
+        return Path(path).relative_to(out_dir).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(Path(path).resolve(), Path(out_dir).resolve())).as_posix()
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -99,7 +102,7 @@ def settings_blocks(ctx: Context, extra: dict | None) -> list:
     n_folds = df["fold"].nunique()
     windows = sorted({len(d) for d in ctx.pooled.values()})
     windows_text = str(windows[0]) if len(windows) == 1 else f"{windows[0]} to {windows[-1]} (depending on the model)"
-    blocks: list = [("h1", "ecgcwt evaluation report"), ("h2", "Settings")]
+    blocks: list = [("h2", "Settings")]
     blocks.append(
         (
             "p",
@@ -478,7 +481,10 @@ def details_blocks(ctx: Context, summary: pd.DataFrame, per_fold: pd.DataFrame, 
         pcw = pcw.reindex(index=ctx.classes, columns=[c for c in PER_CLASS_METRICS if c in pcw.columns])
         blocks.append(("table", pcw.rename_axis("class (recording level)").reset_index()))
         for level, path in confusions.get(m.name, []):  # a mean over seeds: see its ensemble
-            blocks.append(("img", rel(path, ctx.out_dir), f"{m.name}, {LEVEL_TEXT[level]}"))
+            # the figure carries this title itself: no caption repeating it
+            blocks.append(
+                ("img", rel(path, ctx.out_dir), "", False, f"confusion matrix, {m.name}, {LEVEL_TEXT[level]}")
+            )
         pf = per_fold[(per_fold["model"] == m.name) & (per_fold["metric"] == "balanced_accuracy")]
         pfw = pf.pivot_table(index="level", columns="fold", values="value", aggfunc="first", sort=False)
         pfw = pfw.reindex(index=list(ctx.levels)).apply(lambda col: col.map(_fmt))
@@ -547,58 +553,52 @@ def leak_blocks(ctx: Context, leaks: pd.DataFrame) -> list:
     ]
 
 
-# --------------------------------------------------------------------------- markdown and HTML
+def gallery_blocks(ctx: Context, path: Path | None) -> list:
+    """The "Scalograms" section: example images of each class on their real axes."""
+    if path is None:
+        return []
+    return [
+        ("h2", "Scalograms"),
+        (
+            "p",
+            "What the 2D CNNs see: random example windows of each class as CWT scalograms, time in seconds along x, "
+            "frequency in Hz along y (log-spaced, highest at the top), colour the wavelet coefficients' magnitude "
+            "rescaled per image.",
+        ),
+        ("img", rel(path, ctx.out_dir), "", True, "Example scalograms per class"),
+    ]
 
 
-def _md_table(df: pd.DataFrame) -> str:
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines)
+def top_bands(bands: pd.DataFrame, classes: list[str]) -> str:
+    """ "ARR: 8-16 Hz (41%), ..." - the octave band with the largest attribution share, per class."""
+    parts = []
+    for c in classes:
+        rows = bands[bands["class"] == c]
+        if not len(rows) or not np.isfinite(rows["share"]).any():
+            continue
+        top = rows.loc[rows["share"].idxmax()]
+        parts.append(f"{c}: {top['band_hz_low']:g}-{top['band_hz_high']:g} Hz ({100 * top['share']:.0f}%)")
+    return ", ".join(parts)
 
 
-def to_markdown(blocks: list) -> str:
-    out = []
-    for kind, *args in blocks:
-        if kind in ("h1", "h2", "h3"):
-            out.append("#" * int(kind[1]) + " " + args[0])
-        elif kind == "p":
-            out.append(args[0])
-        elif kind == "table":
-            out.append(_md_table(args[0]))
-        elif kind == "img":
-            out.append(f"![{args[1]}]({args[0]})")
-    return "\n\n".join(out) + "\n"
-
-
-def to_html(blocks: list, out_dir: Path) -> str:
-    body = []
-    for kind, *args in blocks:
-        if kind in ("h1", "h2", "h3"):
-            body.append(f"<{kind}>{html.escape(args[0])}</{kind}>")
-        elif kind == "p":
-            text = html.escape(args[0])
-            # the one piece of markdown emphasis used in the text
-            text = text.replace("*subjects*", "<em>subjects</em>")
-            body.append(f"<p>{text}</p>")
-        elif kind == "table":
-            body.append(args[0].to_html(index=False, escape=True, border=0, classes="t"))
-        elif kind == "img":
-            data = base64.b64encode((out_dir / args[0]).read_bytes()).decode("ascii")
-            wide = ' class="wide"' if len(args) > 2 and args[2] else ""
-            body.append(
-                f'<figure{wide}><img alt="{html.escape(args[1])}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(args[1])}</figcaption></figure>"
-            )
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"
-        "table.t{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
-        "table.t td,table.t th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-        "figure{display:inline-block;margin:0.5em}img{max-width:480px}"
-        "figure.wide img{max-width:100%}"
-    )
-    return (
-        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>ecgcwt evaluation report</title>"
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+def explanation_blocks(ctx: Context, maps: list[tuple[str, Path, Path]]) -> list:
+    """The "Explanation maps" section: each cnn2d model's mean Grad-CAM per class and its strongest band."""
+    if not maps:
+        return []
+    blocks: list = [
+        ("h2", "Explanation maps"),
+        (
+            "p",
+            "Where in the scalogram each 2D CNN looks (Grad-CAM on its last convolutional stage, fold 0's model on "
+            "its own test windows). Top row: the mean map over correctly classified windows of each class, on the "
+            "scalogram's axes (time in s, frequency in Hz); below: single windows, right and wrong, beside their "
+            "scalogram and ECG trace. The text under each figure names the octave band that carries most of each "
+            "class's attribution. A map shows what the network's decision depends on, not why that is medically "
+            "right; check that it follows the ECG (QRS complexes, rhythm) rather than an artefact.",
+        ),
+    ]
+    for name, png, csv in maps:
+        bands = pd.read_csv(csv)
+        blocks.append(("img", rel(png, ctx.out_dir), f"{name}: Grad-CAM attribution (fold 0)", True))
+        blocks.append(("p", f"{name}, most attribution per class: {top_bands(bands, ctx.classes)}."))
+    return blocks

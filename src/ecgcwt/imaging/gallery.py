@@ -45,7 +45,9 @@ def write_gallery(
     j = np.interp(np.log(ticks_hz), np.log(freqs[::-1]), np.arange(s)[::-1]) if ticks_hz else np.array([])
     tick_px = (j + 0.5) * size / s - 0.5
     ncols = max(1, per_class)
-    fig, axes = plt.subplots(len(classes), ncols, figsize=(3.2 * ncols, 2.9 * len(classes)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(classes), ncols, figsize=(3.2 * ncols + 0.8, 2.9 * len(classes)), squeeze=False, layout="constrained"
+    )
     for i, c in enumerate(classes):
         for k in range(ncols):
             ax = axes[i][k]
@@ -63,14 +65,25 @@ def write_gallery(
             if k == 0:
                 ax.set_ylabel("frequency (Hz)", fontsize=8)
             ax.tick_params(labelsize=7)
+    # one colour bar for the grid: the colour table of the cache, over the per-image rescaled magnitude
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+
+    bar = fig.colorbar(
+        ScalarMappable(Normalize(0.0, 1.0), ListedColormap(np.asarray(colormap, dtype=np.float64) / 255.0)),
+        ax=axes,
+        fraction=0.025,
+        pad=0.02,
+    )
+    bar.set_label("|CWT coefficient|, rescaled per image (0-1)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     fig.suptitle(
         f"CWT scalograms ({attrs['wavelet']}, {attrs['voices_per_octave']} voices/octave, "
         f"{freqs[-1]:.2g}-{freqs[0]:.3g} Hz, {attrs['image_mode']})",
         fontsize=9,
     )
-    fig.tight_layout()
     out_png = Path(out_png)
     with atomic_path(out_png, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
     plt.close(fig)
     return out_png

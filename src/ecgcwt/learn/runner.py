@@ -39,6 +39,7 @@ import pandas as pd
 
 from ecgcwt import __version__
 from ecgcwt.atomic import write_csv, write_json
+from ecgcwt.config import environment_facts
 from ecgcwt.data import read_folds
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.evaluate import (
@@ -369,6 +370,8 @@ def run_fold(
         "model": name,
         "kind": learner.kind,
         "fold": fold,
+        # the training seed (splits, initialisation, batch order)
+        "seed": int(seed),
         "classes": list(classes),
         **split_info,
         "n_segments": {k: int(len(v)) for k, v in rows.items()},
@@ -385,6 +388,8 @@ def run_fold(
     timing["total_s"] = time.perf_counter() - t0
     metrics["timing"] = timing
     metrics["seconds"] = timing["total_s"]
+    # what the job ran on (CPU, device, package versions): the report's provenance block lists it
+    metrics["environment"] = environment_facts(device=described.get("device_name") or described.get("device") or "cpu")
     write_json(metrics, out_dir / "metrics.json")
     if fold == "all":
         write_model_card(out_dir / "model_card.md", card_facts(metrics, table, rows, classes, source, learner, seed))

@@ -410,6 +410,7 @@ class Cnn2dLearner:
             "channels_last": self.numerics.channels_last,
             "cudnn_benchmark": self.numerics.cudnn_benchmark,
             "device": str(self.dev),
+            "device_name": torch.cuda.get_device_name(self.dev) if self.dev.type == "cuda" else "cpu",
             "threads": torch.get_num_threads(),
             "images": self.images_mode,
             "timing": self.clock.summary(),

@@ -1,0 +1,43 @@
+"""The finished demo, shared by the tests that read it (test_demo, test_readme_commands).
+
+It is run the way ``make demo`` runs it: ``snakemake --directory demo --configfile
+config/demo.yaml``, from a folder laid out like a checkout (links to the repository's
+workflow files), so that the README's commands can then be run there exactly as written.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..conftest import REPO
+from .runner import snakemake
+
+#: What a checkout holds that the workflow and the README's commands read.
+CHECKOUT_PARTS = (
+    "Snakefile",
+    "config.yaml",
+    "config",
+    "workflow",
+    "profiles",
+    "src",
+    "envs",
+    "containers",
+    "README.md",
+)
+
+
+@pytest.fixture(scope="session")
+def demo_checkout(tmp_path_factory):
+    """A checkout-like folder whose ``demo/`` holds a complete demo run."""
+    root = tmp_path_factory.mktemp("checkout")
+    for name in CHECKOUT_PARTS:
+        (root / name).symlink_to(REPO / name)
+    (root / "demo").mkdir()
+    r = snakemake(root / "demo", configfiles=[REPO / "config" / "demo.yaml"], timeout=2400)
+    assert r.returncode == 0, r.output[-5000:]
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_checkout):
+    return demo_checkout / "demo"

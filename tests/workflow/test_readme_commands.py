@@ -1,0 +1,70 @@
+"""The README's commands after the demo, run as written, in the order a reader meets them.
+
+The block under the README's "### After the demo" heading is taken from README.md itself, so
+the test follows the README when it changes. Each command runs with bash from a folder laid
+out like a checkout whose ``demo/`` holds the finished demo (the shared ``demo_checkout``
+fixture, made the way ``make demo`` makes it), with this interpreter's ``bin/`` first on PATH
+as after ``. .venv/bin/activate``. Each must succeed, and the ones whose effect a reader is told
+are checked for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPO
+
+pytestmark = pytest.mark.workflow
+
+
+def after_demo_commands() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("### After the demo", 1)
+    assert len(section) == 2, "README.md has no '### After the demo' section"
+    block = re.search(r"```bash\n(.*?)```", section[1], flags=re.S)
+    assert block, "no bash block under '### After the demo'"
+    commands, pending = [], ""
+    for line in block.group(1).splitlines():
+        line = line.split("  #", 1)[0].rstrip() if not line.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        commands.append(pending + line)
+        pending = ""
+    return commands
+
+
+def test_makefile_demo_is_the_fixtures_run():
+    # the fixture runs the demo as `make demo` does: in demo/, with config/demo.yaml
+    recipe = (REPO / "Makefile").read_text().split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    assert "--directory demo --configfile config/demo.yaml" in recipe
+
+
+def test_readme_commands_after_the_demo_work_as_written(demo_checkout):
+    commands = after_demo_commands()
+    assert len(commands) >= 4
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for cmd in commands:
+        r = subprocess.run(["bash", "-c", cmd], cwd=demo_checkout, capture_output=True, text=True, env=env, timeout=900)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, f"{cmd}\n{out[-3000:]}"
+        if " -n" in cmd and "snakemake" in cmd:
+            assert "Nothing to be done" in out, f"{cmd}\n{out[-3000:]}"
+        if "--report" in cmd:
+            target = cmd.split("--report", 1)[1].split()[0]
+            page = (demo_checkout / "demo" / target).read_text(errors="replace")
+            assert "ranking.csv" in page and "Missing metadata" not in out
+        if cmd.startswith("ecgcwt predict") and "--info" not in cmd:
+            assert re.search(r"\b(ARR|CHF|NSR)\b.*ARR=\d\.\d+ CHF=\d\.\d+ NSR=\d\.\d+", r.stdout), out
+        if "--info" in cmd:
+            assert "Intended use" in r.stdout or "intended use" in r.stdout.lower(), out
+        if cmd.startswith("ecgcwt config"):
+            assert "source: synthetic" in r.stdout and "seeds:" in r.stdout, out
