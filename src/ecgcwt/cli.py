@@ -12,8 +12,9 @@ itself is in ``--help``).
 
 Exit status: 0 when every record was classified; 1 when any record failed
 (the others are still classified and printed); 2 for a usage error: bad
-arguments, or a model file that is missing or not a ``model.pt`` written by
-ecgcwt training.
+arguments, an output path (``--csv``, ``--explain``) that cannot be written
+(checked before any record is read), or a model file that is missing or not
+a ``model.pt`` written by ecgcwt training.
 
 ``ecgcwt config FILE...`` prints the effective configuration as YAML on
 stdout: the package's defaults (the schema's, equal to ``config.yaml``)
@@ -187,6 +188,36 @@ def _info(args) -> int:
     return EXIT_OK
 
 
+def _output_problem(path: str, *, folder: bool) -> str | None:
+    """Why ``path`` (a file to write, or with ``folder`` a folder to write into) cannot be written, or None.
+
+    Creates the missing parent folders (the write would), then writes and removes a probe file there.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir() and not folder:
+        return "it is a folder; give a file name, e.g. predictions.csv"
+    if target.exists() and not target.is_dir() and folder:
+        return "it is a file; give a folder (it is created when missing)"
+    where = target if folder else target.parent
+    for above in [where, *where.parents]:
+        if above.exists() or above.is_symlink():
+            if not above.is_dir():
+                return f"{above} is a file, not a folder: choose another path or move that file"
+            break
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".ecgcwt-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot write there ({exc.strerror or exc})"
+    return None
+
+
 def _predict(args) -> int:
     import torch
 
@@ -196,6 +227,12 @@ def _predict(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    # the output paths are checked before any record is classified (a 24 h record takes minutes)
+    for option, path, folder in (("--csv", args.csv, False), ("--explain", args.explain, True)):
+        problem = path and _output_problem(path, folder=folder)
+        if problem:
+            _error(f"{option} {path}: {problem}")
+            return EXIT_USAGE
     try:
         model = load_predict_model(args.model, args.device)
     except (ModelFileError, EcgCwtError) as exc:

@@ -133,7 +133,13 @@ def model_paths(model_pt) -> list[Path]:
         if p.is_dir():
             found = sorted(p.glob("*.pt"))
             if not found:
-                raise ModelFileError(f"model folder {str(p)!r} holds no *.pt model files")
+                others = sorted(q.name for q in p.iterdir())
+                shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+                what = f"it holds {len(others)} other file(s): {shown}" if others else "it is empty"
+                raise ModelFileError(
+                    f"model folder {str(p)!r} holds no model file (*.pt); {what}. Give a model.pt written by the "
+                    "train step, or a folder of them"
+                )
             paths += found
         else:
             paths.append(p)
@@ -182,17 +188,12 @@ def load_predict_model(model_pt, device: str = "cpu") -> PredictModel:
 def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
     from ecgcwt.apply.model_file import load_trained_model  # torchvision: imported only when needed
 
-    path = Path(model_pt)
-    if not path.is_file():
-        raise ModelFileError(f"model file {str(path)!r} does not exist (give the model.pt written by the train step)")
+    path = check_model_file(model_pt)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # random bytes, a pickle needing code, a truncated file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        if first.startswith("Weights only load failed"):
-            first = "it holds objects that need code to unpickle, refused"
         raise ModelFileError(
-            f"model file {str(path)!r} cannot be loaded as a model.pt written by ecgcwt ({type(exc).__name__}: {first})"
+            f"model file {str(path)!r} cannot be loaded as a model.pt written by ecgcwt: {load_failure(path, exc)}"
         ) from None
     if not isinstance(saved, dict) or not isinstance(saved.get("meta"), dict) or "state_dict" not in saved:
         what = (
@@ -257,6 +258,50 @@ def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
         columns=columns,
         image=image,
         device=resolve_device(device),
+    )
+
+
+def check_model_file(model_pt: str | os.PathLike) -> Path:
+    """``model_pt`` as a Path when it is a file; else :class:`ModelFileError` saying what it is instead."""
+    path = Path(model_pt)
+    if path.is_file():
+        return path
+    if path.is_dir():  # model_paths expands folders: this one was given where a single file is needed
+        raise ModelFileError(f"model path {str(path)!r} is a folder, not a model file (give its model.pt)")
+    if path.is_symlink():
+        raise ModelFileError(f"model file {str(path)!r} is a broken link (to {os.readlink(path)!r})")
+    if path.exists():
+        raise ModelFileError(f"model file {str(path)!r} is not a regular file")
+    raise ModelFileError(f"model file {str(path)!r} does not exist (give the model.pt written by the train step)")
+
+
+def load_failure(path: Path, exc: Exception) -> str:
+    """Why ``torch.load`` failed on ``path``, from what the file is (its first bytes), not only torch's message.
+
+    ``torch.save`` writes a zip archive (older torch: a pickle). Anything else is not a torch file at all;
+    only a file torch can parse whose pickle names a class (code) is "refused" for needing code.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+    text = str(exc)
+    if size == 0:
+        return "the file is empty"
+    if "Unsupported global" in text:
+        return (
+            "it holds Python objects that need code to unpickle, refused "
+            "(a model.pt holds only tensors and plain values)"
+        )
+    if head.startswith(b"PK\x03\x04"):
+        return (
+            f"a damaged or truncated torch file ({size} bytes; {type(exc).__name__}); copy the model.pt again "
+            "or rerun the train step"
+        )
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return f"an old-style pickle that torch cannot read as weights ({type(exc).__name__})"
+    return (
+        f"it is not a torch file (torch.save writes a zip archive; this file of {size} bytes starts with "
+        f"{head!r}): give the model.pt written by the train step"
     )
 
 
@@ -433,6 +478,9 @@ def format_row(row: dict, classes: Sequence[str]) -> str:
 __all__ = [
     "ModelFileError",
     "PredictModel",
+    "check_model_file",
+    "load_failure",
+    "model_paths",
     "load_predict_model",
     "check_max_duration",
     "record_windows",

@@ -164,7 +164,14 @@ def read_record_list(db_dir: str | os.PathLike, *, data_source: str = "physionet
     names = []
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip() and not line.startswith("#"):
-            names.append(check_record_name(line.strip(), f"{path} (line {lineno})"))
+            name = line.strip()
+            problem = record_name_problem(name)
+            if problem:  # one line: the file, the line, the entry, what to do (the rule last)
+                raise RecordError(
+                    f"invalid record name {name!r} in {path} (line {lineno}): {problem}. Edit line {lineno} of "
+                    f"{path} to name a record inside {db_dir} (or delete the line). Rule: {RECORD_NAME_RULE}."
+                )
+            names.append(name)
     if not names:
         if data_source == "local":
             raise RecordError(f"{path} lists no records: list the folder's records in it, one name per line.")
