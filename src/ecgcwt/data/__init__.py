@@ -19,6 +19,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "check_record_names": ".records",
         "check_config_record_names": ".records",
         "record_files": ".records",
+        "link_target": ".records",
         "fix_advice": ".records",
         # download
         "download_database": ".download",

@@ -22,7 +22,7 @@ import numpy as np
 import wfdb
 from wfdb.io import _signal
 
-from ecgcwt.errors import RecordError
+from ecgcwt.errors import RecordError, broken_link
 
 #: Values of ``data.source`` (the advice in error messages depends on it).
 DATA_SOURCES = ("physionet", "local", "synthetic")
@@ -155,6 +155,8 @@ def read_record_list(db_dir: str | os.PathLike, *, data_source: str = "physionet
     """
     db_dir = Path(db_dir)
     path = db_dir / "RECORDS"
+    if not path.is_file() and broken_link(path):
+        raise RecordError(f"{path} cannot be read: {broken_link(path)}. Fix the link or point data.path elsewhere.")
     if not path.is_file():
         raise RecordError(
             f"{path} not found: a database folder needs a RECORDS file listing its records. "
@@ -206,7 +208,9 @@ def read_record(
     folder = base.parent  # a header names its signal files relative to its own folder
     hea = base.with_name(base.name + ".hea")
     if not hea.is_file():
-        raise UnusableRecord(f"header file {hea} not found (record {name!r} is listed in {listed_in}).", fix)
+        what = broken_link(hea)
+        what = f"cannot be read: {what}" if what else "not found"
+        raise UnusableRecord(f"header file {hea} {what} (record {name!r} is listed in {listed_in}).", fix)
     try:
         header = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises several types for malformed headers
@@ -225,7 +229,9 @@ def read_record(
                 f"header's folder {folder}. Fix or remove the record."
             )
         if not (folder / fname).is_file():
-            raise UnusableRecord(f"signal file {folder / fname} (named in {hea}) not found.", fix)
+            what = broken_link(folder / fname)
+            what = f"cannot be read: {what}" if what else "not found"
+            raise UnusableRecord(f"signal file {folder / fname} (named in {hea}) {what}.", fix)
     if channels is not None:
         bad = [c for c in channels if c < 0 or c >= n_sig]
         if bad:
@@ -322,6 +328,25 @@ def _header_files(db_dir: Path, name: str, depth: int = 0) -> list[Path]:
         elif record_name_problem(ln[0]) is None:
             files.append(folder / ln[0])
     return files
+
+
+def link_target(db_dir: str | os.PathLike, name: str) -> str:
+    """Where record ``name``'s files really are when a symbolic link leads there; "" for plain files.
+
+    Links are looked for from the folder above ``db_dir`` (``data.path``) down: the database folder, a
+    sub-folder or the files themselves (header and the signal files it names) may be links, e.g. into a
+    shared archive. Returns the real paths of the linked files, ``;``-separated (the header's first), also
+    for a broken link (its missing target).
+    """
+    db_dir = Path(db_dir)
+    top = Path(os.path.realpath(db_dir.parent)) / db_dir.name
+    hea = db_dir / f"{name}.hea"
+    targets: dict[str, None] = {}
+    for path in [hea, *_header_files(db_dir, name)[1:]]:
+        real = os.path.realpath(path)
+        if real != str(top / path.relative_to(db_dir)):
+            targets[real] = None
+    return ";".join(targets)
 
 
 def record_files(db_dir: str | os.PathLike, names: Sequence[str] | None = None) -> list[str]:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import resample_poly
 
-from ecgcwt.data.records import UnusableRecord, check_record_names, read_record, read_record_list
+from ecgcwt.data.records import UnusableRecord, check_record_names, link_target, read_record, read_record_list
 from ecgcwt.data.segment_store import write_segment_store
 from ecgcwt.errors import ConfigError, DataError
 
@@ -214,7 +214,8 @@ def cut_lead(
 #: Values of ``data.on_bad_record``.
 ON_BAD_RECORD = ("fail", "skip")
 
-#: Columns of the QC table: the per-recording counts, then ``status`` and ``reason``.
+#: Columns of the QC table: the per-recording counts, then ``status`` and ``reason``, then ``link_target``
+#: (where the record's files really are when a symbolic link in the data folder leads there; "" for plain files).
 QC_COLUMNS = [
     "db",
     "record",
@@ -228,6 +229,7 @@ QC_COLUMNS = [
     "kept",
     "status",
     "reason",
+    "link_target",
 ]
 #: ``status`` of a QC row: a recording that gave windows, a lead without a usable window in a record that
 #: gave windows on another lead, or a record left out (``data.on_bad_record: skip``).
@@ -305,6 +307,7 @@ def segment_databases(
             "label": src.label,
             "status": "skipped",
             "reason": error.reason,
+            "link_target": link_target(src.path, name),
         }
         if rec_rows:
             qc_rows.extend({**q, **base} for q in rec_rows)
@@ -315,6 +318,7 @@ def segment_databases(
         names, listed_in = names_of[src.db]
         for name in names:
             subject = subject_map.get(f"{src.db}/{name}", f"{src.db}/{name}")
+            linked = link_target(src.path, name)
             try:
                 rec = read_record(
                     src.path,
@@ -354,6 +358,7 @@ def segment_databases(
                         "label": src.label,
                         "seconds": n / spec.fs,
                         "windows": len(cut.starts),
+                        "link_target": linked,
                     }
                     if len(cut.starts) == 0:
                         rec_rows.append({**qc, **{f"dropped_{r}": 0 for r in DROP_REASONS}, "kept": 0})
@@ -445,4 +450,5 @@ def _qc_frame(qc_rows: list[dict]) -> pd.DataFrame:
         qc[col] = qc[col].astype("Int64")
     qc["seconds"] = qc["seconds"].astype(float)
     qc["reason"] = qc["reason"].fillna("")
+    qc["link_target"] = qc["link_target"].fillna("")
     return qc
