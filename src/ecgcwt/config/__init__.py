@@ -37,6 +37,10 @@ __all__, __getattr__, __dir__ = lazy_face(
         "leak_model": ".models",
         "training_seeds": ".models",
         "spec_for_seed": ".models",
+        "RUN_SETTINGS": ".models",
+        "tracked_section": ".models",
+        "tracked_spec": ".models",
+        "with_run_settings": ".models",
         # backbone names (no torch)
         "supported_backbones": ".backbones",
         "unknown_backbone_hint": ".backbones",
