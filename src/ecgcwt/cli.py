@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="use only the first SECONDS of each record, e.g. 512 for long Holter records (default: all of it)",
     )
     p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="windows read, transformed and classified at a time (default 16): memory is bounded by it, "
+        "not by the record's length",
+    )
+    p.add_argument(
         "--explain", metavar="DIR", help="also write DIR/<record>.png: Grad-CAM maps of its most confident windows"
     )
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
@@ -258,6 +266,7 @@ def _predict(args) -> int:
         args.records,
         max_windows=args.max_windows,
         max_duration_s=args.max_duration_s,
+        batch_size=args.batch_size,
         on_result=show,
         on_error=lambda record, reason: _error(f"{record}: {reason}"),
     )

@@ -237,6 +237,39 @@ def test_cli_bad_max_duration_is_a_one_line_usage_error(trained, capsys, value):
     assert err[0].startswith("ecgcwt predict: error: argument --max-duration-s") and repr(value) in err[0]
 
 
+def test_records_are_read_and_classified_in_bounded_batches(trained):
+    from ecgcwt.apply import iter_record_batches
+    from ecgcwt.data import QualityLimits, cut_lead, read_record
+
+    model = load_predict_model(trained["model"])
+    rec = trained["root"] / "mitdb" / "100"
+    batches = list(iter_record_batches(rec, model.prep, 16))
+    assert all(len(b) <= 16 for b in batches) and all(len(b) == 16 for b in batches[:-1])
+    # the windows of the whole record read at once and cut lead by lead (the training's cut), bit for bit
+    whole = read_record(rec.parent, rec.name)
+    p = model.prep
+    expected = np.concatenate(
+        [
+            cut_lead(whole.signal[:, j], whole.clipped[:, j], whole.fs, p["fs"], p["window"], p["window"],
+                     QualityLimits(**p["quality"]), None).windows
+            for j in range(whole.signal.shape[1])
+        ]
+    )  # fmt: skip
+    assert np.array_equal(np.concatenate(batches), expected)
+    assert np.array_equal(record_windows(rec, model.prep), expected)
+    # the batch size changes no class and no window count; probabilities agree to float rounding
+    small, _ = predict_records(model, [rec], batch_size=5)
+    default, _ = predict_records(model, [rec])
+    assert small["n_windows"].tolist() == default["n_windows"].tolist() == [len(expected)]
+    assert small["predicted"].tolist() == default["predicted"].tolist()
+    probs = [t.filter(like="prob_").to_numpy() for t in (small, default)]
+    np.testing.assert_allclose(*probs, atol=1e-6)
+    r = run_cli("--model", trained["model"], rec, "--batch-size", 5, "--max-windows", 3)
+    assert r.returncode == 0 and parse_line(r.stdout.strip())[3] == 2 * 3
+    r = run_cli("--model", trained["model"], rec, "--batch-size", 0)
+    assert r.returncode == 2 and "--batch-size" in r.stderr and "Traceback" not in r.stderr
+
+
 # --------------------------------------------------------------------------- bad input
 
 

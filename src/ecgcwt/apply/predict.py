@@ -39,13 +39,20 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ecgcwt.data import DROP_REASONS, QualityLimits, UnusableRecord, cut_lead, preprocessing_from_attrs, read_record
+from ecgcwt.data import (
+    CHUNK_WINDOWS,
+    QualityLimits,
+    RecordWindows,
+    UnusableRecord,
+    open_record,
+    preprocessing_from_attrs,
+)
 from ecgcwt.errors import EcgCwtError, RecordError
 from ecgcwt.imaging import CwtParams, FilterBank, image_colormap, scalogram_indices
 from ecgcwt.learn import BatchFeeder, InMemoryImages, choose_numerics, predict_probabilities, resolve_device
@@ -337,9 +344,32 @@ def record_windows(
     lead, spread evenly; ``max_duration_s`` reads only the record's first
     seconds (None: all of it; only those samples are read from disk). Raises
     :class:`RecordError` with the reason (no advice about the workflow) when
-    the record gives no window.
+    the record gives no window. All windows at once: :func:`iter_record_batches`
+    gives the same windows in batches, in bounded memory.
+    """
+    batches = list(iter_record_batches(record, prep, hop=hop, max_windows=max_windows, max_duration_s=max_duration_s))
+    return np.concatenate(batches)
+
+
+def iter_record_batches(
+    record: str | os.PathLike,
+    prep: dict,
+    batch_size: int = CHUNK_WINDOWS,
+    *,
+    hop: int | None = None,
+    max_windows: int | None = None,
+    max_duration_s: float | None = None,
+) -> Iterator[np.ndarray]:
+    """:func:`record_windows` in batches of at most ``batch_size`` windows, in the same order, bit for bit.
+
+    The record is read part by part (:class:`ecgcwt.data.RecordWindows`): memory is bounded by a
+    part (a few MB), not by the record's length; with ``max_windows`` only the parts holding the windows
+    kept are read for their samples (after one pass over the lead for the quality checks, which decide
+    which windows are kept, as in training). The :class:`RecordError` of a record without a window is
+    raised once every lead has been read.
     """
     max_duration_s = check_max_duration(max_duration_s)
+    batch_size = max(1, int(batch_size))
     base = Path(record)
     if base.suffix in (".hea", ".dat") and base.with_suffix(".hea").is_file():
         base = base.with_suffix("")  # a file name given instead of the record name
@@ -352,39 +382,45 @@ def record_windows(
         raise RecordError(f"no such record: header {hea} not found")
     fs, window = float(prep["fs"]), int(prep["window"])
     hop = window if hop is None else int(hop)
-    q = QualityLimits(**prep["quality"])
     try:
-        rec = read_record(
+        opened = open_record(
             base.parent,
             base.name,
             max_duration_s=max_duration_s,
             channels=prep["leads"],
             listed_in="the command line",
         )
+        parts = RecordWindows(opened, fs, window, hop, QualityLimits(**prep["quality"]), max_windows)
+        pending: list[np.ndarray] = []
+        held = 0
+        for _, windows in parts:
+            pending.append(windows)
+            held += len(windows)
+            while held >= batch_size:
+                joined = np.concatenate(pending)
+                yield joined[:batch_size]
+                rest = joined[batch_size:]
+                pending, held = ([rest] if len(rest) else []), len(rest)
+        if held:
+            yield np.concatenate(pending)
     except UnusableRecord as exc:
         raise RecordError(exc.reason.strip()) from None
-    chunks, counts, shortest = [], [], None
-    for j in range(rec.signal.shape[1]):
-        cut = cut_lead(rec.signal[:, j], rec.clipped[:, j], rec.fs, fs, window, hop, q, max_windows)
-        shortest = cut.n_samples if shortest is None else min(shortest, cut.n_samples)
-        if len(cut.starts) == 0:
-            continue
-        counts.append((j, len(cut.starts), {r: int(np.sum(cut.reasons == r)) for r in DROP_REASONS}))
-        if len(cut.kept):
-            chunks.append(cut.windows)
-    if not counts:
-        limited = max_duration_s is not None and rec.n_samples >= math.ceil(max_duration_s * rec.fs)
+    summaries = parts.summaries
+    if not any(s.n_windows for s in summaries):
+        shortest = min((s.n_samples for s in summaries), default=0)
+        limited = max_duration_s is not None and parts.record.n_samples >= math.ceil(max_duration_s * opened.fs)
         kept = f" (only the first {max_duration_s:g} s read)" if limited else ""
         raise RecordError(
             f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s){kept}, shorter than one "
             f"window of {window} samples ({window / fs:.1f} s)"
         )
-    if not chunks:
+    if not any(s.kept for s in summaries):
         detail = "; ".join(
-            f"lead {j}: {n} windows, dropped " + ", ".join(f"{r} {c}" for r, c in d.items() if c) for j, n, d in counts
+            f"lead {s.lead}: {s.n_windows} windows, dropped " + ", ".join(f"{r} {c}" for r, c in s.dropped.items() if c)
+            for s in summaries
+            if s.n_windows
         )
         raise RecordError(f"no usable window: every window failed the quality checks ({detail})")
-    return np.concatenate(chunks)
 
 
 # --------------------------------------------------------------------------- prediction
@@ -426,7 +462,7 @@ def predict_records(
     max_windows: int | None = None,
     max_duration_s: float | None = None,
     device: str = "cpu",
-    batch_size: int = 64,
+    batch_size: int = 16,
     on_result: Callable[[dict], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -436,6 +472,10 @@ def predict_records(
     of the windows' softmax probabilities), ``n_windows``. ``max_windows``
     and ``max_duration_s`` as in :func:`record_windows`. ``on_result(row)``
     and ``on_error(record, reason)`` are called as each record is done.
+
+    Each record is read, transformed and classified ``batch_size`` windows at a time
+    (:func:`iter_record_batches`): memory is bounded by the batch and the part read, whatever the
+    record's length; only the windows' probabilities (a few bytes each) are kept for the mean.
     Raises :class:`ModelFileError` for an unusable model file.
     """
     if max_windows is not None and int(max_windows) < 1:
@@ -446,8 +486,11 @@ def predict_records(
     for record in records:
         name = str(record)
         try:
-            windows = record_windows(record, model.prep, max_windows=max_windows, max_duration_s=max_duration_s)
-            probs = window_probabilities(model, model.indices(windows), batch_size).mean(axis=0)
+            batches = iter_record_batches(
+                record, model.prep, batch_size, max_windows=max_windows, max_duration_s=max_duration_s
+            )
+            window_probs = [window_probabilities(model, model.indices(w), batch_size) for w in batches]
+            probs = np.concatenate(window_probs).mean(axis=0)
         except Exception as exc:  # one bad record must not stop the others
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             if not isinstance(exc, (EcgCwtError, OSError, ValueError)):
@@ -460,7 +503,7 @@ def predict_records(
             "record": name,
             "predicted": model.classes[int(np.argmax(probs))],
             **{f"prob_{c}": float(p) for c, p in zip(model.classes, probs)},
-            "n_windows": int(len(windows)),
+            "n_windows": int(sum(len(p) for p in window_probs)),
         }
         rows.append(row)
         if on_result is not None:
@@ -484,6 +527,7 @@ __all__ = [
     "load_predict_model",
     "check_max_duration",
     "record_windows",
+    "iter_record_batches",
     "window_probabilities",
     "predict_records",
     "format_row",

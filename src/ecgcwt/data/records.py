@@ -200,6 +200,26 @@ def read_record(
     from (default: the folder's RECORDS file). An invalid name or a header
     naming signal files outside the record's folder raises :class:`RecordError`.
     """
+    return open_record(
+        db_dir, name, max_duration_s=max_duration_s, channels=channels, data_source=data_source, listed_in=listed_in
+    ).read()
+
+
+def open_record(
+    db_dir: str | os.PathLike,
+    name: str,
+    *,
+    max_duration_s: float | None = None,
+    channels: Sequence[int] | None = None,
+    data_source: str = "physionet",
+    listed_in: str | None = None,
+) -> "OpenRecord":
+    """Check record ``name`` as :func:`read_record` does (same errors) without reading its signal.
+
+    The returned :class:`OpenRecord` reads any range of samples (``read(start, stop)``), so a long
+    record can be read part by part in bounded memory; each part is exactly the same rows of what
+    :func:`read_record` returns.
+    """
     db_dir = Path(db_dir)
     listed_in = listed_in or str(db_dir / "RECORDS")
     check_record_name(name, listed_in)
@@ -244,14 +264,60 @@ def read_record(
         sampto = min(header.sig_len, int(math.ceil(max_duration_s * header.fs)))
     _check_signal_file_sizes(folder, header, hea, sampto, fix)
     chans = list(range(n_sig)) if channels is None else list(channels)
-    try:
-        rec = wfdb.rdrecord(str(base), sampto=sampto, channels=chans, physical=False, return_res=64)
-    except Exception as exc:
-        raise UnusableRecord(
-            f"cannot read the signal of {base} (header {hea}): {str(exc) or type(exc).__name__}. "
-            f"The signal file is truncated or corrupt.",
-            fix,
-        ) from exc
+    return OpenRecord(
+        db=db_dir.name,
+        name=name,
+        path=base,
+        fs=float(header.fs),
+        n_samples=int(sampto) if sampto else None,
+        channels=chans,
+        sig_names=[header.sig_name[c] for c in chans],
+        fix=fix,
+    )
+
+
+@dataclass
+class OpenRecord:
+    """A checked record whose samples are read on demand: :meth:`read` gives rows ``start:stop`` (a Record)."""
+
+    db: str
+    name: str
+    path: Path  # record path without extension
+    fs: float
+    n_samples: int | None  # the samples that may be read (the record, or its first max_duration_s); None: unknown
+    channels: list[int]
+    sig_names: list[str]
+    fix: str  # the advice for a signal file that turns out unreadable
+
+    def read(self, start: int = 0, stop: int | None = None) -> Record:
+        """Samples ``start:stop`` (clamped to ``[0, n_samples]``) of the selected channels, in physical units.
+
+        A header without a signal length (``n_samples`` None) is read whole (``start``/``stop`` ignored).
+        """
+        base, hea = self.path, self.path.with_name(self.path.name + ".hea")
+        if self.n_samples is None:
+            start, stop = 0, None
+        else:
+            stop = self.n_samples if stop is None else min(int(stop), self.n_samples)
+            start = max(0, min(int(start), stop))
+            if stop == start:
+                empty = np.empty((0, len(self.channels)))
+                return Record(self.db, self.name, base, self.fs, empty, self.sig_names, [], empty.astype(bool))
+        try:
+            rec = wfdb.rdrecord(
+                str(base), sampfrom=start, sampto=stop, channels=self.channels, physical=False, return_res=64
+            )
+        except Exception as exc:
+            raise UnusableRecord(
+                f"cannot read the signal of {base} (header {hea}): {str(exc) or type(exc).__name__}. "
+                f"The signal file is truncated or corrupt.",
+                self.fix,
+            ) from exc
+        return _physical(self, rec)
+
+
+def _physical(opened: OpenRecord, rec) -> Record:
+    """Physical units and clipping flags of a wfdb record read with ``physical=False``."""
     d = rec.d_signal
     lo_hi = _signal._digi_bounds(rec.fmt)
     nan_codes = _signal._digi_nan(rec.fmt)
@@ -265,9 +331,9 @@ def read_record(
         phys[:, j] = (d[:, j] - rec.baseline[j]) / rec.adc_gain[j]
         phys[is_nan, j] = np.nan
     return Record(
-        db=db_dir.name,
-        name=name,
-        path=base,
+        db=opened.db,
+        name=opened.name,
+        path=opened.path,
         fs=float(rec.fs),
         signal=phys,
         sig_names=list(rec.sig_name),

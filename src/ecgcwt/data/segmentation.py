@@ -154,23 +154,34 @@ def classify_windows(
     window: int,
     scale: float,
     limits: QualityLimits,
+    *,
+    x_offset: int = 0,
+    native_offset: int = 0,
+    n_native: int | None = None,
 ) -> np.ndarray:
-    """Drop reason per window ('' = kept). ``scale`` maps target samples to native samples."""
+    """Drop reason per window ('' = kept). ``scale`` maps target samples to native samples.
+
+    ``x`` may be part of a lead: target samples from ``x_offset`` on, with ``bad_native`` and
+    ``clip_native`` the native samples from ``native_offset`` on, of a lead of ``n_native`` native
+    samples (default: the arrays are the whole lead). Each window's verdict is then the same as on
+    the whole lead, as long as the part holds the window and the native span that feeds it.
+    """
     reasons = np.full(len(starts), "", dtype=object)
     nan_cum = np.concatenate([[0], np.cumsum(bad_native)])
     clip_cum = np.concatenate([[0], np.cumsum(clip_native)])
-    n_native = len(bad_native)
+    n_native = len(bad_native) + native_offset if n_native is None else int(n_native)
     for i, s in enumerate(starts):
         # the native span feeding this window (the polyphase filter's spread is a few samples; a
         # one-sample margin on each side keeps NaNs next to the window from leaking in unnoticed)
         a = max(0, int(np.floor(s * scale)) - 1)
         b = min(n_native, int(np.ceil((s + window) * scale)) + 1)
-        w = x[s : s + window]
-        if nan_cum[b] - nan_cum[a] > 0:
+        w = x[s - x_offset : s - x_offset + window]
+        na, nb = a - native_offset, b - native_offset
+        if nan_cum[nb] - nan_cum[na] > 0:
             reasons[i] = "nan"
         elif np.std(w) < limits.flat_std_mv:
             reasons[i] = "flat"
-        elif (clip_cum[b] - clip_cum[a]) / max(1, b - a) > limits.clip_fraction:
+        elif (clip_cum[nb] - clip_cum[na]) / max(1, b - a) > limits.clip_fraction:
             reasons[i] = "clipped"
         elif np.max(np.abs(w)) > limits.max_abs_mv:
             reasons[i] = "artefact"
