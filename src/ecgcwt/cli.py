@@ -12,8 +12,9 @@ itself is in ``--help``).
 
 Exit status: 0 when every record was classified; 1 when any record failed
 (the others are still classified and printed); 2 for a usage error: bad
-arguments, or a model file that is missing or not a ``model.pt`` written by
-ecgcwt training.
+arguments, an output path (``--csv``, ``--explain``) that cannot be written
+(checked before any record is read), or a model file that is missing or not
+a ``model.pt`` written by ecgcwt training.
 
 ``ecgcwt config FILE...`` prints the effective configuration as YAML on
 stdout: the package's defaults (the schema's, equal to ``config.yaml``)
@@ -117,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="use only the first SECONDS of each record, e.g. 512 for long Holter records (default: all of it)",
     )
     p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="windows read, transformed and classified at a time (default 16): memory is bounded by it, "
+        "not by the record's length",
+    )
+    p.add_argument(
         "--explain", metavar="DIR", help="also write DIR/<record>.png: Grad-CAM maps of its most confident windows"
     )
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
@@ -187,6 +196,36 @@ def _info(args) -> int:
     return EXIT_OK
 
 
+def _output_problem(path: str, *, folder: bool) -> str | None:
+    """Why ``path`` (a file to write, or with ``folder`` a folder to write into) cannot be written, or None.
+
+    Creates the missing parent folders (the write would), then writes and removes a probe file there.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir() and not folder:
+        return "it is a folder; give a file name, e.g. predictions.csv"
+    if target.exists() and not target.is_dir() and folder:
+        return "it is a file; give a folder (it is created when missing)"
+    where = target if folder else target.parent
+    for above in [where, *where.parents]:
+        if above.exists() or above.is_symlink():
+            if not above.is_dir():
+                return f"{above} is a file, not a folder: choose another path or move that file"
+            break
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".ecgcwt-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot write there ({exc.strerror or exc})"
+    return None
+
+
 def _predict(args) -> int:
     import torch
 
@@ -196,6 +235,12 @@ def _predict(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    # the output paths are checked before any record is classified (a 24 h record takes minutes)
+    for option, path, folder in (("--csv", args.csv, False), ("--explain", args.explain, True)):
+        problem = path and _output_problem(path, folder=folder)
+        if problem:
+            _error(f"{option} {path}: {problem}")
+            return EXIT_USAGE
     try:
         model = load_predict_model(args.model, args.device)
     except (ModelFileError, EcgCwtError) as exc:
@@ -221,6 +266,7 @@ def _predict(args) -> int:
         args.records,
         max_windows=args.max_windows,
         max_duration_s=args.max_duration_s,
+        batch_size=args.batch_size,
         on_result=show,
         on_error=lambda record, reason: _error(f"{record}: {reason}"),
     )

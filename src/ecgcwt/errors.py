@@ -4,7 +4,9 @@ Every message says which file or setting is at fault and what to do about it,
 so that a user reading a Snakemake log can act without reading our code.
 """
 
+import os
 import urllib.error
+from pathlib import Path
 
 
 class EcgCwtError(Exception):
@@ -53,3 +55,18 @@ def error_reason(exc: BaseException) -> str:
     if isinstance(exc, EcgCwtError):
         return text
     return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
+
+
+def broken_link(path: str | os.PathLike) -> str | None:
+    """Where ``path`` fails on a broken symbolic link (it or a folder above it), in words; None when none does.
+
+    ``"data/mitdb/100.hea is a link to /archive/mitdb/100.hea, which does not exist"``: the link and its
+    target, for the message of a file that cannot be found.
+    """
+    path = Path(path)
+    for p in [*reversed(path.parents), path]:
+        if p.is_symlink() and not p.exists():
+            return f"{p} is a link to {os.readlink(p)}, which does not exist (a broken link)"
+        if not p.exists():
+            return None
+    return None

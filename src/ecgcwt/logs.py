@@ -10,10 +10,14 @@ def log_to(path: str | None = None, level: int = logging.INFO) -> logging.Logger
     """Send stderr (tracebacks included) and the package's log records to ``path``.
 
     Snakemake keeps a job's log file when the job fails, so the traceback of a
-    failing script lands where the user is told to look.
+    failing script lands where the user is told to look. An error this package
+    raises on purpose (:class:`ecgcwt.errors.EcgCwtError`: bad input, with the
+    file and what to do) ends the job as its message alone, no traceback;
+    anything else keeps its traceback.
     """
     if path:
         sys.stderr = open(path, "w", buffering=1)
+    sys.excepthook = _one_line_errors
     logging.basicConfig(
         stream=sys.stderr,
         level=level,
@@ -21,3 +25,12 @@ def log_to(path: str | None = None, level: int = logging.INFO) -> logging.Logger
         force=True,
     )
     return logging.getLogger("ecgcwt")
+
+
+def _one_line_errors(kind, exc, tb) -> None:
+    from ecgcwt.errors import EcgCwtError
+
+    if isinstance(exc, EcgCwtError):
+        print(f"ERROR {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return
+    sys.__excepthook__(kind, exc, tb)

@@ -157,7 +157,7 @@ def test_skipped_rows_keep_the_per_recording_columns(local, tmp_path):
     text = path.read_text()
     assert text.startswith(
         "db,record,lead,recording,subject,label,seconds,windows,dropped_nan,dropped_flat,"
-        "dropped_clipped,dropped_artefact,kept,status,reason\n"
+        "dropped_clipped,dropped_artefact,kept,status,reason,link_target\n"
     )
     back = pd.read_csv(path, dtype={"record": str})
     short = back[back["record"] == "short"].iloc[0]

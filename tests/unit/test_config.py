@@ -29,6 +29,22 @@ def test_every_key_has_description_and_default():
         assert "default" in sub, f"{key} has no default"
 
 
+def test_the_schema_says_which_keys_cannot_change_results():
+    from ecgcwt.config import RUN_SETTINGS
+
+    schema = load_schema()
+    descriptions = dict((key, sub["description"]) for key, sub in _walk(schema))
+    run_only = [f"{section}.{key}" for section, keys in RUN_SETTINGS.items() for key in keys]
+    assert sorted(run_only) == ["cwt.batch_size", "training.checkpoint_interval_s", "training.memory_budget_mb"]
+    top = " ".join(schema["description"].split())
+    assert "Every key can change results" in top
+    for key in run_only:
+        assert key in top
+        assert "Cannot change results" in descriptions[key] and "nothing" in descriptions[key]
+    others = [k for k, d in descriptions.items() if "Cannot change results" in d]
+    assert sorted(others) == sorted(run_only)
+
+
 def test_schema_defaults_are_valid_and_match_config_yaml():
     # An empty config takes every default; config.yaml spells the same values out.
     from_defaults = validate_config({})

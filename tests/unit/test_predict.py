@@ -237,6 +237,39 @@ def test_cli_bad_max_duration_is_a_one_line_usage_error(trained, capsys, value):
     assert err[0].startswith("ecgcwt predict: error: argument --max-duration-s") and repr(value) in err[0]
 
 
+def test_records_are_read_and_classified_in_bounded_batches(trained):
+    from ecgcwt.apply import iter_record_batches
+    from ecgcwt.data import QualityLimits, cut_lead, read_record
+
+    model = load_predict_model(trained["model"])
+    rec = trained["root"] / "mitdb" / "100"
+    batches = list(iter_record_batches(rec, model.prep, 16))
+    assert all(len(b) <= 16 for b in batches) and all(len(b) == 16 for b in batches[:-1])
+    # the windows of the whole record read at once and cut lead by lead (the training's cut), bit for bit
+    whole = read_record(rec.parent, rec.name)
+    p = model.prep
+    expected = np.concatenate(
+        [
+            cut_lead(whole.signal[:, j], whole.clipped[:, j], whole.fs, p["fs"], p["window"], p["window"],
+                     QualityLimits(**p["quality"]), None).windows
+            for j in range(whole.signal.shape[1])
+        ]
+    )  # fmt: skip
+    assert np.array_equal(np.concatenate(batches), expected)
+    assert np.array_equal(record_windows(rec, model.prep), expected)
+    # the batch size changes no class and no window count; probabilities agree to float rounding
+    small, _ = predict_records(model, [rec], batch_size=5)
+    default, _ = predict_records(model, [rec])
+    assert small["n_windows"].tolist() == default["n_windows"].tolist() == [len(expected)]
+    assert small["predicted"].tolist() == default["predicted"].tolist()
+    probs = [t.filter(like="prob_").to_numpy() for t in (small, default)]
+    np.testing.assert_allclose(*probs, atol=1e-6)
+    r = run_cli("--model", trained["model"], rec, "--batch-size", 5, "--max-windows", 3)
+    assert r.returncode == 0 and parse_line(r.stdout.strip())[3] == 2 * 3
+    r = run_cli("--model", trained["model"], rec, "--batch-size", 0)
+    assert r.returncode == 2 and "--batch-size" in r.stderr and "Traceback" not in r.stderr
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -315,6 +348,64 @@ def test_usage_errors_exit_2(trained):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = run_cli("--model", trained["model"], "--max-windows", "0", trained["root"] / "mitdb" / "100")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_model_file_messages_say_what_the_file_is(trained, tmp_path):
+    record = trained["root"] / "mitdb" / "100"
+    cases = {}
+    rand = tmp_path / "random.pt"
+    rand.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    cases[rand] = "it is not a torch file (torch.save writes a zip archive"
+    code = tmp_path / "code.pt"
+    torch.save({"meta": __import__("fractions").Fraction(1, 2)}, code)  # a class: needs code to unpickle
+    cases[code] = "need code to unpickle, refused"
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(trained["model"].read_bytes()[:5000])
+    cases[trunc] = "a damaged or truncated torch file (5000 bytes"
+    empty_file = tmp_path / "empty.pt"
+    empty_file.write_bytes(b"")
+    cases[empty_file] = "the file is empty"
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    cases[empty] = "holds no model file (*.pt); it is empty"
+    other = tmp_path / "notes_folder"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    cases[other] = "holds no model file (*.pt); it holds 1 other file(s): notes.txt"
+    for path, expected in cases.items():
+        for info in ([], ["--info"]) if path in (rand, empty, other) else ([],):
+            r = run_cli("--model", path, *info, *([] if info else [record]))
+            assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+            err = r.stderr.strip().splitlines()
+            assert len(err) == 1 and str(path) in err[0] and expected in err[0], err
+            assert "does not exist" not in err[0]
+            if path is rand:
+                assert "need code" not in err[0]
+    # a folder of model files is an ensemble (its cards with --info)
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(trained["model"], models / "model.pt")
+    r = run_cli("--model", models, "--info")
+    assert r.returncode == 0 and r.stdout.startswith("# Model card: squeezenet1_1")
+
+
+def test_an_unwritable_csv_path_is_refused_before_any_record_is_classified(trained, tmp_path):
+    record = trained["root"] / "mitdb" / "100"
+    (tmp_path / "afile").write_text("x")
+    for csv, expected in {
+        tmp_path / "afile" / "p.csv": f"{tmp_path / 'afile'} is a file, not a folder",
+        tmp_path / "afile" / "sub" / "p.csv": f"{tmp_path / 'afile'} is a file, not a folder",
+        tmp_path: "it is a folder; give a file name",
+    }.items():
+        r = run_cli("--model", trained["model"], record, "--csv", csv)
+        assert r.returncode == 2 and r.stdout == "", r.stdout  # nothing classified
+        assert r.stderr.startswith(f"ecgcwt predict: error: --csv {csv}: {expected}") and r.stderr.count("\n") == 1
+        assert "File exists" not in r.stderr
+    r = run_cli("--model", trained["model"], record, "--explain", tmp_path / "afile", "--max-windows", 1)
+    assert r.returncode == 2 and r.stdout == "" and "it is a file; give a folder" in r.stderr
+    new = tmp_path / "new" / "dir" / "p.csv"  # missing folders are created
+    r = run_cli("--model", trained["model"], record, "--csv", new, "--max-windows", 1)
+    assert r.returncode == 0 and pd.read_csv(new)["record"].tolist() == [str(record)]
 
 
 def _other_member(trained, path: Path, *, classes=None) -> Path:

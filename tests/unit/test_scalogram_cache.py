@@ -119,6 +119,17 @@ def test_cache_format_attrs_table_and_chunks(store, tmp_path):
     assert a["n_images"] == 10
 
 
+def test_cwt_batch_size_cannot_change_the_cache(store, tmp_path):
+    """cwt.batch_size only batches the work (ecgcwt.config.RUN_SETTINGS): images and attributes are identical."""
+    caches = [build_scalogram_cache(store, tmp_path / f"b{b}.h5", CFG, batch_size=b) for b in (1, 3, 256)]
+    with h5py.File(caches[0], "r") as f:
+        images, attrs = f["images"][:], {k: np.asarray(v).tolist() for k, v in f.attrs.items()}
+    for path in caches[1:]:
+        with h5py.File(path, "r") as f:
+            assert np.array_equal(f["images"][:], images)
+            assert {k: np.asarray(v).tolist() for k, v in f.attrs.items()} == attrs
+
+
 def test_cached_images_equal_the_direct_pipeline(store, tmp_path):
     """The parallel zlib + direct-chunk write stores exactly what the pipeline computed."""
     out = build_scalogram_cache(store, tmp_path / "scalograms.h5", CFG, batch_size=3)

@@ -88,6 +88,11 @@ def test_record_name_outside_the_folder_is_refused_even_with_skip(tmp_path, brok
     log = (work / "logs/segment.log").read_text()
     assert f"in {broken_folder}/mitdb/RECORDS (line 2): it is an absolute path" in log
     assert not (work / "results/data/segments.h5").exists()
+    # one line naming the file, the line and what to do; no traceback, in the log or snakemake's output
+    lines = log.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR RecordError: invalid record name"), log
+    assert f"Edit line 2 of {broken_folder}/mitdb/RECORDS to name a record inside {broken_folder}/mitdb" in log
+    assert "Traceback" not in log and "Traceback" not in r.output
 
 
 def test_bad_name_in_config_records_stops_before_any_job(tmp_path, broken_folder):

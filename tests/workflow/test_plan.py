@@ -141,3 +141,56 @@ def test_a_changed_record_file_reruns_segments_and_an_untouched_tree_nothing(tmp
     assert r.returncode == 0, r.output
     assert planned_jobs(r) == {"segment": 1, "total": 1}
     assert f"Updated input files: {dat}" in r.output
+
+
+def test_settings_that_cannot_change_results_retrain_nothing(tmp_path):
+    """After a finished run, a changed memory budget, checkpoint interval or CWT batch size plans no job;
+    a changed learning rate plans the train jobs again."""
+    import json
+
+    import pandas as pd
+
+    base = {
+        "data": {
+            "source": "synthetic",
+            "max_duration_s": None,
+            "synthetic": {"subjects_per_class": 2, "duration_s": 24},
+        },
+        "segments": {"window": 256, "hop": 256, "max_per_recording": 3},
+        "folds": {"k": 2},
+        "cwt": {"image": {"size": 32}},
+        "training": {"backbones": ["squeezenet1_1"], "pretrained": "none", "epochs": 1, "batch_size": 4},
+        "models": {"cnn1d": {"kind": "cnn1d", "training": {"epochs": 1}}, "wavelet_svm": None},
+        "leak_comparison": {"model": None},
+    }
+    targets = [f"results/models/{m}/fold{k}/predictions.csv" for m in ("squeezenet1_1", "cnn1d") for k in (0, 1)]
+    cfg = write_config(tmp_path / "tiny.yaml", base)
+    r = snakemake(tmp_path, *targets, configfiles=[cfg])
+    assert r.returncode == 0, r.output
+    first = pd.read_csv(tmp_path / targets[0])
+    assert json.loads((tmp_path / "results/models/squeezenet1_1/fold0/metrics.json").read_text())["images"] == "memory"
+    run_only = {
+        "training": {"memory_budget_mb": 0, "checkpoint_interval_s": 1},
+        "cwt": {"batch_size": 5},
+        "models": {"cnn1d": {"kind": "cnn1d", "training": {"epochs": 1, "memory_budget_mb": 1}}},
+    }
+    for section, change in run_only.items():
+        changed = write_config(tmp_path / f"{section}.yaml", {section: change})
+        r = snakemake(tmp_path, "-n", *targets, configfiles=[cfg, changed])
+        assert r.returncode == 0 and "Nothing to be done" in r.output, (section, r.output)
+    # the job still gets them (from its config): memory budget 0 streams the images, with the same result
+    changed = write_config(tmp_path / "stream.yaml", {"training": {"memory_budget_mb": 0}})
+    r = snakemake(tmp_path, "--forcerun", "train", targets[0], configfiles=[cfg, changed])
+    assert r.returncode == 0, r.output
+    assert json.loads((tmp_path / "results/models/squeezenet1_1/fold0/metrics.json").read_text())["images"] == "stream"
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / targets[0]), first)
+    # a setting that changes results plans every train job again
+    lr = write_config(tmp_path / "lr.yaml", {"training": {"lr": 0.001}})
+    r = snakemake(tmp_path, "-n", *targets, configfiles=[cfg, lr])
+    assert r.returncode == 0, r.output
+    assert planned_jobs(r) == {"train": 2, "train_cnn1d": 2, "total": 4}
+    # as does a CWT setting (the scalograms, then the 2D CNNs on them)
+    size = write_config(tmp_path / "size.yaml", {"cwt": {"image": {"size": 48}}})
+    r = snakemake(tmp_path, "-n", *targets, configfiles=[cfg, size])
+    assert r.returncode == 0, r.output
+    assert planned_jobs(r) == {"scalograms": 1, "train": 2, "total": 3}

@@ -21,6 +21,8 @@ from ecgcwt.config import (  # noqa: E402
     names_of_rule,
     report_info,
     spec_for_seed,
+    tracked_section,
+    tracked_spec,
     training_seeds,
 )
 
@@ -118,8 +120,19 @@ def model_files(name):
 
 
 def job_spec(wildcards):
-    """The model's spec with the job's training seed (the run's only seed when paths have no {seed})."""
-    return spec_for_seed(MODELS[wildcards.model], int(wildcards.get("seed", SEEDS[0])))
+    """The model's spec with the job's training seed (the run's only seed when paths have no {seed}).
+
+    Without the settings that cannot change a result (ecgcwt.config.RUN_SETTINGS, e.g.
+    training.memory_budget_mb): params are a rerun trigger, and changing one of those
+    must retrain nothing. The job reads them from its config (scripts/train.py).
+    """
+    seed = int(wildcards.get("seed", SEEDS[0]))
+    return tracked_spec(spec_for_seed(MODELS[wildcards.model], seed))
+
+
+def leak_spec(wildcards):
+    """The leaky comparison's spec (the run's first seed), without the run settings."""
+    return tracked_spec(MODELS[wildcards.model])
 
 
 def all_model_files(wildcards):

@@ -18,8 +18,10 @@ rule scalograms:
         mem_mb=2000,
     params:
         # every CWT and image setting: changing one reruns this rule (params
-        # rerun trigger), changing a training setting does not
-        cwt=config["cwt"],
+        # rerun trigger), changing a training setting does not; cwt.batch_size
+        # only batches the work (bit-identical images), so it is left out and
+        # the job reads it from its config
+        cwt=tracked_section("cwt", config["cwt"]),
         # the cache's layout: a cache of an older format (e.g. RGB images) or
         # codec is rebuilt by the same params trigger
         cache={"format": CACHE_FORMAT, "codec": DEFAULT_CODEC},

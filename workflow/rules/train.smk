@@ -89,7 +89,7 @@ use rule train as leak with:
     benchmark:
         "results/benchmarks/leak/{model}.tsv"
     params:
-        spec=lambda wildcards: MODELS[wildcards.model],
+        spec=leak_spec,
         n_folds=config["folds"]["k"],
         split="random_windows",
 

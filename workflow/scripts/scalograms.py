@@ -10,6 +10,7 @@ build_scalogram_cache(
     snakemake.input.segments,
     snakemake.output.scalograms,
     snakemake.params.cwt,
-    batch_size=snakemake.params.cwt["batch_size"],
+    # not a tracked param: it cannot change the images (ecgcwt.config.RUN_SETTINGS)
+    batch_size=snakemake.config["cwt"]["batch_size"],
     threads=snakemake.threads,
 )

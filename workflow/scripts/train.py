@@ -6,10 +6,13 @@ from ecgcwt.logs import log_to
 
 log = log_to(snakemake.log[0])
 
+from ecgcwt.config import with_run_settings  # noqa: E402
 from ecgcwt.learn import train_model  # noqa: E402
 
 train_model(
-    snakemake.params.spec,
+    # the tracked spec plus the settings that cannot change a result (memory budget, checkpoint
+    # interval), read from the job's config: changing one of those retrains nothing
+    with_run_settings(snakemake.params.spec, snakemake.config, snakemake.wildcards.model),
     name=snakemake.wildcards.model,
     # results/models/{model}/fold{k}/, results/models/{model}/all/ or results/leak/{model}/
     fold=snakemake.wildcards.get("fold", "all"),

@@ -16,6 +16,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "model_paths": ".predict",
         "predict_records": ".predict",
         "record_windows": ".predict",
+        "iter_record_batches": ".predict",
         "format_row": ".predict",
         "check_max_duration": ".predict",
         "model_card_of": ".card",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ecgcwt.apply.predict import ModelFileError
+from ecgcwt.apply.predict import ModelFileError, check_model_file, load_failure, model_paths
 from ecgcwt.evaluate import card_facts_from_meta, model_card_text
 
 CARD_NAME = "model_card.md"
@@ -14,12 +14,15 @@ CARD_NAME = "model_card.md"
 def model_card_of(model_file: str | os.PathLike) -> str:
     """``model_card.md`` beside ``model_file`` when the training job wrote one, else a card from its metadata.
 
-    Raises :class:`ModelFileError` when the model file is missing, or has no
-    card beside it and is not a ``model.pt`` with metadata.
+    ``model_file`` may be a folder of model files (as ``predict --model`` takes): their cards, one after
+    another. Raises :class:`ModelFileError` when the model file is missing, a folder holds no model file,
+    or a file has no card beside it and is not a ``model.pt`` with metadata.
     """
-    path = Path(model_file)
-    if not path.is_file():
-        raise ModelFileError(f"model file {str(path)!r} does not exist (give the model.pt written by the train step)")
+    return "\n".join(_card_of(p) for p in model_paths(model_file))
+
+
+def _card_of(model_file: Path) -> str:
+    path = check_model_file(model_file)
     card = path.parent / CARD_NAME
     if card.is_file():
         return card.read_text()
@@ -28,10 +31,9 @@ def model_card_of(model_file: str | os.PathLike) -> str:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # random bytes, a pickle needing code, a truncated file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise ModelFileError(
             f"model file {str(path)!r} has no {CARD_NAME} beside it and cannot be loaded as a model.pt written "
-            f"by ecgcwt ({type(exc).__name__}: {first})"
+            f"by ecgcwt: {load_failure(path, exc)}"
         ) from None
     if not isinstance(saved, dict) or not isinstance(saved.get("meta"), dict):
         raise ModelFileError(

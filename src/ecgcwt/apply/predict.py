@@ -39,13 +39,20 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ecgcwt.data import DROP_REASONS, QualityLimits, UnusableRecord, cut_lead, preprocessing_from_attrs, read_record
+from ecgcwt.data import (
+    CHUNK_WINDOWS,
+    QualityLimits,
+    RecordWindows,
+    UnusableRecord,
+    open_record,
+    preprocessing_from_attrs,
+)
 from ecgcwt.errors import EcgCwtError, RecordError
 from ecgcwt.imaging import CwtParams, FilterBank, image_colormap, scalogram_indices
 from ecgcwt.learn import BatchFeeder, InMemoryImages, choose_numerics, predict_probabilities, resolve_device
@@ -133,7 +140,13 @@ def model_paths(model_pt) -> list[Path]:
         if p.is_dir():
             found = sorted(p.glob("*.pt"))
             if not found:
-                raise ModelFileError(f"model folder {str(p)!r} holds no *.pt model files")
+                others = sorted(q.name for q in p.iterdir())
+                shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+                what = f"it holds {len(others)} other file(s): {shown}" if others else "it is empty"
+                raise ModelFileError(
+                    f"model folder {str(p)!r} holds no model file (*.pt); {what}. Give a model.pt written by the "
+                    "train step, or a folder of them"
+                )
             paths += found
         else:
             paths.append(p)
@@ -182,17 +195,12 @@ def load_predict_model(model_pt, device: str = "cpu") -> PredictModel:
 def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
     from ecgcwt.apply.model_file import load_trained_model  # torchvision: imported only when needed
 
-    path = Path(model_pt)
-    if not path.is_file():
-        raise ModelFileError(f"model file {str(path)!r} does not exist (give the model.pt written by the train step)")
+    path = check_model_file(model_pt)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # random bytes, a pickle needing code, a truncated file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        if first.startswith("Weights only load failed"):
-            first = "it holds objects that need code to unpickle, refused"
         raise ModelFileError(
-            f"model file {str(path)!r} cannot be loaded as a model.pt written by ecgcwt ({type(exc).__name__}: {first})"
+            f"model file {str(path)!r} cannot be loaded as a model.pt written by ecgcwt: {load_failure(path, exc)}"
         ) from None
     if not isinstance(saved, dict) or not isinstance(saved.get("meta"), dict) or "state_dict" not in saved:
         what = (
@@ -260,6 +268,50 @@ def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
     )
 
 
+def check_model_file(model_pt: str | os.PathLike) -> Path:
+    """``model_pt`` as a Path when it is a file; else :class:`ModelFileError` saying what it is instead."""
+    path = Path(model_pt)
+    if path.is_file():
+        return path
+    if path.is_dir():  # model_paths expands folders: this one was given where a single file is needed
+        raise ModelFileError(f"model path {str(path)!r} is a folder, not a model file (give its model.pt)")
+    if path.is_symlink():
+        raise ModelFileError(f"model file {str(path)!r} is a broken link (to {os.readlink(path)!r})")
+    if path.exists():
+        raise ModelFileError(f"model file {str(path)!r} is not a regular file")
+    raise ModelFileError(f"model file {str(path)!r} does not exist (give the model.pt written by the train step)")
+
+
+def load_failure(path: Path, exc: Exception) -> str:
+    """Why ``torch.load`` failed on ``path``, from what the file is (its first bytes), not only torch's message.
+
+    ``torch.save`` writes a zip archive (older torch: a pickle). Anything else is not a torch file at all;
+    only a file torch can parse whose pickle names a class (code) is "refused" for needing code.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+    text = str(exc)
+    if size == 0:
+        return "the file is empty"
+    if "Unsupported global" in text:
+        return (
+            "it holds Python objects that need code to unpickle, refused "
+            "(a model.pt holds only tensors and plain values)"
+        )
+    if head.startswith(b"PK\x03\x04"):
+        return (
+            f"a damaged or truncated torch file ({size} bytes; {type(exc).__name__}); copy the model.pt again "
+            "or rerun the train step"
+        )
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return f"an old-style pickle that torch cannot read as weights ({type(exc).__name__})"
+    return (
+        f"it is not a torch file (torch.save writes a zip archive; this file of {size} bytes starts with "
+        f"{head!r}): give the model.pt written by the train step"
+    )
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -292,9 +344,32 @@ def record_windows(
     lead, spread evenly; ``max_duration_s`` reads only the record's first
     seconds (None: all of it; only those samples are read from disk). Raises
     :class:`RecordError` with the reason (no advice about the workflow) when
-    the record gives no window.
+    the record gives no window. All windows at once: :func:`iter_record_batches`
+    gives the same windows in batches, in bounded memory.
+    """
+    batches = list(iter_record_batches(record, prep, hop=hop, max_windows=max_windows, max_duration_s=max_duration_s))
+    return np.concatenate(batches)
+
+
+def iter_record_batches(
+    record: str | os.PathLike,
+    prep: dict,
+    batch_size: int = CHUNK_WINDOWS,
+    *,
+    hop: int | None = None,
+    max_windows: int | None = None,
+    max_duration_s: float | None = None,
+) -> Iterator[np.ndarray]:
+    """:func:`record_windows` in batches of at most ``batch_size`` windows, in the same order, bit for bit.
+
+    The record is read part by part (:class:`ecgcwt.data.RecordWindows`): memory is bounded by a
+    part (a few MB), not by the record's length; with ``max_windows`` only the parts holding the windows
+    kept are read for their samples (after one pass over the lead for the quality checks, which decide
+    which windows are kept, as in training). The :class:`RecordError` of a record without a window is
+    raised once every lead has been read.
     """
     max_duration_s = check_max_duration(max_duration_s)
+    batch_size = max(1, int(batch_size))
     base = Path(record)
     if base.suffix in (".hea", ".dat") and base.with_suffix(".hea").is_file():
         base = base.with_suffix("")  # a file name given instead of the record name
@@ -307,39 +382,45 @@ def record_windows(
         raise RecordError(f"no such record: header {hea} not found")
     fs, window = float(prep["fs"]), int(prep["window"])
     hop = window if hop is None else int(hop)
-    q = QualityLimits(**prep["quality"])
     try:
-        rec = read_record(
+        opened = open_record(
             base.parent,
             base.name,
             max_duration_s=max_duration_s,
             channels=prep["leads"],
             listed_in="the command line",
         )
+        parts = RecordWindows(opened, fs, window, hop, QualityLimits(**prep["quality"]), max_windows)
+        pending: list[np.ndarray] = []
+        held = 0
+        for _, windows in parts:
+            pending.append(windows)
+            held += len(windows)
+            while held >= batch_size:
+                joined = np.concatenate(pending)
+                yield joined[:batch_size]
+                rest = joined[batch_size:]
+                pending, held = ([rest] if len(rest) else []), len(rest)
+        if held:
+            yield np.concatenate(pending)
     except UnusableRecord as exc:
         raise RecordError(exc.reason.strip()) from None
-    chunks, counts, shortest = [], [], None
-    for j in range(rec.signal.shape[1]):
-        cut = cut_lead(rec.signal[:, j], rec.clipped[:, j], rec.fs, fs, window, hop, q, max_windows)
-        shortest = cut.n_samples if shortest is None else min(shortest, cut.n_samples)
-        if len(cut.starts) == 0:
-            continue
-        counts.append((j, len(cut.starts), {r: int(np.sum(cut.reasons == r)) for r in DROP_REASONS}))
-        if len(cut.kept):
-            chunks.append(cut.windows)
-    if not counts:
-        limited = max_duration_s is not None and rec.n_samples >= math.ceil(max_duration_s * rec.fs)
+    summaries = parts.summaries
+    if not any(s.n_windows for s in summaries):
+        shortest = min((s.n_samples for s in summaries), default=0)
+        limited = max_duration_s is not None and parts.record.n_samples >= math.ceil(max_duration_s * opened.fs)
         kept = f" (only the first {max_duration_s:g} s read)" if limited else ""
         raise RecordError(
             f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s){kept}, shorter than one "
             f"window of {window} samples ({window / fs:.1f} s)"
         )
-    if not chunks:
+    if not any(s.kept for s in summaries):
         detail = "; ".join(
-            f"lead {j}: {n} windows, dropped " + ", ".join(f"{r} {c}" for r, c in d.items() if c) for j, n, d in counts
+            f"lead {s.lead}: {s.n_windows} windows, dropped " + ", ".join(f"{r} {c}" for r, c in s.dropped.items() if c)
+            for s in summaries
+            if s.n_windows
         )
         raise RecordError(f"no usable window: every window failed the quality checks ({detail})")
-    return np.concatenate(chunks)
 
 
 # --------------------------------------------------------------------------- prediction
@@ -381,7 +462,7 @@ def predict_records(
     max_windows: int | None = None,
     max_duration_s: float | None = None,
     device: str = "cpu",
-    batch_size: int = 64,
+    batch_size: int = 16,
     on_result: Callable[[dict], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -391,6 +472,10 @@ def predict_records(
     of the windows' softmax probabilities), ``n_windows``. ``max_windows``
     and ``max_duration_s`` as in :func:`record_windows`. ``on_result(row)``
     and ``on_error(record, reason)`` are called as each record is done.
+
+    Each record is read, transformed and classified ``batch_size`` windows at a time
+    (:func:`iter_record_batches`): memory is bounded by the batch and the part read, whatever the
+    record's length; only the windows' probabilities (a few bytes each) are kept for the mean.
     Raises :class:`ModelFileError` for an unusable model file.
     """
     if max_windows is not None and int(max_windows) < 1:
@@ -401,8 +486,11 @@ def predict_records(
     for record in records:
         name = str(record)
         try:
-            windows = record_windows(record, model.prep, max_windows=max_windows, max_duration_s=max_duration_s)
-            probs = window_probabilities(model, model.indices(windows), batch_size).mean(axis=0)
+            batches = iter_record_batches(
+                record, model.prep, batch_size, max_windows=max_windows, max_duration_s=max_duration_s
+            )
+            window_probs = [window_probabilities(model, model.indices(w), batch_size) for w in batches]
+            probs = np.concatenate(window_probs).mean(axis=0)
         except Exception as exc:  # one bad record must not stop the others
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             if not isinstance(exc, (EcgCwtError, OSError, ValueError)):
@@ -415,7 +503,7 @@ def predict_records(
             "record": name,
             "predicted": model.classes[int(np.argmax(probs))],
             **{f"prob_{c}": float(p) for c, p in zip(model.classes, probs)},
-            "n_windows": int(len(windows)),
+            "n_windows": int(sum(len(p) for p in window_probs)),
         }
         rows.append(row)
         if on_result is not None:
@@ -433,9 +521,13 @@ def format_row(row: dict, classes: Sequence[str]) -> str:
 __all__ = [
     "ModelFileError",
     "PredictModel",
+    "check_model_file",
+    "load_failure",
+    "model_paths",
     "load_predict_model",
     "check_max_duration",
     "record_windows",
+    "iter_record_batches",
     "window_probabilities",
     "predict_records",
     "format_row",

@@ -48,6 +48,10 @@ __all__, __getattr__, __dir__ = lazy_face(
         "run_provenance": ".provenance",
         "RUN_ONLY_KEYS": ".provenance",
         "SYNTHETIC_WARNING": ".provenance",
+        "RUN_SETTINGS": ".models",
+        "tracked_section": ".models",
+        "tracked_spec": ".models",
+        "with_run_settings": ".models",
         # backbone names (no torch)
         "supported_backbones": ".backbones",
         "unknown_backbone_hint": ".backbones",

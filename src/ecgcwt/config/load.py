@@ -20,7 +20,7 @@ import yaml
 
 from ecgcwt.config.models import check_model_specs
 from ecgcwt.config.validate import _check_against, check_backbones, check_weights_file, deep_update, load_schema
-from ecgcwt.errors import ConfigError
+from ecgcwt.errors import ConfigError, broken_link
 
 #: The rhythm classes the synthetic generator (``ecgcwt.data.synthetic``) draws; a test keeps them equal.
 SYNTHETIC_CLASSES = ("ARR", "CHF", "NSR")
@@ -99,6 +99,9 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError("data.source is local but data.path is not set: set it to a folder with {db}/RECORDS.")
         root = Path(data["path"])
         missing = [db for db in dbs if not (root / db / "RECORDS").is_file()]
+        broken = [b for b in (broken_link(root / db / "RECORDS") for db in missing) if b]
+        if broken:
+            raise ConfigError(f"data.path {root}: {'; '.join(broken)}. Fix the link(s) or point data.path elsewhere.")
         if missing:
             raise ConfigError(
                 f"data.path {root} lacks {', '.join(f'{db}/RECORDS' for db in missing)}: each database in "

@@ -190,6 +190,45 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
     return specs
 
 
+#: Settings that cannot change a result, per config section: they say how the work is done (memory,
+#: checkpoints, batching of the transform), not what it computes. Tests show each bit-identical. They are
+#: kept out of the rule params Snakemake tracks (``tracked_spec``, ``tracked_section``), so that changing
+#: one retrains and rebuilds nothing; a job reads them from its config (``with_run_settings``).
+RUN_SETTINGS: dict[str, tuple[str, ...]] = {
+    "training": ("memory_budget_mb", "checkpoint_interval_s"),
+    "cwt": ("batch_size",),
+}
+
+
+def tracked_section(section: str, values: dict) -> dict:
+    """``values`` (the config's ``section``) without its :data:`RUN_SETTINGS`: what a rule's params carry."""
+    drop = RUN_SETTINGS.get(section, ())
+    return {k: v for k, v in values.items() if k not in drop}
+
+
+def tracked_spec(spec: dict) -> dict:
+    """A model's spec without the :data:`RUN_SETTINGS` of its training section (what a train rule tracks)."""
+    out = {**spec}
+    if "training" in out:
+        out["training"] = tracked_section("training", out["training"])
+    return out
+
+
+def with_run_settings(spec: dict, config: dict, name: str) -> dict:
+    """``spec`` (a :func:`tracked_spec`) with model ``name``'s run settings from ``config`` put back.
+
+    ``config`` is the run's configuration as the job sees it (``snakemake.config``, not tracked by
+    Snakemake): a model's own ``models.{name}.training`` override of a run setting is kept.
+    """
+    if "training" not in spec:
+        return dict(spec)
+    training = validate_section("training", model_specs(config)[name]["training"])
+    return {
+        **spec,
+        "training": {**spec["training"], **{k: training[k] for k in RUN_SETTINGS["training"] if k in training}},
+    }
+
+
 def spec_for_seed(spec: dict, seed: int) -> dict:
     """A copy of ``spec`` trained with ``seed`` (one of the run's training seeds): one job of model x fold x seed."""
     out = {**spec}

@@ -18,13 +18,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ecgcwt.config.models import RUN_SETTINGS
+
 #: Keys that only change how a job runs (memory, checkpoints, batching of a pure computation), never its
-#: results: left out of the settings the report lists and of the configuration hash.
-RUN_ONLY_KEYS = (
-    "training.memory_budget_mb",
-    "training.checkpoint_interval_s",
-    "cwt.batch_size",
-)
+#: results (:data:`ecgcwt.config.RUN_SETTINGS`): left out of the settings the report lists and of the
+#: configuration hash, also where a ``models.<name>.training`` entry overrides them.
+RUN_ONLY_KEYS = tuple(f"{section}.{key}" for section, keys in RUN_SETTINGS.items() for key in keys)
 
 #: The config sections whose values shape results, in the order the report lists them.
 RESULT_SECTIONS = ("data", "segments", "folds", "cwt", "training", "models", "leak_comparison", "evaluate")
@@ -88,6 +87,9 @@ def result_settings(config: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(json.dumps({k: config[k] for k in RESULT_SECTIONS if k in config}, default=str))
     for key in RUN_ONLY_KEYS:
         _drop(out, key)
+    for entry in (out.get("models") or {}).values():
+        for key in RUN_SETTINGS["training"]:
+            _drop(entry, f"training.{key}")
     return out
 
 

@@ -14,11 +14,14 @@ __all__, __getattr__, __dir__ = lazy_face(
         "Record": ".records",
         "UnusableRecord": ".records",
         "read_record": ".records",
+        "open_record": ".records",
+        "OpenRecord": ".records",
         "read_record_list": ".records",
         "check_record_name": ".records",
         "check_record_names": ".records",
         "check_config_record_names": ".records",
         "record_files": ".records",
+        "link_target": ".records",
         "fix_advice": ".records",
         # download
         "download_database": ".download",
@@ -45,6 +48,10 @@ __all__, __getattr__, __dir__ = lazy_face(
         "resample": ".segmentation",
         "window_starts": ".segmentation",
         "evenly_spaced": ".segmentation",
+        # a record's windows, part by part
+        "RecordWindows": ".chunked",
+        "LeadSummary": ".chunked",
+        "CHUNK_WINDOWS": ".chunked",
         # segment store
         "SegmentStoreInfo": ".segment_store",
         "write_segment_store": ".segment_store",

@@ -22,7 +22,7 @@ import numpy as np
 import wfdb
 from wfdb.io import _signal
 
-from ecgcwt.errors import RecordError
+from ecgcwt.errors import RecordError, broken_link
 
 #: Values of ``data.source`` (the advice in error messages depends on it).
 DATA_SOURCES = ("physionet", "local", "synthetic")
@@ -155,6 +155,8 @@ def read_record_list(db_dir: str | os.PathLike, *, data_source: str = "physionet
     """
     db_dir = Path(db_dir)
     path = db_dir / "RECORDS"
+    if not path.is_file() and broken_link(path):
+        raise RecordError(f"{path} cannot be read: {broken_link(path)}. Fix the link or point data.path elsewhere.")
     if not path.is_file():
         raise RecordError(
             f"{path} not found: a database folder needs a RECORDS file listing its records. "
@@ -164,7 +166,14 @@ def read_record_list(db_dir: str | os.PathLike, *, data_source: str = "physionet
     names = []
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip() and not line.startswith("#"):
-            names.append(check_record_name(line.strip(), f"{path} (line {lineno})"))
+            name = line.strip()
+            problem = record_name_problem(name)
+            if problem:  # one line: the file, the line, the entry, what to do (the rule last)
+                raise RecordError(
+                    f"invalid record name {name!r} in {path} (line {lineno}): {problem}. Edit line {lineno} of "
+                    f"{path} to name a record inside {db_dir} (or delete the line). Rule: {RECORD_NAME_RULE}."
+                )
+            names.append(name)
     if not names:
         if data_source == "local":
             raise RecordError(f"{path} lists no records: list the folder's records in it, one name per line.")
@@ -191,6 +200,26 @@ def read_record(
     from (default: the folder's RECORDS file). An invalid name or a header
     naming signal files outside the record's folder raises :class:`RecordError`.
     """
+    return open_record(
+        db_dir, name, max_duration_s=max_duration_s, channels=channels, data_source=data_source, listed_in=listed_in
+    ).read()
+
+
+def open_record(
+    db_dir: str | os.PathLike,
+    name: str,
+    *,
+    max_duration_s: float | None = None,
+    channels: Sequence[int] | None = None,
+    data_source: str = "physionet",
+    listed_in: str | None = None,
+) -> "OpenRecord":
+    """Check record ``name`` as :func:`read_record` does (same errors) without reading its signal.
+
+    The returned :class:`OpenRecord` reads any range of samples (``read(start, stop)``), so a long
+    record can be read part by part in bounded memory; each part is exactly the same rows of what
+    :func:`read_record` returns.
+    """
     db_dir = Path(db_dir)
     listed_in = listed_in or str(db_dir / "RECORDS")
     check_record_name(name, listed_in)
@@ -199,7 +228,9 @@ def read_record(
     folder = base.parent  # a header names its signal files relative to its own folder
     hea = base.with_name(base.name + ".hea")
     if not hea.is_file():
-        raise UnusableRecord(f"header file {hea} not found (record {name!r} is listed in {listed_in}).", fix)
+        what = broken_link(hea)
+        what = f"cannot be read: {what}" if what else "not found"
+        raise UnusableRecord(f"header file {hea} {what} (record {name!r} is listed in {listed_in}).", fix)
     try:
         header = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises several types for malformed headers
@@ -218,7 +249,9 @@ def read_record(
                 f"header's folder {folder}. Fix or remove the record."
             )
         if not (folder / fname).is_file():
-            raise UnusableRecord(f"signal file {folder / fname} (named in {hea}) not found.", fix)
+            what = broken_link(folder / fname)
+            what = f"cannot be read: {what}" if what else "not found"
+            raise UnusableRecord(f"signal file {folder / fname} (named in {hea}) {what}.", fix)
     if channels is not None:
         bad = [c for c in channels if c < 0 or c >= n_sig]
         if bad:
@@ -231,14 +264,60 @@ def read_record(
         sampto = min(header.sig_len, int(math.ceil(max_duration_s * header.fs)))
     _check_signal_file_sizes(folder, header, hea, sampto, fix)
     chans = list(range(n_sig)) if channels is None else list(channels)
-    try:
-        rec = wfdb.rdrecord(str(base), sampto=sampto, channels=chans, physical=False, return_res=64)
-    except Exception as exc:
-        raise UnusableRecord(
-            f"cannot read the signal of {base} (header {hea}): {str(exc) or type(exc).__name__}. "
-            f"The signal file is truncated or corrupt.",
-            fix,
-        ) from exc
+    return OpenRecord(
+        db=db_dir.name,
+        name=name,
+        path=base,
+        fs=float(header.fs),
+        n_samples=int(sampto) if sampto else None,
+        channels=chans,
+        sig_names=[header.sig_name[c] for c in chans],
+        fix=fix,
+    )
+
+
+@dataclass
+class OpenRecord:
+    """A checked record whose samples are read on demand: :meth:`read` gives rows ``start:stop`` (a Record)."""
+
+    db: str
+    name: str
+    path: Path  # record path without extension
+    fs: float
+    n_samples: int | None  # the samples that may be read (the record, or its first max_duration_s); None: unknown
+    channels: list[int]
+    sig_names: list[str]
+    fix: str  # the advice for a signal file that turns out unreadable
+
+    def read(self, start: int = 0, stop: int | None = None) -> Record:
+        """Samples ``start:stop`` (clamped to ``[0, n_samples]``) of the selected channels, in physical units.
+
+        A header without a signal length (``n_samples`` None) is read whole (``start``/``stop`` ignored).
+        """
+        base, hea = self.path, self.path.with_name(self.path.name + ".hea")
+        if self.n_samples is None:
+            start, stop = 0, None
+        else:
+            stop = self.n_samples if stop is None else min(int(stop), self.n_samples)
+            start = max(0, min(int(start), stop))
+            if stop == start:
+                empty = np.empty((0, len(self.channels)))
+                return Record(self.db, self.name, base, self.fs, empty, self.sig_names, [], empty.astype(bool))
+        try:
+            rec = wfdb.rdrecord(
+                str(base), sampfrom=start, sampto=stop, channels=self.channels, physical=False, return_res=64
+            )
+        except Exception as exc:
+            raise UnusableRecord(
+                f"cannot read the signal of {base} (header {hea}): {str(exc) or type(exc).__name__}. "
+                f"The signal file is truncated or corrupt.",
+                self.fix,
+            ) from exc
+        return _physical(self, rec)
+
+
+def _physical(opened: OpenRecord, rec) -> Record:
+    """Physical units and clipping flags of a wfdb record read with ``physical=False``."""
     d = rec.d_signal
     lo_hi = _signal._digi_bounds(rec.fmt)
     nan_codes = _signal._digi_nan(rec.fmt)
@@ -252,9 +331,9 @@ def read_record(
         phys[:, j] = (d[:, j] - rec.baseline[j]) / rec.adc_gain[j]
         phys[is_nan, j] = np.nan
     return Record(
-        db=db_dir.name,
-        name=name,
-        path=base,
+        db=opened.db,
+        name=opened.name,
+        path=opened.path,
         fs=float(rec.fs),
         signal=phys,
         sig_names=list(rec.sig_name),
@@ -315,6 +394,25 @@ def _header_files(db_dir: Path, name: str, depth: int = 0) -> list[Path]:
         elif record_name_problem(ln[0]) is None:
             files.append(folder / ln[0])
     return files
+
+
+def link_target(db_dir: str | os.PathLike, name: str) -> str:
+    """Where record ``name``'s files really are when a symbolic link leads there; "" for plain files.
+
+    Links are looked for from the folder above ``db_dir`` (``data.path``) down: the database folder, a
+    sub-folder or the files themselves (header and the signal files it names) may be links, e.g. into a
+    shared archive. Returns the real paths of the linked files, ``;``-separated (the header's first), also
+    for a broken link (its missing target).
+    """
+    db_dir = Path(db_dir)
+    top = Path(os.path.realpath(db_dir.parent)) / db_dir.name
+    hea = db_dir / f"{name}.hea"
+    targets: dict[str, None] = {}
+    for path in [hea, *_header_files(db_dir, name)[1:]]:
+        real = os.path.realpath(path)
+        if real != str(top / path.relative_to(db_dir)):
+            targets[real] = None
+    return ";".join(targets)
 
 
 def record_files(db_dir: str | os.PathLike, names: Sequence[str] | None = None) -> list[str]:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import resample_poly
 
-from ecgcwt.data.records import UnusableRecord, check_record_names, read_record, read_record_list
+from ecgcwt.data.records import UnusableRecord, check_record_names, link_target, read_record, read_record_list
 from ecgcwt.data.segment_store import write_segment_store
 from ecgcwt.errors import ConfigError, DataError
 
@@ -154,23 +154,34 @@ def classify_windows(
     window: int,
     scale: float,
     limits: QualityLimits,
+    *,
+    x_offset: int = 0,
+    native_offset: int = 0,
+    n_native: int | None = None,
 ) -> np.ndarray:
-    """Drop reason per window ('' = kept). ``scale`` maps target samples to native samples."""
+    """Drop reason per window ('' = kept). ``scale`` maps target samples to native samples.
+
+    ``x`` may be part of a lead: target samples from ``x_offset`` on, with ``bad_native`` and
+    ``clip_native`` the native samples from ``native_offset`` on, of a lead of ``n_native`` native
+    samples (default: the arrays are the whole lead). Each window's verdict is then the same as on
+    the whole lead, as long as the part holds the window and the native span that feeds it.
+    """
     reasons = np.full(len(starts), "", dtype=object)
     nan_cum = np.concatenate([[0], np.cumsum(bad_native)])
     clip_cum = np.concatenate([[0], np.cumsum(clip_native)])
-    n_native = len(bad_native)
+    n_native = len(bad_native) + native_offset if n_native is None else int(n_native)
     for i, s in enumerate(starts):
         # the native span feeding this window (the polyphase filter's spread is a few samples; a
         # one-sample margin on each side keeps NaNs next to the window from leaking in unnoticed)
         a = max(0, int(np.floor(s * scale)) - 1)
         b = min(n_native, int(np.ceil((s + window) * scale)) + 1)
-        w = x[s : s + window]
-        if nan_cum[b] - nan_cum[a] > 0:
+        w = x[s - x_offset : s - x_offset + window]
+        na, nb = a - native_offset, b - native_offset
+        if nan_cum[nb] - nan_cum[na] > 0:
             reasons[i] = "nan"
         elif np.std(w) < limits.flat_std_mv:
             reasons[i] = "flat"
-        elif (clip_cum[b] - clip_cum[a]) / max(1, b - a) > limits.clip_fraction:
+        elif (clip_cum[nb] - clip_cum[na]) / max(1, b - a) > limits.clip_fraction:
             reasons[i] = "clipped"
         elif np.max(np.abs(w)) > limits.max_abs_mv:
             reasons[i] = "artefact"
@@ -214,7 +225,8 @@ def cut_lead(
 #: Values of ``data.on_bad_record``.
 ON_BAD_RECORD = ("fail", "skip")
 
-#: Columns of the QC table: the per-recording counts, then ``status`` and ``reason``.
+#: Columns of the QC table: the per-recording counts, then ``status`` and ``reason``, then ``link_target``
+#: (where the record's files really are when a symbolic link in the data folder leads there; "" for plain files).
 QC_COLUMNS = [
     "db",
     "record",
@@ -228,6 +240,7 @@ QC_COLUMNS = [
     "kept",
     "status",
     "reason",
+    "link_target",
 ]
 #: ``status`` of a QC row: a recording that gave windows, a lead without a usable window in a record that
 #: gave windows on another lead, or a record left out (``data.on_bad_record: skip``).
@@ -305,6 +318,7 @@ def segment_databases(
             "label": src.label,
             "status": "skipped",
             "reason": error.reason,
+            "link_target": link_target(src.path, name),
         }
         if rec_rows:
             qc_rows.extend({**q, **base} for q in rec_rows)
@@ -315,6 +329,7 @@ def segment_databases(
         names, listed_in = names_of[src.db]
         for name in names:
             subject = subject_map.get(f"{src.db}/{name}", f"{src.db}/{name}")
+            linked = link_target(src.path, name)
             try:
                 rec = read_record(
                     src.path,
@@ -354,6 +369,7 @@ def segment_databases(
                         "label": src.label,
                         "seconds": n / spec.fs,
                         "windows": len(cut.starts),
+                        "link_target": linked,
                     }
                     if len(cut.starts) == 0:
                         rec_rows.append({**qc, **{f"dropped_{r}": 0 for r in DROP_REASONS}, "kept": 0})
@@ -445,4 +461,5 @@ def _qc_frame(qc_rows: list[dict]) -> pd.DataFrame:
         qc[col] = qc[col].astype("Int64")
     qc["seconds"] = qc["seconds"].astype(float)
     qc["reason"] = qc["reason"].fillna("")
+    qc["link_target"] = qc["link_target"].fillna("")
     return qc
