@@ -504,3 +504,34 @@ def test_cli_explain_writes_one_figure_per_record(trained, tmp_path):
     )
     png = out / "100.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _WritesMarker:
+    """A pickle that, if ever unpickled, creates the file it names (it must never be)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_predict_says_plainly_which_model_kinds_it_takes(tmp_path, capsys):
+    import pickle
+
+    record = tmp_path / "rec"  # never reached: the model file is refused first
+    cnn1d = tmp_path / "cnn1d" / "model.pt"
+    cnn1d.parent.mkdir()
+    torch.save({"state_dict": {}, "meta": {"kind": "cnn1d", "classes": ["ARR", "CHF", "NSR"]}}, cnn1d)
+    assert cli_main(["predict", "--model", str(cnn1d), str(record)]) == 2
+    err = capsys.readouterr().err
+    assert "is a cnn1d baseline" in err and "kind cnn2d" in err and "only" in err
+    # a wavelet baseline's model.joblib is a pickle: refused by name, never unpickled
+    marker = tmp_path / "unpickled"
+    joblib_file = tmp_path / "wavelet" / "model.joblib"
+    joblib_file.parent.mkdir()
+    joblib_file.write_bytes(pickle.dumps({"pipeline": _WritesMarker(marker), "meta": {"kind": "wavelet"}}))
+    assert cli_main(["predict", "--model", str(joblib_file), str(record)]) == 2
+    err = capsys.readouterr().err
+    assert "is a wavelet baseline" in err and "kind cnn2d" in err and "UserWarning" not in err
+    assert not marker.exists()

@@ -12,6 +12,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "predict_scalograms": ".model_file",
         "ModelFileError": ".predict",
         "PredictModel": ".predict",
+        "PREDICT_KINDS": ".predict",
         "load_predict_model": ".predict",
         "model_paths": ".predict",
         "predict_records": ".predict",

@@ -57,6 +57,10 @@ from ecgcwt.errors import EcgCwtError, RecordError
 from ecgcwt.imaging import CwtParams, FilterBank, image_colormap, scalogram_indices
 from ecgcwt.learn import BatchFeeder, InMemoryImages, choose_numerics, predict_probabilities, resolve_device
 
+#: The model kinds ``ecgcwt predict`` takes: the scalogram CNNs. The baselines (cnn1d, wavelet) are
+#: evaluated on the folds but not applied to new records.
+PREDICT_KINDS = ("cnn2d",)
+PREDICT_KINDS_TEXT = "the 2D scalogram CNNs (kind cnn2d: a models entry or training.backbones) only"
 #: Keys a ``model.pt``'s ``meta`` must have.
 META_KEYS = ("backbone", "classes", "image_size", "mean", "std", "model_kwargs", "config", "scalogram_attrs")
 #: Cache attributes the images are rebuilt from.
@@ -196,6 +200,11 @@ def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
     from ecgcwt.apply.model_file import load_trained_model  # torchvision: imported only when needed
 
     path = check_model_file(model_pt)
+    if path.suffix == ".joblib":  # a pickle: never unpickled here (it could run code)
+        raise ModelFileError(
+            f"model file {str(path)!r} is a wavelet baseline (kind wavelet, a scikit-learn model.joblib): "
+            f"ecgcwt predict classifies with {PREDICT_KINDS_TEXT}; give a model.pt of a cnn2d model"
+        )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # random bytes, a pickle needing code, a truncated file
@@ -210,6 +219,11 @@ def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
         )
         raise ModelFileError(f"model file {str(path)!r} is not a model.pt written by ecgcwt training: it holds {what}")
     meta = saved["meta"]
+    if meta.get("kind", "cnn2d") != "cnn2d":
+        raise ModelFileError(
+            f"model file {str(path)!r} is a {meta['kind']} baseline: ecgcwt predict classifies with "
+            f"{PREDICT_KINDS_TEXT}; give a model.pt of a cnn2d model"
+        )
     missing = [k for k in META_KEYS if k not in meta]
     attrs = meta.get("scalogram_attrs") or {}
     missing += [f"scalogram_attrs.{k}" for k in IMAGE_ATTRS if k not in attrs]
@@ -519,6 +533,7 @@ def format_row(row: dict, classes: Sequence[str]) -> str:
 
 
 __all__ = [
+    "PREDICT_KINDS",
     "ModelFileError",
     "PredictModel",
     "check_model_file",
