@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Callable
 
 
 def log_to(path: str | None = None, level: int = logging.INFO) -> logging.Logger:
@@ -34,3 +35,19 @@ def _one_line_errors(kind, exc, tb) -> None:
         print(f"ERROR {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return
     sys.__excepthook__(kind, exc, tb)
+
+
+def progress_echo(log: Callable[[str], None], label: str) -> Callable[[str], None]:
+    """``log``, and each epoch's line (and the final "done in" line) also on stdout as ``label: line``.
+
+    A job's log file holds everything; the terminal, where Snakemake shows a local job's stdout,
+    gets one short line per epoch, so a long training job is never silent for minutes.
+    """
+    out = sys.stdout
+
+    def both(message: str) -> None:
+        log(message)
+        if message.startswith("epoch ") or ": done in " in message:
+            print(f"{label}: {message}", file=out, flush=True)
+
+    return both

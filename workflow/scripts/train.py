@@ -2,9 +2,14 @@
 
 from pathlib import Path
 
-from ecgcwt.logs import log_to
+from ecgcwt.logs import log_to, progress_echo
 
 log = log_to(snakemake.log[0])
+w = snakemake.wildcards
+# one line per epoch on the terminal too (the log file has everything)
+label = " ".join(
+    [snakemake.rule, w.model, *([f"seed {w.seed}"] if "seed" in w.keys() else []), f"fold {w.get('fold', 'all')}"]
+)
 
 from ecgcwt.config import with_run_settings  # noqa: E402
 from ecgcwt.learn import train_model  # noqa: E402
@@ -25,5 +30,5 @@ train_model(
     threads=snakemake.threads,
     # resources/weights/{backbone}.pth when training starts from ImageNet weights
     weights_file=snakemake.input.get("weights"),
-    log=log.info,
+    log=progress_echo(log.info, label),
 )
