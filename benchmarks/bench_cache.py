@@ -23,13 +23,23 @@ not a dependency), writes them to a fresh cache file and reads them back:
 
 ``rgb_gzip_1`` is the same measurement for the RGB images the format-1
 cache stored (jet applied on the host, gzip 1, raw chunks): the "before".
-``candidate_gzip_1_row_delta`` is not a cache codec: the index image stored
-as differences down each column (frequency rows are smooth; the PNG "Up"
-filter), gzip 1, raw chunks, decoded by a uint8 cumulative sum after
-inflation; measured here to size what a future format could gain.
+
+Candidates that are not cache codecs, measured to size what another format
+could gain (each decodes back to the index image; checked):
+
+``rowdelta-gzip-<level>``
+    the row-delta coding of the ``rowdelta-gzip-1`` codec (each row minus the
+    row above, uint8) at higher deflate levels, raw chunks, inflated in threads.
+``gzip-1-chunk<k>``
+    plain gzip 1 with ``k`` images per chunk, through HDF5's filter (a random
+    image read inflates its whole chunk; h5py's chunk cache keeps the last).
+``zstd-<level>``, ``rowdelta-zstd-<level>``, ``blosc-lz4``, ``blosc-zstd-1``
+    ``hdf5plugin`` filters (when it is importable), one image per chunk,
+    through HDF5's filter (single-threaded under h5py's lock).
+
 Each rate is the median of ``--rounds`` rounds. Prints one JSON object.
 
-    python benchmarks/bench_cache.py [--subjects 17] [--rounds 3] [--threads 2]
+    python benchmarks/bench_cache.py [--subjects 17] [--rounds 3] [--threads 2] [--only NAME,...]
 """
 
 from __future__ import annotations
@@ -69,7 +79,7 @@ def build_indices(work: Path, subjects_per_class: int, threads: int) -> tuple[np
 
 
 def _hdf5plugin_codecs() -> tuple[dict, str | None]:
-    """Blosc/LZ4 and Blosc/Zstd filter keywords when hdf5plugin is importable (never installed by us)."""
+    """Blosc/LZ4, Blosc/Zstd and Zstd filter keywords when hdf5plugin is importable."""
     try:
         import hdf5plugin
     except ImportError:
@@ -77,28 +87,23 @@ def _hdf5plugin_codecs() -> tuple[dict, str | None]:
     return {
         "blosc-lz4": dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.NOSHUFFLE)),
         "blosc-zstd-1": dict(hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.NOSHUFFLE)),
+        "zstd-3": dict(hdf5plugin.Zstd(clevel=3)),
+        "zstd-9": dict(hdf5plugin.Zstd(clevel=9)),
     }, hdf5plugin.version
 
 
-def _write_cache(path: Path, indices: np.ndarray, colormap: np.ndarray, codec: str, plugin: dict, threads: int):
+def _write_cache(path: Path, indices: np.ndarray, colormap: np.ndarray, codec: str, threads: int):
+    """A cache codec, written as the cache build writes it (:class:`ecgcwt.imaging.IndexImageWriter`)."""
     import h5py
 
-    from ecgcwt.imaging import CACHE_FORMAT, IndexImageWriter
+    from ecgcwt.imaging import IndexImageWriter
 
     n = len(indices)
     t0 = time.perf_counter()
     with h5py.File(path, "w") as f:
-        if codec in plugin:  # through HDF5's filter, as a plugin codec would be written
-            opts = plugin[codec]
-            ds = f.create_dataset("images", shape=indices.shape, dtype=np.uint8, chunks=(1, SIZE, SIZE), **opts)
-            f.create_dataset("colormap", data=colormap)
-            f.attrs["cache_format"] = CACHE_FORMAT
+        with IndexImageWriter(f, n, SIZE, colormap, codec=codec, workers=threads) as w:
             for i in range(0, n, WRITE_BATCH):
-                ds[i : i + WRITE_BATCH] = indices[i : i + WRITE_BATCH]
-        else:
-            with IndexImageWriter(f, n, SIZE, colormap, codec=codec, workers=threads) as w:
-                for i in range(0, n, WRITE_BATCH):
-                    w.write(np.arange(i, min(n, i + WRITE_BATCH)), indices[i : i + WRITE_BATCH])
+                w.write(np.arange(i, min(n, i + WRITE_BATCH)), indices[i : i + WRITE_BATCH])
     elapsed = time.perf_counter() - t0
     with h5py.File(path, "r") as f:
         stored = f["images"].id.get_storage_size()
@@ -125,16 +130,20 @@ def _write_rgb_cache(path: Path, rgb: np.ndarray, threads: int):
     return n / elapsed, stored
 
 
-def _write_delta_cache(path: Path, indices: np.ndarray, threads: int):
+def _row_delta(im: np.ndarray) -> np.ndarray:
+    d = np.empty_like(im)
+    d[..., 0, :] = im[..., 0, :]
+    np.subtract(im[..., 1:, :], im[..., :-1, :], out=d[..., 1:, :])  # uint8 wraps: exact inverse of the cumsum
+    return d
+
+
+def _write_delta_cache(path: Path, indices: np.ndarray, threads: int, level: int = 1):
     import h5py
 
     n = len(indices)
 
     def encode(im):
-        d = np.empty_like(im)
-        d[0] = im[0]
-        np.subtract(im[1:], im[:-1], out=d[1:])  # uint8 wraps: exact inverse of the cumulative sum
-        return zlib.compress(d.tobytes(), 1)
+        return zlib.compress(_row_delta(im).tobytes(), level)
 
     t0 = time.perf_counter()
     with h5py.File(path, "w") as f, ThreadPoolExecutor(threads) as pool:
@@ -144,7 +153,7 @@ def _write_delta_cache(path: Path, indices: np.ndarray, threads: int):
             dtype=np.uint8,
             chunks=(1, SIZE, SIZE),
             compression="gzip",
-            compression_opts=1,
+            compression_opts=level,
         )
         for i in range(0, n, WRITE_BATCH):
             for k, payload in enumerate(pool.map(encode, indices[i : i + WRITE_BATCH])):
@@ -182,16 +191,61 @@ def _read_delta_rates(path: Path, n: int, threads: int, seed: int, check: np.nda
     return single, batched
 
 
-def _read_rates(path: Path, n: int, threads: int, seed: int) -> tuple[float, float, bool]:
+def _write_filtered(path: Path, indices: np.ndarray, opts: dict, chunk_images: int = 1, row_delta: bool = False):
+    """Through HDF5's filter pipeline (single thread), ``chunk_images`` images per chunk; row deltas timed too."""
+    import h5py
+
+    n = len(indices)
+    t0 = time.perf_counter()
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("images", shape=indices.shape, dtype=np.uint8, chunks=(chunk_images, SIZE, SIZE), **opts)
+        for i in range(0, n, WRITE_BATCH):
+            block = indices[i : i + WRITE_BATCH]
+            ds[i : i + len(block)] = _row_delta(block) if row_delta else block
+    elapsed = time.perf_counter() - t0
+    with h5py.File(path, "r") as f:
+        stored = f["images"].id.get_storage_size()
+    return n / elapsed, stored
+
+
+def _read_filtered(path: Path, n: int, seed: int, check: np.ndarray, row_delta: bool = False):
+    """Random single images, then shuffled batches of 32 (rows sorted per batch), through HDF5's filter."""
+    import h5py
+
+    order = np.random.default_rng(seed).permutation(n)
+    out = np.empty((READ_BATCH, SIZE, SIZE), dtype=np.uint8)
+    with h5py.File(path, "r") as f:
+        ds = f["images"]
+        t0 = time.perf_counter()
+        for r in order:
+            ds.read_direct(out, np.s_[int(r) : int(r) + 1], np.s_[0:1])
+            if row_delta:
+                np.cumsum(out[0].copy(), axis=0, dtype=np.uint8, out=out[0])
+        single = n / (time.perf_counter() - t0)
+        if not np.array_equal(out[0], check[order[-1]]):
+            raise AssertionError(f"{path.name}: decoding does not give the index image back")
+        t0 = time.perf_counter()
+        for i in range(0, n - READ_BATCH + 1, READ_BATCH):
+            for k, r in enumerate(np.sort(order[i : i + READ_BATCH])):
+                ds.read_direct(out, np.s_[int(r) : int(r) + 1], np.s_[k : k + 1])
+            if row_delta:
+                np.cumsum(out.copy(), axis=1, dtype=np.uint8, out=out)
+        batched = (n // READ_BATCH) * READ_BATCH / (time.perf_counter() - t0)
+    return single, batched
+
+
+def _read_rates(path: Path, n: int, threads: int, seed: int, check: np.ndarray) -> tuple[float, float, bool]:
     from ecgcwt.imaging import ChunkReader
 
     order = np.random.default_rng(seed).permutation(n)
     with ChunkReader(path, threads=1) as reader:
         t0 = time.perf_counter()
         for r in order:
-            reader.read([int(r)])
+            last = reader.read([int(r)])
         single = n / (time.perf_counter() - t0)
         raw = reader.raw_chunks
+        if not np.array_equal(last[0], check[order[-1]]):
+            raise AssertionError(f"{path.name}: the reader does not give the index image back")
     with ChunkReader(path, threads=threads) as reader:
         out = np.empty((READ_BATCH, *reader.image_shape), dtype=np.uint8)
         t0 = time.perf_counter()
@@ -233,6 +287,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--subjects", type=int, default=17, help="synthetic subjects per class (x3 x2 leads x10 windows)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per codec; rates are medians")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--only", default=None, help="comma-separated candidates to measure (default: all)")
     args = ap.parse_args(argv)
 
     import torch
@@ -268,22 +323,41 @@ def main(argv=None) -> dict:
             }
 
         rgb = colormap[indices]
-        measure(
-            "rgb_gzip_1",
-            lambda p: _write_rgb_cache(p, rgb, args.threads),
-            lambda p, k: _read_rgb_rates(p, n, args.threads, k),
-        )
-        for codec in [*CACHE_CODECS, *plugin]:
-            measure(
-                codec,
-                lambda p, c=codec: _write_cache(p, indices, colormap, c, plugin, args.threads),
-                lambda p, k: _read_rates(p, n, args.threads, k),
+        candidates = {
+            "rgb_gzip_1": (
+                lambda p: _write_rgb_cache(p, rgb, args.threads),
+                lambda p, k: _read_rgb_rates(p, n, args.threads, k),
             )
-        measure(
-            "candidate_gzip_1_row_delta",
-            lambda p: _write_delta_cache(p, indices, args.threads),
-            lambda p, k: _read_delta_rates(p, n, args.threads, k, indices),
-        )
+        }
+        for codec in CACHE_CODECS:
+            candidates[codec] = (
+                lambda p, c=codec: _write_cache(p, indices, colormap, c, args.threads),
+                lambda p, k: _read_rates(p, n, args.threads, k, indices),
+            )
+        for level in (4, 6):
+            candidates[f"rowdelta-gzip-{level}"] = (
+                lambda p, lv=level: _write_delta_cache(p, indices, args.threads, lv),
+                lambda p, k: _read_delta_rates(p, n, args.threads, k, indices),
+            )
+        for k_img in (4, 16):
+            candidates[f"gzip-1-chunk{k_img}"] = (
+                lambda p, c=k_img: _write_filtered(p, indices, {"compression": "gzip", "compression_opts": 1}, c),
+                lambda p, k: _read_filtered(p, n, k, indices),
+            )
+        for name, opts in plugin.items():
+            candidates[name] = (
+                lambda p, o=opts: _write_filtered(p, indices, o),
+                lambda p, k: _read_filtered(p, n, k, indices),
+            )
+        if "zstd-3" in plugin:
+            candidates["rowdelta-zstd-3"] = (
+                lambda p: _write_filtered(p, indices, plugin["zstd-3"], row_delta=True),
+                lambda p, k: _read_filtered(p, n, k, indices, row_delta=True),
+            )
+        only = set(args.only.split(",")) if args.only else None
+        for name, (write, read) in candidates.items():
+            if only is None or name in only or name == "rgb_gzip_1":
+                measure(name, write, read)
     before = results["rgb_gzip_1"]["kb_per_image"]
     out = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
@@ -291,7 +365,7 @@ def main(argv=None) -> dict:
         "n_images": n,
         "image_size": SIZE,
         "pipeline_build_s": round(build_s, 1),
-        "hdf5plugin": plugin_version or "not installed: blosc-lz4 and blosc-zstd-1 not measured",
+        "hdf5plugin": plugin_version or "not installed: its filters (zstd, blosc) not measured",
         "default_codec": DEFAULT_CODEC,
         "codecs": results,
         "size_vs_rgb_gzip_1": {c: round(r["kb_per_image"] / before, 3) for c, r in results.items()},

@@ -29,6 +29,7 @@ from ecgcwt.apply.predict import (
 from ecgcwt.cli import main as cli_main
 from ecgcwt.data.segmentation import DatabaseSource, SegmentSpec
 from ecgcwt.errors import RecordError
+from ecgcwt.imaging import ChunkReader
 from ecgcwt.imaging.pipeline import build_data
 from ecgcwt.learn.cnn2d.learner import train_fold
 from tests.conftest import require_physionet
@@ -139,9 +140,9 @@ def test_predict_image_of_a_cached_segment_equals_the_cache_image(trained):
     rows = [0, 5, 13]
     with h5py.File(trained["segments"], "r") as f:
         signals = f["signals"][rows]
-    with h5py.File(trained["cache"], "r") as f:
-        cached = f["images"][rows]  # colour indices
-        colormap = f["colormap"][:]
+    with ChunkReader(trained["cache"]) as reader:
+        cached = reader.read(rows)  # colour indices
+        colormap = reader.colormap
     together = model.indices(signals)
     assert together.dtype == np.uint8 and together.shape == cached.shape
     np.testing.assert_array_equal(together, cached)

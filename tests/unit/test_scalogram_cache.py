@@ -27,6 +27,8 @@ from ecgcwt.imaging import (
     read_scalogram_attrs,
     read_scalogram_info,
     read_scalogram_table,
+    row_delta_decode,
+    row_delta_encode,
     scalogram_images,
     scalogram_indices,
     write_gallery,
@@ -137,11 +139,13 @@ def test_cached_images_equal_the_direct_pipeline(store, tmp_path):
     fb = FilterBank(512, 128.0, CwtParams.from_config(CFG))
     mag = fb.magnitude(signals, fb.image_columns(48))
     expected = scalogram_indices(mag, size=48)
-    with h5py.File(out, "r") as f:
-        assert np.array_equal(f["images"][:], expected)
-        assert np.array_equal(f["images"][7], expected[7])  # a random single read
+    with ChunkReader(out) as reader:
+        assert np.array_equal(reader.read(np.arange(10)), expected)
+        assert np.array_equal(reader.read([7])[0], expected[7])  # a random single read
         # the cache's table applied to its indices is the RGB image, bit for bit
-        assert np.array_equal(f["colormap"][:][f["images"][:]], scalogram_images(mag, size=48))
+        assert np.array_equal(reader.colormap[reader.read(np.arange(10))], scalogram_images(mag, size=48))
+    with h5py.File(out, "r") as f:  # with h5py alone: the stored row deltas, summed down the rows
+        assert np.array_equal(np.cumsum(f["images"][:], axis=1, dtype=np.uint8), expected)
 
 
 @pytest.mark.parametrize("codec", sorted(CACHE_CODECS))
@@ -167,13 +171,49 @@ def test_an_old_rgb_cache_is_refused_by_every_reader(store, tmp_path):
             if k not in ("cache_format", "codec"):
                 g.attrs[k] = v
         f.copy("table", g)
-        g.create_dataset("images", data=f["colormap"][:][f["images"][:]], chunks=(1, 48, 48, 3), compression="gzip")
+        with ChunkReader(new) as reader:
+            rgb = reader.colormap[reader.read(np.arange(reader.n_images))]
+        g.create_dataset("images", data=rgb, chunks=(1, 48, 48, 3), compression="gzip")
     msg = r"built by an older ecgcwt \(RGB images\); delete results/scalograms/ and rerun"
     for read in (read_scalogram_info, read_scalogram_attrs, read_scalogram_table, ChunkReader):
         with pytest.raises(DataError, match=msg):
             read(old)
     with pytest.raises(DataError, match=msg):
         write_gallery(old, tmp_path / "g.png")
+
+
+def test_a_format_2_cache_is_refused_by_every_reader(store, tmp_path):
+    """A format-2 cache (plain index images) is named as built by an older ecgcwt, with what to do."""
+    old = build_scalogram_cache(store, tmp_path / "scalograms.h5", CFG, codec="gzip-1")
+    with h5py.File(old, "a") as f:
+        f.attrs["cache_format"] = 2
+    msg = (
+        r"has format 2 \(built by an older ecgcwt\), this ecgcwt reads format 3; "
+        r"delete results/scalograms/ and rerun"
+    )
+    for read in (read_scalogram_info, read_scalogram_attrs, read_scalogram_table, ChunkReader):
+        with pytest.raises(DataError, match=msg):
+            read(old)
+    with pytest.raises(DataError, match=msg):
+        write_gallery(old, tmp_path / "g.png")
+    with h5py.File(old, "a") as f:
+        f.attrs["cache_format"] = CACHE_FORMAT
+        f.attrs["codec"] = "zstd-22"
+    with pytest.raises(DataError, match="has codec 'zstd-22', this ecgcwt reads gzip-1, gzip-4-shuffle, lzf, rowdelta"):
+        ChunkReader(old)
+
+
+def test_row_deltas_store_fewer_bytes_and_give_the_same_rgb_batch(store, tmp_path):
+    plain = build_scalogram_cache(store, tmp_path / "plain.h5", CFG, codec="gzip-1")
+    delta = build_scalogram_cache(store, tmp_path / "delta.h5", CFG, threads=2)
+    assert read_scalogram_attrs(delta)["codec"] == DEFAULT_CODEC == "rowdelta-gzip-1"
+    with h5py.File(plain, "r") as a, h5py.File(delta, "r") as b:
+        assert b["images"].id.get_storage_size() < 0.95 * a["images"].id.get_storage_size()
+    rows = [9, 0, 4, 4, 1]
+    with ChunkReader(plain) as a, ChunkReader(delta, threads=2) as b:
+        assert np.array_equal(a.colormap[a.read(rows)], b.colormap[b.read(rows)])  # RGB, bit for bit
+    x = np.random.default_rng(0).integers(0, 256, (5, 7), dtype=np.uint8)
+    assert np.array_equal(row_delta_decode(row_delta_encode(x)), x)  # exact, modulo 256
 
 
 def test_build_reads_in_bounded_batches_and_honours_threads(store, tmp_path, monkeypatch):
@@ -285,9 +325,16 @@ def test_cache_from_a_real_physionet_record(tmp_path):
     out = build_scalogram_cache(seg, tmp_path / "scalograms.h5", cfg, threads=1)
     a = read_scalogram_attrs(out)
     assert a["n_images"] == n and a["fmax_hz"] == pytest.approx(0.4341 * 128, rel=1e-3)
-    with h5py.File(out, "r") as f:
-        img = f["colormap"][:][f["images"][3]]
+    with ChunkReader(out) as reader:
+        img = reader.colormap[reader.read([3])[0]]
     assert img.shape == (224, 224, 3)
+    # real ECG at 224 px: the default codec's row deltas store at most 15 KB per image, a third less than gzip-1
+    plain = build_scalogram_cache(seg, tmp_path / "plain.h5", cfg, threads=1, codec="gzip-1")
+    with h5py.File(out, "r") as f, h5py.File(plain, "r") as g:
+        stored, before = f["images"].id.get_storage_size(), g["images"].id.get_storage_size()
+    assert stored / n <= 15e3 and stored < 0.75 * before, (stored / n, before / n)
+    with ChunkReader(out) as a, ChunkReader(plain) as b:
+        assert np.array_equal(a.colormap[a.read(np.arange(n))], b.colormap[b.read(np.arange(n))])
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 40  # a real scalogram uses much of the colour map
     # QRS complexes (~1 Hz, broadband) show as vertical bands: columns vary a lot more than rows' order
     assert img.std(axis=(0, 2)).max() > 5

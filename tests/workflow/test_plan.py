@@ -194,3 +194,17 @@ def test_settings_that_cannot_change_results_retrain_nothing(tmp_path):
     r = snakemake(tmp_path, "-n", *targets, configfiles=[cfg, size])
     assert r.returncode == 0, r.output
     assert planned_jobs(r) == {"scalograms": 1, "train": 2, "total": 3}
+
+
+def test_full_length_config_plans_the_whole_workflow_on_local_records(tmp_path, physionet_dir):
+    from ..conftest import REPO
+
+    data = tmp_path / "data"
+    _local_tree(physionet_dir, data)
+    local = write_config(tmp_path / "local.yaml", {"data": {"source": "local", "path": str(data)}})
+    r = snakemake(tmp_path, "-n", configfiles=[REPO / "config" / "full-length.yaml", local])
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    # the default config's DAG on local records: nothing downloaded but the ImageNet weights
+    assert "download_physionet" not in jobs and jobs["segment"] == 1 and jobs["scalograms"] == 1
+    assert jobs["train"] == 15 and jobs["train_cnn1d"] == 5 and jobs["train_wavelet"] == 5 and jobs["evaluate"] == 1

@@ -11,9 +11,8 @@ from ecgcwt.data import (  # noqa: E402
     DatabaseSource,
     QualityLimits,
     SegmentSpec,
-    segment_databases,
+    segment_to_store,
     skipped_records,
-    write_segments,
 )
 
 seg = snakemake.params.segments
@@ -29,7 +28,9 @@ spec = SegmentSpec(
 sources = [
     DatabaseSource(db, Path(v["path"]), v["label"], v["records"]) for db, v in snakemake.params.databases.items()
 ]
-signals, table, qc, classes = segment_databases(
+# record by record into the store: memory holds one record, not every window
+table, qc, classes = segment_to_store(
+    snakemake.output.segments,
     sources,
     spec,
     snakemake.params.subject_map,
@@ -54,4 +55,3 @@ log.info(
 dropped = qc.filter(like="dropped_").sum().to_dict()
 log.info("dropped windows: %s", dropped)
 write_csv(qc, snakemake.output.qc)
-write_segments(snakemake.output.segments, signals, table, spec, classes)

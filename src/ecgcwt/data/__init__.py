@@ -41,6 +41,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "DROP_REASONS": ".segmentation",
         "SEGMENT_ATTRS": ".segmentation",
         "segment_databases": ".segmentation",
+        "segment_to_store": ".segmentation",
         "write_segments": ".segmentation",
         "skipped_records": ".segmentation",
         "cut_lead": ".segmentation",
@@ -55,6 +56,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         # segment store
         "SegmentStoreInfo": ".segment_store",
         "write_segment_store": ".segment_store",
+        "SegmentStoreWriter": ".segment_store",
         "read_info": ".segment_store",
         "read_table": ".segment_store",
         "iter_signal_batches": ".segment_store",

@@ -13,7 +13,10 @@ attributes on ``/``
     (class names, in label-index order), ``ecgcwt_version``.
 
 The table is small (a few columns per window) and is read whole into pandas;
-the signals are only ever read in slices, so memory stays bounded.
+the signals are only ever read in slices, so memory stays bounded. Written
+whole from arrays (:func:`write_segment_store`) or record by record
+(:class:`SegmentStoreWriter`, what the segment step does: memory one chunk of
+windows), the two give the same datasets.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def write_segment_store(
         raise ValueError(f"segment table lacks columns {missing}")
     with atomic_path(path, suffix=".h5.tmp") as tmp:
         with hdf5_writer(tmp) as f:
-            rows = max(1, min(len(signals), max(1, (1 << 20) // (4 * window))))
+            rows = max(1, min(len(signals), signal_chunk_rows(window)))
             f.create_dataset(
                 "signals",
                 data=signals,
@@ -87,14 +90,100 @@ def write_segment_store(
                 compression_opts=1 if len(signals) else None,
                 shuffle=bool(len(signals)),
             )
-            write_table_group(f.create_group("table"), table)
-            f.attrs["fs"] = float(fs)
-            f.attrs["window"] = int(window)
-            f.attrs["hop"] = int(hop)
-            f.attrs.create("classes", np.array([str(c) for c in classes], dtype=object), dtype=STR_DTYPE)
-            f.attrs["ecgcwt_version"] = __version__
-            for k, v in (extra_attrs or {}).items():
-                f.attrs[k] = v
+            _write_table_and_attrs(f, table, fs, window, hop, classes, extra_attrs)
+
+
+def signal_chunk_rows(window: int) -> int:
+    """Rows per chunk of ``/signals`` in a store of at least that many rows: 1 MiB of float32 windows."""
+    return max(1, (1 << 20) // (4 * int(window)))
+
+
+class SegmentStoreWriter:
+    """Append windows to ``/signals`` of an open, new file, record by record; the table and attributes last.
+
+    Memory is one chunk of windows (1 MiB), whatever the number of records:
+    rows are buffered until a chunk is full and written as whole chunks. The
+    file it gives is the one :func:`write_segment_store` writes from the same
+    arrays (same values, dtype, chunk shape and filters; only ``/signals`` may
+    grow, so its maximum shape is unlimited).
+    """
+
+    def __init__(self, f: h5py.File, window: int) -> None:
+        self.f = f
+        self.window = int(window)
+        self.chunk_rows = signal_chunk_rows(window)
+        self._buffer = np.empty((self.chunk_rows, self.window), np.float32)
+        self._buffered = 0
+        self._signals: h5py.Dataset | None = None  # created when the first chunk is full, or at finish
+        self.n_rows = 0
+
+    def append(self, windows: np.ndarray) -> None:
+        """Windows (n, window) after the rows written so far."""
+        windows = np.asarray(windows, dtype=np.float32)
+        if windows.ndim != 2 or windows.shape[1] != self.window:
+            raise ValueError(f"windows must have shape (n, {self.window}), got {windows.shape}")
+        i = 0
+        while i < len(windows):
+            take = min(len(windows) - i, self.chunk_rows - self._buffered)
+            self._buffer[self._buffered : self._buffered + take] = windows[i : i + take]
+            self._buffered += take
+            i += take
+            if self._buffered == self.chunk_rows:
+                self._flush()
+        self.n_rows += len(windows)
+
+    def _flush(self) -> None:
+        if self._signals is None:
+            rows = max(
+                1, self._buffered
+            )  # fewer rows than a chunk in all: one chunk of that many, as write_segment_store
+            self._signals = self.f.create_dataset(
+                "signals",
+                shape=(0, self.window),
+                maxshape=(None, self.window),
+                dtype=np.float32,
+                chunks=(min(rows, self.chunk_rows), self.window),
+                compression="gzip",
+                compression_opts=1,
+                shuffle=True,
+            )
+        if self._buffered:
+            start = self._signals.shape[0]
+            self._signals.resize(start + self._buffered, axis=0)
+            self._signals[start : start + self._buffered] = self._buffer[: self._buffered]
+            self._buffered = 0
+
+    def finish(
+        self,
+        table: pd.DataFrame,
+        *,
+        fs: float,
+        hop: int,
+        classes: Sequence[str],
+        extra_attrs: dict | None = None,
+    ) -> None:
+        """The last rows, the table (one row per window appended, in order) and the root attributes."""
+        if len(table) != self.n_rows:
+            raise ValueError(f"table has {len(table)} rows but {self.n_rows} windows were appended")
+        if self.n_rows == 0:
+            self.f.create_dataset("signals", data=np.empty((0, self.window), np.float32))
+        else:
+            self._flush()
+        _write_table_and_attrs(self.f, table, fs, self.window, hop, classes, extra_attrs)
+
+
+def _write_table_and_attrs(f: h5py.File, table, fs, window, hop, classes, extra_attrs) -> None:
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"segment table lacks columns {missing}")
+    write_table_group(f.create_group("table"), table)
+    f.attrs["fs"] = float(fs)
+    f.attrs["window"] = int(window)
+    f.attrs["hop"] = int(hop)
+    f.attrs.create("classes", np.array([str(c) for c in classes], dtype=object), dtype=STR_DTYPE)
+    f.attrs["ecgcwt_version"] = __version__
+    for k, v in (extra_attrs or {}).items():
+        f.attrs[k] = v
 
 
 def read_info(path: str | os.PathLike) -> SegmentStoreInfo:

@@ -16,17 +16,19 @@ the QC table with ``status`` ``skipped`` and its ``reason``.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.signal import resample_poly
 
+from ecgcwt.atomic import atomic_path, hdf5_writer
 from ecgcwt.data.records import UnusableRecord, check_record_names, link_target, read_record, read_record_list
-from ecgcwt.data.segment_store import write_segment_store
+from ecgcwt.data.segment_store import SegmentStoreWriter, write_segment_store
 from ecgcwt.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -273,12 +275,14 @@ def segment_databases(
     on_bad_record: str = "fail",
     data_source: str = "physionet",
 ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame, list[str]]:
-    """Segment every record of every database.
+    """Segment every record of every database, in memory.
 
     Returns ``(signals, table, qc, classes)``: float32 windows (n, window), the
     segment table (columns of :data:`ecgcwt.data.segment_store.TABLE_COLUMNS`), the
     quality-control table (:data:`QC_COLUMNS`: one row per recording, and per
-    skipped record) and the sorted class names.
+    skipped record) and the sorted class names. :func:`segment_to_store`
+    writes the same windows to ``segments.h5`` record by record instead,
+    without holding them all.
 
     A record that cannot be used (missing, truncated or corrupt files, shorter
     than one window, or no window passing the quality checks on any lead)
@@ -289,28 +293,91 @@ def segment_databases(
     name (RECORDS entry or ``DatabaseSource.records``) is an error, checked
     before any record is read, and so is a class left without any window.
     """
-    if on_bad_record not in ON_BAD_RECORD:
-        raise ConfigError(f"data.on_bad_record is {on_bad_record!r}; allowed: {', '.join(ON_BAD_RECORD)}.")
-    sources = list(sources)
-    subject_map = subject_map or {}
-    classes = sorted({s.label for s in sources})
-    class_index = {c: i for i, c in enumerate(classes)}
-    # every name of every database is checked before the first record is read
-    names_of = {}
-    for src in sources:
-        if src.records is not None:
-            listed_in = f"config data.records.{src.db}"
-            names_of[src.db] = (check_record_names(list(src.records), listed_in), listed_in)
-        else:
-            names_of[src.db] = (read_record_list(src.path, data_source=data_source), str(Path(src.path) / "RECORDS"))
-    chunks: list[np.ndarray] = []
-    rows: list[dict] = []
-    qc_rows: list[dict] = []
-    bad: list[tuple[DatabaseSource, str, str]] = []  # (source, record, reason) of records without any window
+    run = _Segmenter(sources, spec, subject_map, on_bad_record, data_source)
+    chunks = [w for windows in run.records() for w in windows]
+    table, qc = run.finish()
+    signals = np.concatenate(chunks) if chunks else np.empty((0, spec.window), np.float32)
+    return signals, table, qc, run.classes
 
-    def skip(src: DatabaseSource, name: str, subject: str, error: UnusableRecord, rec_rows=()) -> None:
+
+def segment_to_store(
+    path: str | os.PathLike,
+    sources: Iterable[DatabaseSource],
+    spec: SegmentSpec,
+    subject_map: dict[str, str] | None = None,
+    *,
+    on_bad_record: str = "fail",
+    data_source: str = "physionet",
+    edit_table: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """:func:`segment_databases` streamed into ``segments.h5`` at ``path``: returns ``(table, qc, classes)``.
+
+    Each record's windows are appended to the store as the record is cut
+    (:class:`~ecgcwt.data.segment_store.SegmentStoreWriter`), so memory holds one
+    record and one chunk of windows, not every window: the full length of the
+    PhysioNet databases (~680,000 windows, 2.8 GB of float32) fits a small job.
+    The file holds the same datasets :func:`write_segments` writes from
+    :func:`segment_databases`' arrays. It is written atomically: an error
+    (a bad record with ``on_bad_record="fail"``, a class without windows)
+    leaves no file. ``edit_table`` may rewrite the table before it is stored;
+    it must keep the rows and their order.
+    """
+    run = _Segmenter(sources, spec, subject_map, on_bad_record, data_source)
+    with atomic_path(path, suffix=".h5.tmp") as tmp:
+        with hdf5_writer(tmp) as f:
+            writer = SegmentStoreWriter(f, spec.window)
+            for windows in run.records():
+                for w in windows:
+                    writer.append(w)
+            table, qc = run.finish()
+            if edit_table is not None:
+                edited = edit_table(table.copy())
+                if len(edited) != len(table):
+                    raise ValueError("edit_table must keep every row of the segment table, in order")
+                table = edited
+            writer.finish(table, fs=spec.fs, hop=spec.hop, classes=run.classes, extra_attrs=segment_attrs(spec))
+    return table, qc, run.classes
+
+
+#: Columns of the segment table in the order :func:`segment_databases` gives them.
+_TABLE_ORDER = ["segment", "db", "record", "subject", "recording", "lead", "lead_name", "start", "label", "label_index"]
+
+
+class _Segmenter:
+    """One segmentation run: :meth:`records` yields each usable record's windows, :meth:`finish` the tables.
+
+    The table is kept as one entry per recording (its constant columns and the
+    kept starts), not one Python object per window.
+    """
+
+    def __init__(self, sources, spec: SegmentSpec, subject_map, on_bad_record: str, data_source: str) -> None:
+        if on_bad_record not in ON_BAD_RECORD:
+            raise ConfigError(f"data.on_bad_record is {on_bad_record!r}; allowed: {', '.join(ON_BAD_RECORD)}.")
+        self.sources = list(sources)
+        self.spec = spec
+        self.subject_map = subject_map or {}
+        self.on_bad_record = on_bad_record
+        self.data_source = data_source
+        self.classes = sorted({s.label for s in self.sources})
+        self.class_index = {c: i for i, c in enumerate(self.classes)}
+        # every name of every database is checked before the first record is read
+        self.names_of = {}
+        for src in self.sources:
+            if src.records is not None:
+                listed_in = f"config data.records.{src.db}"
+                self.names_of[src.db] = (check_record_names(list(src.records), listed_in), listed_in)
+            else:
+                self.names_of[src.db] = (
+                    read_record_list(src.path, data_source=data_source),
+                    str(Path(src.path) / "RECORDS"),
+                )
+        self.leads_kept: list[tuple] = []  # (db, record, subject, recording, lead, lead_name, label, starts)
+        self.qc_rows: list[dict] = []
+        self.bad: list[tuple[DatabaseSource, str, str]] = []  # (source, record, reason) of records without any window
+
+    def _skip(self, src: DatabaseSource, name: str, subject: str, error: UnusableRecord, rec_rows=()) -> None:
         log.warning("skipped record %s/%s (%s): %s", src.db, name, src.label, error.reason)
-        bad.append((src, name, error.reason))
+        self.bad.append((src, name, error.reason))
         base = {
             "db": src.db,
             "record": name,
@@ -321,137 +388,163 @@ def segment_databases(
             "link_target": link_target(src.path, name),
         }
         if rec_rows:
-            qc_rows.extend({**q, **base} for q in rec_rows)
+            self.qc_rows.extend({**q, **base} for q in rec_rows)
         else:
-            qc_rows.append(base)  # nothing was read: no lead, no counts
+            self.qc_rows.append(base)  # nothing was read: no lead, no counts
 
-    for src in sources:
-        names, listed_in = names_of[src.db]
-        for name in names:
-            subject = subject_map.get(f"{src.db}/{name}", f"{src.db}/{name}")
-            linked = link_target(src.path, name)
-            try:
-                rec = read_record(
-                    src.path,
-                    name,
-                    max_duration_s=spec.max_duration_s,
-                    channels=spec.leads,
-                    data_source=data_source,
-                    listed_in=listed_in,
-                )
-            except UnusableRecord as exc:
-                if on_bad_record == "fail":
-                    raise
-                skip(src, name, subject, exc)
-                continue
-            leads = list(spec.leads) if spec.leads is not None else list(range(rec.signal.shape[1]))
-            rec_rows, rec_chunks, rec_table = [], [], []
-            try:
-                for j, lead in enumerate(leads):
-                    cut = cut_lead(
-                        rec.signal[:, j],
-                        rec.clipped[:, j],
-                        rec.fs,
-                        spec.fs,
-                        spec.window,
-                        spec.hop,
-                        spec.quality,
-                        spec.max_per_recording,
+    def records(self) -> Iterator[list[np.ndarray]]:
+        """The float32 windows of each usable record (one array per lead with windows), record by record."""
+        spec, on_bad_record = self.spec, self.on_bad_record
+        for src in self.sources:
+            names, listed_in = self.names_of[src.db]
+            for name in names:
+                subject = self.subject_map.get(f"{src.db}/{name}", f"{src.db}/{name}")
+                try:
+                    rec = read_record(
+                        src.path,
+                        name,
+                        max_duration_s=spec.max_duration_s,
+                        channels=spec.leads,
+                        data_source=self.data_source,
+                        listed_in=listed_in,
                     )
-                    n = cut.n_samples
-                    recording = f"{src.db}/{name}/{lead}"
-                    qc = {
-                        "db": src.db,
-                        "record": name,
-                        "lead": lead,
-                        "recording": recording,
-                        "subject": subject,
-                        "label": src.label,
-                        "seconds": n / spec.fs,
-                        "windows": len(cut.starts),
-                        "link_target": linked,
-                    }
-                    if len(cut.starts) == 0:
-                        rec_rows.append({**qc, **{f"dropped_{r}": 0 for r in DROP_REASONS}, "kept": 0})
-                        raise UnusableRecord(
-                            f"record {rec.path} lead {lead} has {n} samples at {spec.fs:g} Hz "
-                            f"({n / spec.fs:.1f} s), shorter than one window of {spec.window} samples "
-                            f"({spec.window / spec.fs:.1f} s).",
-                            "Lower segments.window, raise data.max_duration_s, leave the record out with "
-                            "data.records, or set data.on_bad_record: skip to go on without it.",
-                        )
-                    qc.update({f"dropped_{r}": int(np.sum(cut.reasons == r)) for r in DROP_REASONS})
-                    qc["kept"] = len(cut.kept)
-                    qc["status"], qc["reason"] = "ok", ""
-                    rec_rows.append(qc)
-                    if len(cut.kept) == 0:
-                        continue
-                    rec_chunks.append(cut.windows)
-                    for s in cut.kept:
-                        rec_table.append(
-                            {
-                                "db": src.db,
-                                "record": name,
-                                "subject": subject,
-                                "recording": recording,
-                                "lead": lead,
-                                "lead_name": rec.sig_names[j],  # rec holds only the selected leads
-                                "start": int(s),
-                                "label": src.label,
-                                "label_index": class_index[src.label],
-                            }
-                        )
-            except UnusableRecord as exc:
-                if on_bad_record == "fail":
-                    raise
-                skip(src, name, subject, exc, rec_rows)
-                continue
-            if not rec_chunks:
-                # no lead of this record gave a window: the record is unusable as a whole
-                reason = _no_window_reason(rec_rows)
-                if on_bad_record == "skip":
-                    skip(src, name, subject, UnusableRecord(reason, ""), rec_rows)
-                else:
-                    log.warning("record %s/%s (%s): %s", src.db, name, src.label, reason)
-                    bad.append((src, name, reason))
-                    qc_rows.extend({**q, "status": "empty", "reason": reason} for q in rec_rows)
-                continue
-            for q in rec_rows:
-                if q["kept"] == 0:
-                    q["status"], q["reason"] = "empty", _no_window_reason([q])
-                    log.warning("%s: %s; the record's other lead(s) are used", q["recording"], q["reason"])
-            qc_rows.extend(rec_rows)
-            chunks.extend(rec_chunks)
-            rows.extend(rec_table)
+                except UnusableRecord as exc:
+                    if on_bad_record == "fail":
+                        raise
+                    self._skip(src, name, subject, exc)
+                    continue
+                rec_rows: list[dict] = []  # QC rows of the record's leads, filled as they are cut
+                try:
+                    rec_chunks, rec_leads = self._cut_record(src, name, subject, rec, rec_rows)
+                except UnusableRecord as exc:
+                    if on_bad_record == "fail":
+                        raise
+                    self._skip(src, name, subject, exc, rec_rows)
+                    continue
+                del rec
+                if not rec_chunks:
+                    # no lead of this record gave a window: the record is unusable as a whole
+                    reason = _no_window_reason(rec_rows)
+                    if on_bad_record == "skip":
+                        self._skip(src, name, subject, UnusableRecord(reason, ""), rec_rows)
+                    else:
+                        log.warning("record %s/%s (%s): %s", src.db, name, src.label, reason)
+                        self.bad.append((src, name, reason))
+                        self.qc_rows.extend({**q, "status": "empty", "reason": reason} for q in rec_rows)
+                    continue
+                for q in rec_rows:
+                    if q["kept"] == 0:
+                        q["status"], q["reason"] = "empty", _no_window_reason([q])
+                        log.warning("%s: %s; the record's other lead(s) are used", q["recording"], q["reason"])
+                self.qc_rows.extend(rec_rows)
+                self.leads_kept.extend(rec_leads)
+                yield rec_chunks
 
-    table = pd.DataFrame(
-        rows, columns=["db", "record", "subject", "recording", "lead", "lead_name", "start", "label", "label_index"]
-    )
-    table.insert(0, "segment", np.arange(len(table), dtype=np.int64))
-    qc_df = _qc_frame(qc_rows)
-    missing = [c for c in classes if c not in set(table["label"])]
-    if missing:
-        listed = [f"{s.db}/{n} ({s.label}): {r}" for s, n, r in bad if s.label in missing]
-        what = "skipped or without a usable window" if on_bad_record == "skip" else "without a usable window"
-        raise DataError(
-            f"no usable window left for class(es) {missing}: "
-            + (
-                f"every record of the class is {what}:\n  " + "\n  ".join(listed) + "\n"
-                if listed
-                else "every window failed the quality checks (see the per-recording counts in the QC table). "
+    def _cut_record(self, src: DatabaseSource, name: str, subject: str, rec, rec_rows: list[dict]):
+        """Windows and table entries of each lead of ``rec``; its QC rows appended to ``rec_rows``."""
+        spec = self.spec
+        leads = list(spec.leads) if spec.leads is not None else list(range(rec.signal.shape[1]))
+        rec_chunks, rec_leads = [], []
+        linked = link_target(src.path, name)  # where a symbolic link in the data folder leads ("" for plain files)
+        for j, lead in enumerate(leads):
+            cut = cut_lead(
+                rec.signal[:, j],
+                rec.clipped[:, j],
+                rec.fs,
+                spec.fs,
+                spec.window,
+                spec.hop,
+                spec.quality,
+                spec.max_per_recording,
             )
-            + "A classifier needs every class: fix or replace the records, loosen segments.quality, or remove "
-            "the class's database(s) from data.databases."
+            n = cut.n_samples
+            recording = f"{src.db}/{name}/{lead}"
+            qc = {
+                "db": src.db,
+                "record": name,
+                "lead": lead,
+                "recording": recording,
+                "subject": subject,
+                "label": src.label,
+                "seconds": n / spec.fs,
+                "windows": len(cut.starts),
+                "link_target": linked,
+            }
+            if len(cut.starts) == 0:
+                rec_rows.append({**qc, **{f"dropped_{r}": 0 for r in DROP_REASONS}, "kept": 0})
+                raise UnusableRecord(
+                    f"record {rec.path} lead {lead} has {n} samples at {spec.fs:g} Hz "
+                    f"({n / spec.fs:.1f} s), shorter than one window of {spec.window} samples "
+                    f"({spec.window / spec.fs:.1f} s).",
+                    "Lower segments.window, raise data.max_duration_s, leave the record out with "
+                    "data.records, or set data.on_bad_record: skip to go on without it.",
+                )
+            qc.update({f"dropped_{r}": int(np.sum(cut.reasons == r)) for r in DROP_REASONS})
+            qc["kept"] = len(cut.kept)
+            qc["status"], qc["reason"] = "ok", ""
+            rec_rows.append(qc)
+            if len(cut.kept) == 0:
+                continue
+            rec_chunks.append(cut.windows)
+            # rec holds only the selected leads: its j-th name is this lead's
+            rec_leads.append((src.db, name, subject, recording, lead, rec.sig_names[j], src.label, cut.kept))
+        return rec_chunks, rec_leads
+
+    def finish(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The segment table and the QC table, after every record; the checks on the run as a whole."""
+        table = self._table()
+        qc_df = _qc_frame(self.qc_rows)
+        classes, bad, on_bad_record = self.classes, self.bad, self.on_bad_record
+        missing = [c for c in classes if c not in set(table["label"])]
+        if missing:
+            listed = [f"{s.db}/{n} ({s.label}): {r}" for s, n, r in bad if s.label in missing]
+            what = "skipped or without a usable window" if on_bad_record == "skip" else "without a usable window"
+            raise DataError(
+                f"no usable window left for class(es) {missing}: "
+                + (
+                    f"every record of the class is {what}:\n  " + "\n  ".join(listed) + "\n"
+                    if listed
+                    else "every window failed the quality checks (see the per-recording counts in the QC table). "
+                )
+                + "A classifier needs every class: fix or replace the records, loosen segments.quality, or remove "
+                "the class's database(s) from data.databases."
+            )
+        if bad and on_bad_record == "fail":
+            listed = "\n  ".join(f"{s.db}/{n} ({Path(s.path) / n}): {r}" for s, n, r in bad)
+            raise UnusableRecord(
+                f"{len(bad)} record(s) gave no usable window:\n  {listed}\n",
+                "Check the record(s), loosen segments.quality, leave them out with data.records, or set "
+                "data.on_bad_record: skip to go on without them.",
+            )
+        return table, qc_df
+
+    def _table(self) -> pd.DataFrame:
+        counts = np.array([len(x[-1]) for x in self.leads_kept], dtype=np.int64)
+        n = int(counts.sum())
+
+        def column(i: int) -> np.ndarray:  # one value per recording, repeated for its windows (shared objects)
+            values = np.empty(len(self.leads_kept), dtype=object)
+            values[:] = [x[i] for x in self.leads_kept]
+            return np.repeat(values, counts)
+
+        starts = [np.asarray(x[-1], dtype=np.int64) for x in self.leads_kept]
+        labels = column(6)
+        table = pd.DataFrame(
+            {
+                "segment": np.arange(n, dtype=np.int64),
+                "db": column(0),
+                "record": column(1),
+                "subject": column(2),
+                "recording": column(3),
+                "lead": column(4).astype(np.int64),
+                "lead_name": column(5),
+                "start": np.concatenate(starts) if starts else np.empty(0, np.int64),
+                "label": labels,
+                "label_index": np.array([self.class_index[c] for c in labels], dtype=np.int64),
+            },
+            columns=_TABLE_ORDER,
         )
-    if bad and on_bad_record == "fail":
-        listed = "\n  ".join(f"{s.db}/{n} ({Path(s.path) / n}): {r}" for s, n, r in bad)
-        raise UnusableRecord(
-            f"{len(bad)} record(s) gave no usable window:\n  {listed}\n",
-            "Check the record(s), loosen segments.quality, leave them out with data.records, or set "
-            "data.on_bad_record: skip to go on without them.",
-        )
-    signals = np.concatenate(chunks) if chunks else np.empty((0, spec.window), np.float32)
-    return signals, table, qc_df, classes
+        return table
 
 
 def _qc_frame(qc_rows: list[dict]) -> pd.DataFrame:

@@ -6,7 +6,11 @@ Layout (the contract with training; one writer, read-only readers):
     uint8 colour indices (N, H, W), chunks (1, H, W) (one image per chunk, so a
     random read decompresses exactly one image), compressed with
     :data:`~ecgcwt.imaging.format.DEFAULT_CODEC` (chosen by
-    ``benchmarks/bench_cache.py``). The RGB image is ``colormap[images[i]]``,
+    ``benchmarks/bench_cache.py``): each image stored as its row-to-row
+    differences, then deflated; read the images through
+    :class:`~ecgcwt.imaging.reader.ChunkReader`, which decodes them (with h5py
+    alone: ``numpy.cumsum(images[i], axis=0, dtype=numpy.uint8)``). The RGB
+    image is ``colormap[index_image]``,
     applied where the batch is assembled (on the training device): a third of
     the bytes of the RGB images the format-1 cache stored.
 ``/colormap``
@@ -50,8 +54,9 @@ from ecgcwt.config import validate_section
 from ecgcwt.data import STR_DTYPE, iter_signal_batches, read_info, read_table, write_table_group
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.imaging.cwt import CwtParams, FilterBank
-from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, DEFAULT_CODEC
+from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, DEFAULT_CODEC, ROW_DELTA_CODECS
 from ecgcwt.imaging.image import image_colormap, scalogram_indices, validate_image_config
+from ecgcwt.imaging.reader import row_delta_encode
 
 
 def parse_cwt_config(cwt_cfg: Mapping) -> tuple[CwtParams, dict, int]:
@@ -144,8 +149,9 @@ class IndexImageWriter:
     Deflate codecs compress each chunk here, in ``workers`` threads (zlib
     releases the GIL), and write it as is: the same bytes HDF5's gzip filter
     would produce and read back (shuffle of 1-byte elements is the identity),
-    at twice the speed of the filter's single thread. Other codecs go through
-    HDF5's filter.
+    at twice the speed of the filter's single thread; a row-delta codec
+    (:data:`~ecgcwt.imaging.format.ROW_DELTA_CODECS`) first replaces each row by
+    its difference to the row above. Other codecs go through HDF5's filter.
     """
 
     def __init__(
@@ -161,6 +167,9 @@ class IndexImageWriter:
         f.attrs["cache_format"] = CACHE_FORMAT
         f.attrs["codec"] = codec
         self._level = opts["compression_opts"] if opts.get("compression") == "gzip" else None
+        self._row_delta = codec in ROW_DELTA_CODECS
+        if self._row_delta and self._level is None:
+            raise ConfigError(f"codec {codec!r}: row deltas are written with deflate only")
         self._pool = ThreadPoolExecutor(max(1, int(workers))) if self._level is not None else None
 
     def write(self, rows, indices: np.ndarray) -> None:
@@ -177,7 +186,8 @@ class IndexImageWriter:
             self.images.id.write_direct_chunk((int(r), 0, 0), payload)
 
     def _deflate(self, img: np.ndarray) -> bytes:
-        return zlib.compress(np.ascontiguousarray(img).tobytes(), self._level)
+        img = np.ascontiguousarray(img, dtype=np.uint8)
+        return zlib.compress((row_delta_encode(img) if self._row_delta else img).tobytes(), self._level)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -7,11 +7,19 @@ given an older cache refuses it with :data:`OLD_RGB_CACHE`.
 
 Format history: 1 (no attribute): uint8 RGB ``/images`` (N, H, W, 3), gzip 1.
 2: uint8 colour indices ``/images`` (N, H, W) plus the ``/colormap`` table (K, 3).
+3: as 2, and the ``codec`` attribute also says how an image is coded before
+compression: a :data:`ROW_DELTA_CODECS` codec stores each image as its
+row-to-row differences (row 0 as is, row i minus row i - 1, uint8 modulo 256;
+rows are frequencies, and a scalogram changes little from one to the next),
+decoded exactly by a uint8 cumulative sum down the rows
+(:func:`ecgcwt.imaging.reader.row_delta_encode` / ``row_delta_decode``). A cache without a
+``codec`` attribute stores plain index images. Readers of format 3 refuse
+format 2 caches (rebuild them), as format 2 readers refuse format 3.
 """
 
 from __future__ import annotations
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 #: codec name -> h5py ``create_dataset`` filter keywords. Shuffle on 1-byte
 #: elements is the identity; it is here because it was measured (benchmarks/bench_cache.py).
@@ -19,14 +27,23 @@ CACHE_CODECS: dict[str, dict] = {
     "gzip-1": {"compression": "gzip", "compression_opts": 1},
     "gzip-4-shuffle": {"compression": "gzip", "compression_opts": 4, "shuffle": True},
     "lzf": {"compression": "lzf"},
+    "rowdelta-gzip-1": {"compression": "gzip", "compression_opts": 1},
 }
+#: Codecs whose stored image is the row-to-row difference of the index image (format 3).
+ROW_DELTA_CODECS = frozenset({"rowdelta-gzip-1"})
 
-#: Chosen by measurement (benchmarks/bench_cache.py, 1,020 index images of 224 px, 2-core CPU, two runs):
-#: gzip-1 21.9 KB/image, build 1,052-1,098 img/s, batch read 1,701-2,758 img/s; gzip-4-shuffle 7% smaller
-#: (20.3 KB) at a build rate within the noise (840-1,178); LZF 31% larger (28.7 KB), builds faster
-#: (1,539-1,592) but reads through HDF5's filter under h5py's lock, one image at a time (2,001-2,047),
-#: where deflate's raw chunks inflate in parallel threads (the streaming reader's path, which scales with
-#: a GPU host's cores). RGB gzip 1 (format 1) was 37.7 KB/image.
-DEFAULT_CODEC = "gzip-1"
+#: Chosen by measurement (benchmarks/bench_cache.py, 1,020 index images of 224 px from synthetic ECG, 2-core
+#: CPU shared with other jobs, medians of 3 rounds): row deltas before deflate level 1 store 13.6 KB per image
+#: where plain gzip-1 stores 21.9 KB (-38%; RGB gzip 1, format 1: 37.7 KB), built at 918 img/s (gzip-1: 693)
+#: and read at 1,949 img/s one by one, 1,704 in batches of 32 (gzip-1: 1,826 and 1,704): the deltas cost one
+#: uint8 subtraction per pixel to write and one cumulative sum to read, deflate has less to do, and the
+#: raw-chunk reader's parallel inflation is kept. Higher deflate levels shrink the deltas further (level 4:
+#: 11.5 KB, level 6: 10.9 KB) but build 2-6x slower; several images per chunk do not help (gzip-1, 4 or 16
+#: per chunk: 21.9 KB) and make random reads 4-12x slower. hdf5plugin's Zstd level 3 on the row deltas
+#: (12.2 KB, built at 2,504 img/s and read at 3,012 through HDF5's filter on one thread) would add a
+#: compiled dependency; plain Zstd 3 (21.9 KB), Zstd 9 (20.1), Blosc/Zstd 1 (23.0) and Blosc/LZ4 (33.5)
+#: miss 15 KB.
+DEFAULT_CODEC = "rowdelta-gzip-1"
+
 
 OLD_RGB_CACHE = "built by an older ecgcwt (RGB images); delete results/scalograms/ and rerun"

@@ -10,7 +10,7 @@ import numpy as np
 
 from ecgcwt.atomic import atomic_path
 from ecgcwt.data import table_from_group
-from ecgcwt.imaging.reader import read_colormap, read_scalogram_attrs
+from ecgcwt.imaging.reader import ChunkReader, read_colormap, read_scalogram_attrs
 
 
 def write_gallery(
@@ -37,7 +37,9 @@ def write_gallery(
         for c in classes:
             rows = np.flatnonzero(table["label"].to_numpy() == c)
             chosen.append(sorted(rng.choice(rows, size=min(per_class, len(rows)), replace=False).tolist()))
-        images = {r: colormap[f["images"][r]] for rows in chosen for r in rows}  # index image -> RGB
+    rows = sorted(r for rs in chosen for r in rs)
+    with ChunkReader(scalograms_h5) as reader:  # decodes the stored images (row deltas) into colour indices
+        images = dict(zip(rows, colormap[reader.read(rows)]))  # index image -> RGB
     size = attrs["image_size"]
     ticks_hz = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if freqs[-1] <= t <= freqs[0]]
     # pixel row of a frequency: rows are log-spaced, resized from S rows to `size`

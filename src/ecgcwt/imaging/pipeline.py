@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Mapping
 
 import pandas as pd
 
-from ecgcwt.data import DatabaseSource, SegmentSpec, segment_databases, write_segments
+from ecgcwt.data import DatabaseSource, SegmentSpec, segment_to_store
 from ecgcwt.imaging.cache import build_scalogram_cache
 
 
@@ -34,12 +34,8 @@ def build_data(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    signals, table, _, classes = segment_databases(sources, spec, dict(subject_map or {}))
-    if edit_table is not None:
-        edited = edit_table(table.copy())
-        if len(edited) != len(table):
-            raise ValueError("edit_table must keep every row of the segment table, in order")
-        table = edited
-    write_segments(out_dir / "segments.h5", signals, table, spec, classes)
+    table, _, _ = segment_to_store(
+        out_dir / "segments.h5", sources, spec, dict(subject_map or {}), edit_table=edit_table
+    )
     cache = build_scalogram_cache(out_dir / "segments.h5", out_dir / "scalograms.h5", cwt_cfg, threads=threads)
     return cache, table

@@ -1,6 +1,8 @@
 """Random access to the images of ``scalograms.h5`` at the speed of the disk and zlib.
 
-The cache stores one uint8 colour-index image per HDF5 chunk, deflated, and
+The cache stores one uint8 colour-index image per HDF5 chunk, deflated (by
+default as row-to-row differences, :data:`~ecgcwt.imaging.format.ROW_DELTA_CODECS`,
+decoded here by a cumulative sum after inflation), and
 the colour table beside them (``/colormap``); readers return index images
 and the table, and the RGB image is ``colormap[index]``, applied where the
 batch is assembled. A cache of the older RGB format is refused with
@@ -33,7 +35,7 @@ import pandas as pd
 
 from ecgcwt.data import decode_str, table_from_group
 from ecgcwt.errors import DataError
-from ecgcwt.imaging.format import CACHE_FORMAT, OLD_RGB_CACHE
+from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, OLD_RGB_CACHE, ROW_DELTA_CODECS
 
 _REBUILD = "rebuild it with `snakemake --forcerun scalograms`"
 
@@ -45,9 +47,20 @@ def check_cache_format(path: str | os.PathLike, f: h5py.File) -> None:
     if images is not None and images.ndim == 4 and images.shape[3] == 3 and fmt is None:
         raise DataError(f"scalogram cache {str(path)!r} was {OLD_RGB_CACHE}")
     if fmt is None or int(fmt) != CACHE_FORMAT:
+        by = (
+            ""
+            if fmt is None
+            else (" (built by an older ecgcwt)" if int(fmt) < CACHE_FORMAT else " (built by a newer ecgcwt)")
+        )
         raise DataError(
-            f"scalogram cache {str(path)!r} has format {fmt if fmt is not None else 'unknown'}, this ecgcwt reads "
+            f"scalogram cache {str(path)!r} has format {fmt if fmt is not None else 'unknown'}{by}, this ecgcwt reads "
             f"format {CACHE_FORMAT}; delete results/scalograms/ and rerun"
+        )
+    codec = f.attrs.get("codec")
+    if codec is not None and decode_str(codec) not in CACHE_CODECS:
+        raise DataError(
+            f"scalogram cache {str(path)!r} has codec {decode_str(codec)!r}, this ecgcwt reads "
+            f"{', '.join(sorted(CACHE_CODECS))}; delete results/scalograms/ and rerun"
         )
     if images is None or images.ndim != 3 or images.dtype != np.uint8:
         found = "none" if images is None else f"{images.dtype} {images.shape}"
@@ -62,6 +75,19 @@ def read_colormap(path: str | os.PathLike) -> np.ndarray:
     with _open_cache(path) as f:
         check_cache_format(path, f)
         return f["colormap"][:]
+
+
+def row_delta_encode(image: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) -> its row-to-row differences (row 0 as is), modulo 256."""
+    d = np.empty_like(image)
+    d[0] = image[0]
+    np.subtract(image[1:], image[:-1], out=d[1:])
+    return d
+
+
+def row_delta_decode(deltas: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The inverse of :func:`row_delta_encode` (a uint8 cumulative sum down the rows), into ``out`` if given."""
+    return np.cumsum(deltas, axis=-2, dtype=np.uint8, out=out)
 
 
 class ChunkReader:
@@ -89,6 +115,9 @@ class ChunkReader:
             self._file.close()
             raise
         self.colormap = self._file["colormap"][:]
+        codec = self._file.attrs.get("codec")
+        # stored as row deltas (format 3's rowdelta codecs): decoded after inflation
+        self.row_delta = codec is not None and decode_str(codec) in ROW_DELTA_CODECS
         n, h, w = self._images.shape
         self.n_images, self.image_shape = int(n), (int(h), int(w))
         self.image_bytes = h * w
@@ -124,6 +153,8 @@ class ChunkReader:
         if not self.raw_chunks:
             for i, r in enumerate(rows):
                 self._images.read_direct(out, np.s_[int(r) : int(r) + 1], np.s_[i : i + 1])
+                if self.row_delta:
+                    row_delta_decode(out[i].copy(), out=out[i])
             return out
         chunks = [self._read_chunk(int(r)) for r in rows]  # h5py holds its lock here; cheap
         flat = out.reshape(len(rows), -1)
@@ -159,7 +190,12 @@ class ChunkReader:
             raise DataError(
                 f"{str(self.path)!r}: image {int(row)} holds {len(raw)} bytes, expected {self.image_bytes}; {_REBUILD}"
             )
-        dest[:] = np.frombuffer(raw, dtype=np.uint8)
+        if self.row_delta:
+            row_delta_decode(
+                np.frombuffer(raw, dtype=np.uint8).reshape(self.image_shape), out=dest.reshape(self.image_shape)
+            )
+        else:
+            dest[:] = np.frombuffer(raw, dtype=np.uint8)
 
     def close(self) -> None:
         if self._pool is not None:
