@@ -252,6 +252,13 @@ def _predict(args) -> int:
         )
         return EXIT_USAGE
 
+    from ecgcwt.apply import synthetic_model_warning
+
+    for record in args.records:  # before any result, so the warning is not missed
+        warning = synthetic_model_warning(model, record)
+        if warning:
+            print(f"ecgcwt predict: warning: {warning}", file=sys.stderr, flush=True)
+
     def show(row: dict) -> None:
         print(format_row(row, model.classes), flush=True)
         if args.explain:  # the record was readable: its windows are cut again for the maps

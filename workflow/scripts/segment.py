@@ -7,6 +7,7 @@ from ecgcwt.logs import log_to
 log = log_to(snakemake.log[0])
 
 from ecgcwt.atomic import write_csv  # noqa: E402
+from ecgcwt.config import describe_data_source  # noqa: E402
 from ecgcwt.data import (  # noqa: E402
     DatabaseSource,
     QualityLimits,
@@ -36,6 +37,8 @@ table, qc, classes = segment_to_store(
     snakemake.params.subject_map,
     on_bad_record=snakemake.params.on_bad_record,
     data_source=snakemake.params.source,
+    # the data source in words, stored in segments.h5 and carried on to the scalograms and the models
+    data_description=describe_data_source(snakemake.config),
 )
 skipped = skipped_records(qc)
 if len(skipped):

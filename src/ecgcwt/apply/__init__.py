@@ -13,6 +13,8 @@ __all__, __getattr__, __dir__ = lazy_face(
         "ModelFileError": ".predict",
         "PredictModel": ".predict",
         "PREDICT_KINDS": ".predict",
+        "model_data_source": ".predict",
+        "synthetic_model_warning": ".predict",
         "load_predict_model": ".predict",
         "model_paths": ".predict",
         "predict_records": ".predict",

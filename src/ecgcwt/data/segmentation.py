@@ -309,6 +309,7 @@ def segment_to_store(
     on_bad_record: str = "fail",
     data_source: str = "physionet",
     edit_table: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    data_description: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """:func:`segment_databases` streamed into ``segments.h5`` at ``path``: returns ``(table, qc, classes)``.
 
@@ -320,8 +321,13 @@ def segment_to_store(
     :func:`segment_databases`' arrays. It is written atomically: an error
     (a bad record with ``on_bad_record="fail"``, a class without windows)
     leaves no file. ``edit_table`` may rewrite the table before it is stored;
-    it must keep the rows and their order.
+    it must keep the rows and their order. ``data_description`` (e.g.
+    :func:`ecgcwt.config.describe_data_source`) is stored as the ``data_source``
+    attribute; the scalogram cache and every model trained on it carry it on, so
+    ``ecgcwt predict`` can say what data a model saw.
     """
+    extra = segment_attrs(spec)
+    extra["data_source"] = data_description or data_source
     run = _Segmenter(sources, spec, subject_map, on_bad_record, data_source)
     with atomic_path(path, suffix=".h5.tmp") as tmp:
         with hdf5_writer(tmp) as f:
@@ -335,7 +341,7 @@ def segment_to_store(
                 if len(edited) != len(table):
                     raise ValueError("edit_table must keep every row of the segment table, in order")
                 table = edited
-            writer.finish(table, fs=spec.fs, hop=spec.hop, classes=run.classes, extra_attrs=segment_attrs(spec))
+            writer.finish(table, fs=spec.fs, hop=spec.hop, classes=run.classes, extra_attrs=extra)
     return table, qc, run.classes
 
 

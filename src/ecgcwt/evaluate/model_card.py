@@ -24,6 +24,7 @@ from ecgcwt.atomic import write_text
 
 #: Preprocessing facts shown on a card, in this order, with their wording.
 PREPROCESSING_TEXT = {
+    "data_source": "data source",
     "fs": "sampling rate (Hz)",
     "window": "window (samples)",
     "hop": "hop between windows (samples)",

@@ -230,6 +230,7 @@ def _copy_segment_attrs(segments_h5: Path, f: h5py.File) -> None:
     from ecgcwt.data import SEGMENT_ATTRS
 
     with h5py.File(segments_h5, "r") as src:
-        for k in ("hop", *SEGMENT_ATTRS):
+        # data_source: what the records were (synthetic, a local folder, PhysioNet), carried on to the models
+        for k in ("hop", "data_source", *SEGMENT_ATTRS):
             if k in src.attrs:
                 f.attrs[k] = src.attrs[k]
