@@ -117,13 +117,7 @@ def main() -> None:
     parser.add_argument("--max-windows", type=int, default=100, help="windows per lead of the capped runs")
     parser.add_argument("--full", action="store_true", help="also classify every window of the 1e7 and 24 h records")
     parser.add_argument("--compare-src", help="another checkout's src/ folder: the same runs with that code")
-<<<<<<< HEAD
-    parser.add_argument(
-        "--sizes", default=",".join(SIZES), help="records to write and run (default: all of 1e6,1e7,24h)"
-    )
-=======
     parser.add_argument("--sizes", default=",".join(SIZES), help="records to run (default: 1e6,1e7,24h)")
->>>>>>> repro
     args = parser.parse_args()
     tmp = None if args.out else tempfile.TemporaryDirectory()
     work = Path(args.out or tmp.name)
