@@ -28,9 +28,16 @@ and once:
     over a cache larger than its memory budget (the images repeated to 20,000,
     3 GB as uint8; 4,000 with ``--quick``), in a child process whose peak
     resident memory (VmHWM, torch's import included) is ``stream_rss_mb``.
+``raw_img_s`` and ``job_img_s`` are medians of ``--rounds`` (3) rounds in which
+the bare step and the job alternate, so that a slow spell of the machine
+falls on both (each round's figures in ``rounds``).
+
 ``startup_s``
     from the start of a fresh Python process to the first training step of a
-    resnet18 job (``process_startup_s`` in its metrics.json), with the parts
+    resnet18 job (``process_startup_s`` in its metrics.json), median of
+    ``--rounds``, beside ``torch_import_s``: a bare
+    ``python -c 'import torch, torchvision'`` (start to exit) timed in the same
+    rounds, alternating with the job: the floor no job can start under. With the parts
     in ``startup``: importing ``ecgcwt.learn.cnn2d.learner`` (torch, torchvision), CUDA
     initialisation, and ``train_fold``'s own set-up (tables, folds, model,
     images into memory).
@@ -49,6 +56,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -260,6 +268,13 @@ print(json.dumps({"import_s": t1 - t0, "cuda_init_s": t2 - t1, **m["timing"]}))
 """
 
 
+def torch_import_s() -> float:
+    """Wall time of a bare ``python -c 'import torch, torchvision'``: the floor of any training job's start-up."""
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, torchvision"], check=True)
+    return time.perf_counter() - t
+
+
 def startup(cache: Path, folds: Path, work: Path, device: str, threads: int) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", STARTUP_CHILD, str(cache), str(folds), str(work / "startup"), device, str(threads)],
@@ -291,6 +306,7 @@ def main() -> None:
     ap.add_argument("--sweep", action="store_true", help="also time fp32/bf16 x contiguous/channels_last")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     ap.add_argument("--backbones", default=",".join(BACKBONES))
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the bare step and the job (medians)")
     ap.add_argument("--workdir", default=None, help="keep the caches here (default: a temporary folder)")
     args = ap.parse_args()
 
@@ -327,12 +343,19 @@ def main() -> None:
 
         for b in backbones:
             num = choose_numerics({"precision": "auto", "channels_last": "auto"}, dev, b)
-            raw = raw_step_img_s(b, dev, num.amp_dtype, num.channels_last, steps, warmup)
-            job = job_img_s(b, cache, folds, work, device, args.threads)
+            # the bare step and the job alternate, round by round: a slow spell of the machine (another
+            # process, a frequency change) falls on both, and the medians of the rounds are compared
+            raws, jobs = [], []
+            for _ in range(args.rounds):
+                raws.append(raw_step_img_s(b, dev, num.amp_dtype, num.channels_last, steps, warmup))
+                job = job_img_s(b, cache, folds, work, device, args.threads)
+                jobs.append(job["job_img_s"])
+            raw, job_rate = statistics.median(raws), statistics.median(jobs)
             result[b] = {
                 "raw_img_s": round(raw, 1),
-                "job_img_s": round(job["job_img_s"], 1),
-                "ratio": round(job["job_img_s"] / raw, 3),
+                "job_img_s": round(job_rate, 1),
+                "ratio": round(job_rate / raw, 3),
+                "rounds": {"raw_img_s": [round(x, 1) for x in raws], "job_img_s": [round(x, 1) for x in jobs]},
                 "precision": job["precision"],
                 "channels_last": job["channels_last"],
             }
@@ -360,9 +383,17 @@ def main() -> None:
             "budget_mb": round(budget, 1),
             "file_mb": round(big.stat().st_size / 1e6, 1),
         }
-        st = startup(cache, folds, work, device, args.threads)
-        result["startup_s"] = round(st["startup_s"], 2)
+        # a job's start-up beside a bare `import torch, torchvision`, alternating, medians of the rounds
+        starts, imports = [], []
+        for _ in range(args.rounds):
+            imports.append(torch_import_s())
+            starts.append(startup(cache, folds, work, device, args.threads))
+        st = min(starts, key=lambda x: abs(x["startup_s"] - statistics.median(y["startup_s"] for y in starts)))
+        result["startup_s"] = round(statistics.median(x["startup_s"] for x in starts), 2)
+        result["torch_import_s"] = round(statistics.median(imports), 2)
         result["startup"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in st["startup"].items()}
+        result["startup"]["rounds_startup_s"] = [round(x["startup_s"], 2) for x in starts]
+        result["startup"]["rounds_torch_import_s"] = [round(x, 2) for x in imports]
         result["setup"] = setup
         result["targets"] = _targets(result, backbones, gpu)
 
@@ -400,7 +431,8 @@ def _table(r: dict, backbones) -> None:
             print("    sweep: " + ", ".join(f"{k} {v:.1f}" for k, v in x["sweep_raw_img_s"].items()))
     print(
         f"loader (in memory): {r['loader_img_s']:.0f} img/s; streaming: {r['loader_stream_img_s']:.0f} img/s, "
-        f"peak RSS {r['stream_rss_mb']:.0f} MB; start-up {r['startup_s']:.2f} s {r['startup']}"
+        f"peak RSS {r['stream_rss_mb']:.0f} MB; start-up {r['startup_s']:.2f} s "
+        f"(bare import torch, torchvision {r['torch_import_s']:.2f} s) {r['startup']}"
     )
     for k, ok in r["targets"].items():
         print(f"  target {k}: {'met' if ok else 'MISSED'}")
