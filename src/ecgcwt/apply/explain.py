@@ -157,16 +157,22 @@ def normalise_images(images: np.ndarray, mean, std) -> torch.Tensor:
     return (x - m) / s
 
 
+def rgb_rows(reader, rows) -> np.ndarray:
+    """uint8 RGB (n, H, W, 3) of cache rows: the cache stores colour indices, coloured by its table."""
+    images = reader.read(rows)
+    return reader.colormap[images] if images.ndim == 3 else images
+
+
 def explain_rows(built, reader, rows, targets=None, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM maps and probabilities for cache rows ``rows`` (a ChunkReader), in batches."""
     model = built.model.float().to("cpu")
     rows = np.asarray(rows, dtype=np.int64)
-    h, w, _ = reader.image_shape
+    h, w = reader.image_shape[:2]
     layer = find_target_layer(model, h)
     maps = np.zeros((len(rows), h, w), np.float32)
     probs = []
     for i in range(0, len(rows), batch_size):
-        x = normalise_images(reader.read(rows[i : i + batch_size]), built.mean, built.std)
+        x = normalise_images(rgb_rows(reader, rows[i : i + batch_size]), built.mean, built.std)
         t = None if targets is None else np.asarray(targets)[i : i + batch_size]
         maps[i : i + len(x)], p = grad_cam(model, x, t, layer=layer)
         probs.append(p)
@@ -253,7 +259,7 @@ def attribution_figure(
             smaps, _ = (
                 explain_rows(built, reader, srows, targets=np.full(len(srows), ci)) if len(srows) else (None, None)
             )
-            imgs = reader.read(srows) if len(srows) else None
+            imgs = rgb_rows(reader, srows) if len(srows) else None
             sigs = _signals(segments_h5, singles["segment"]) if len(singles) else None
             panels.append((c, len(pick), mean_map, singles, smaps, imgs, sigs))
     bands = pd.concat(band_rows, ignore_index=True)
