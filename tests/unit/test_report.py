@@ -502,6 +502,12 @@ def test_ensemble_probabilities_are_the_mean_of_the_seeds():
     assert list(ens["pred_label"]) == [CLASSES[i] for i in ens["pred_index"]]
     with pytest.raises(DataError, match="same windows"):
         ensemble_predictions([a, b.iloc[1:]], CLASSES)
+    # the probabilities before temperature scaling are averaged too (the ensemble's own "before" calibration)
+    raw = [f"prob_raw_{c}" for c in CLASSES]
+    ra = build_predictions(rows, probs_for(rows, seed=1), CLASSES, raw_probs=probs_for(rows, seed=3)).assign(fold="0")
+    rb = build_predictions(rows, probs_for(rows, seed=2), CLASSES, raw_probs=probs_for(rows, seed=4)).assign(fold="0")
+    ens = ensemble_predictions([ra, rb], CLASSES)
+    np.testing.assert_allclose(ens[raw].to_numpy(), (ra[raw].to_numpy() + rb[raw].to_numpy()) / 2)
 
 
 def test_several_seeds_mean_spread_ensemble_and_seeds_csv(tmp_path):

@@ -8,8 +8,8 @@ import h5py
 import pandas as pd
 import pytest
 
-from ..conftest import REPO
-from .runner import planned_jobs, snakemake, write_config
+from .conftest import demo_snakemake
+from .runner import planned_jobs, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -92,14 +92,14 @@ def test_demo_writes_every_stage(demo_run):
     assert (d / "results/report/figures/scalogram_gallery.png").stat().st_size > 1000
 
 
-def test_nothing_to_do_after_a_complete_run(demo_run):
-    r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml"])
+def test_nothing_to_do_after_a_complete_run(demo_checkout):
+    r = demo_snakemake(demo_checkout, "-n")
     assert r.returncode == 0 and "Nothing to be done" in r.output, r.output
 
 
-def test_training_change_does_not_rebuild_scalograms(demo_run, tmp_path):
+def test_training_change_does_not_rebuild_scalograms(demo_checkout, tmp_path):
     cfg = write_config(tmp_path / "more_epochs.yaml", {"training": {"epochs": 4}})
-    r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml", cfg])
+    r = demo_snakemake(demo_checkout, "-n", configfiles=[cfg])
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
     # every 2D CNN x fold x seed (and the leaky run) follows training; the baselines' own settings did not change
@@ -107,38 +107,18 @@ def test_training_change_does_not_rebuild_scalograms(demo_run, tmp_path):
     assert "train_wavelet" not in jobs and "train_cnn1d" not in jobs
 
 
-def test_cwt_change_rebuilds_scalograms_and_what_follows(demo_run, tmp_path):
+def test_cwt_change_rebuilds_scalograms_and_what_follows(demo_checkout, tmp_path):
     cfg = write_config(tmp_path / "amor.yaml", {"cwt": {"wavelet": "amor"}})
-    r = snakemake(demo_run, "-n", configfiles=[REPO / "config" / "demo.yaml", cfg])
+    r = demo_snakemake(demo_checkout, "-n", configfiles=[cfg])
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
     assert jobs.get("scalograms") == 1 and jobs.get("train") == 18 and "segment" not in jobs
     assert "train_wavelet" not in jobs  # the baselines read the segments, not the scalograms
 
 
-def test_a_failing_rerun_keeps_the_folds_earlier_outputs(demo_run, tmp_path):
-    # last in this file: it leaves the demo run as it found it, which is the point
-    out = demo_run / "results/models/resnet18/seed0/fold0"
-    before = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
-    assert set(before) == {"model.pt", "metrics.json", "predictions.csv", "history.csv"}
-    # a real torch file (it passes the up-front config check) that is not this architecture's state_dict:
-    # the training job itself fails
-    import torch
-
-    bad = tmp_path / "other-weights.pth"
-    torch.save({"w": torch.zeros(1)}, bad)
-    cfg = write_config(tmp_path / "bad_weights.yaml", {"training": {"pretrained": str(bad)}})
-    r = snakemake(
-        demo_run, "results/models/resnet18/seed0/fold0/metrics.json", configfiles=[REPO / "config" / "demo.yaml", cfg]
-    )
-    assert r.returncode != 0 and "does not match the architecture resnet18" in r.output, r.output[-3000:]
-    after = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
-    assert after == before  # the earlier good outputs are back, byte for byte
-
-
-def test_snakemake_report_builds_with_captions(demo_run, tmp_path):
+def test_snakemake_report_builds_with_captions(demo_checkout, tmp_path):
     report = tmp_path / "report.html"
-    r = snakemake(demo_run, "--report", str(report), configfiles=[REPO / "config" / "demo.yaml"])
+    r = demo_snakemake(demo_checkout, "--report", str(report))
     assert r.returncode == 0, r.output[-3000:]
     page = report.read_text(errors="replace")
     # the captions of the main table, the statistics and the comparison figure are in the page

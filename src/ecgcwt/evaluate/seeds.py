@@ -47,7 +47,12 @@ def ensemble_predictions(members: Sequence[pd.DataFrame], classes: Sequence[str]
     first = members[0].reset_index(drop=True)
     key = [c for c in _KEY if c in first.columns]
     index = pd.MultiIndex.from_frame(first[key].astype(str))
+    # probabilities before temperature scaling (prob_raw_*), where every member has them: averaged too,
+    # so the ensemble's "before" calibration is its own and not its first member's
+    raw = [f"prob_raw_{c}" for c in classes]
+    has_raw = all(set(raw) <= set(m.columns) for m in members)
     total = first[prob].to_numpy(dtype=np.float64).copy()
+    total_raw = first[raw].to_numpy(dtype=np.float64).copy() if has_raw else None
     for i, other in enumerate(members[1:], 2):
         o = other.set_index(pd.MultiIndex.from_frame(other[key].astype(str)))
         if len(other) != len(first) or not index.isin(o.index).all():
@@ -59,9 +64,15 @@ def ensemble_predictions(members: Sequence[pd.DataFrame], classes: Sequence[str]
         if not np.array_equal(o["label"].to_numpy(), first["label"].to_numpy()):
             raise DataError(f"ensemble member {i} labels the same windows differently; rebuild its predictions")
         total += o[prob].to_numpy(dtype=np.float64)
+        if total_raw is not None:
+            total_raw += o[raw].to_numpy(dtype=np.float64)
     out = first.copy()
     mean = total / len(members)
     out[prob] = mean
+    if total_raw is not None:
+        out[raw] = total_raw / len(members)
+    else:
+        out = out.drop(columns=[c for c in raw if c in out.columns])
     out["pred_index"] = mean.argmax(axis=1)
     out["pred_label"] = [classes[i] for i in out["pred_index"]]
     return out

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO
+from .conftest import demo_snakemake
+from .runner import write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -68,3 +70,22 @@ def test_readme_commands_after_the_demo_work_as_written(demo_checkout):
             assert "Intended use" in r.stdout or "intended use" in r.stdout.lower(), out
         if cmd.startswith("ecgcwt config"):
             assert "source: synthetic" in r.stdout and "seeds:" in r.stdout, out
+
+
+def test_a_failing_rerun_keeps_the_folds_earlier_outputs(demo_checkout, tmp_path):
+    # last of the tests that share the demo (Snakemake then holds the failed job's settings)
+    demo_run = demo_checkout / "demo"
+    out = demo_run / "results/models/resnet18/seed0/fold0"
+    before = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    assert set(before) == {"model.pt", "metrics.json", "predictions.csv", "history.csv"}
+    # a real torch file (it passes the up-front config check) that is not this architecture's state_dict:
+    # the training job itself fails
+    import torch
+
+    bad = tmp_path / "other-weights.pth"
+    torch.save({"w": torch.zeros(1)}, bad)
+    cfg = write_config(tmp_path / "bad_weights.yaml", {"training": {"pretrained": str(bad)}})
+    r = demo_snakemake(demo_checkout, "results/models/resnet18/seed0/fold0/metrics.json", configfiles=[cfg])
+    assert r.returncode != 0 and "does not match the architecture resnet18" in r.output, r.output[-3000:]
+    after = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    assert after == before  # the earlier good outputs are back, byte for byte
