@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, NamedTuple
 
+from ecgcwt.config.provenance import RUN_SETTINGS  # noqa: F401  (defined there: no heavy imports)
 from ecgcwt.config.validate import (
     check_backbones,
     check_wavelet_name,
@@ -188,16 +189,6 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
         cnn = [n for n, s in specs.items() if s["kind"] == "cnn2d"]
         raise ConfigError(f"leak_comparison.model {leak!r} is not a cnn2d model of this run; one of {cnn}")
     return specs
-
-
-#: Settings that cannot change a result, per config section: they say how the work is done (memory,
-#: checkpoints, batching of the transform), not what it computes. Tests show each bit-identical. They are
-#: kept out of the rule params Snakemake tracks (``tracked_spec``, ``tracked_section``), so that changing
-#: one retrains and rebuilds nothing; a job reads them from its config (``with_run_settings``).
-RUN_SETTINGS: dict[str, tuple[str, ...]] = {
-    "training": ("memory_budget_mb", "checkpoint_interval_s"),
-    "cwt": ("batch_size",),
-}
 
 
 def tracked_section(section: str, values: dict) -> dict:

@@ -18,7 +18,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ecgcwt.config.models import RUN_SETTINGS
+#: Settings that cannot change a result, per config section: they say how the work is done (memory,
+#: checkpoints, batching of the transform), not what it computes. Tests show each bit-identical. They are
+#: kept out of the rule params Snakemake tracks (``tracked_spec``, ``tracked_section``), so that changing
+#: one retrains and rebuilds nothing; a job reads them from its config (``with_run_settings``).
+RUN_SETTINGS: dict[str, tuple[str, ...]] = {
+    "training": ("memory_budget_mb", "checkpoint_interval_s"),
+    "cwt": ("batch_size",),
+}
 
 #: Keys that only change how a job runs (memory, checkpoints, batching of a pure computation), never its
 #: results (:data:`ecgcwt.config.RUN_SETTINGS`): left out of the settings the report lists and of the

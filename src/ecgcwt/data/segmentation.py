@@ -78,8 +78,10 @@ def segment_attrs(spec: SegmentSpec) -> dict:
     }
 
 
-def write_segments(path, signals: np.ndarray, table: pd.DataFrame, spec: SegmentSpec, classes) -> None:
-    """``segments.h5`` with the settings that cut it (carried on to the cache and ``model.pt``)."""
+def write_segments(
+    path, signals: np.ndarray, table: pd.DataFrame, spec: SegmentSpec, classes, data_description: str = "physionet"
+) -> None:
+    """``segments.h5`` with the settings that cut it and the data source (carried on to the cache and ``model.pt``)."""
     write_segment_store(
         path,
         signals,
@@ -88,7 +90,7 @@ def write_segments(path, signals: np.ndarray, table: pd.DataFrame, spec: Segment
         window=spec.window,
         hop=spec.hop,
         classes=classes,
-        extra_attrs=segment_attrs(spec),
+        extra_attrs={**segment_attrs(spec), "data_source": data_description},
     )
 
 
