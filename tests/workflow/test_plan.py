@@ -15,7 +15,8 @@ def test_default_config_plans_the_whole_workflow(tmp_path):
     jobs = planned_jobs(r)
     # 3 databases downloaded; ImageNet weights of 3 backbones (googlenet, squeezenet1_1, resnet18)
     # fetched once each; 3 backbones, the 1D CNN and the wavelet baseline x 5 folds trained;
-    # googlenet (the first cnn2d model: leak_comparison.model auto) once more on the leaky split
+    # googlenet (the first cnn2d model: leak_comparison.model auto) once more on the leaky split;
+    # Grad-CAM maps of the 3 cnn2d models for the report
     assert jobs == {
         "all": 1,
         "download_physionet": 3,
@@ -29,7 +30,8 @@ def test_default_config_plans_the_whole_workflow(tmp_path):
         "train_wavelet": 5,
         "leak": 1,
         "weights": 3,
-        "total": 38,
+        "explain": 3,
+        "total": 41,
     }
     for model in ("googlenet", "squeezenet1_1", "resnet18", "cnn1d"):
         assert f"results/models/{model}/fold4/model.pt" in r.stdout
