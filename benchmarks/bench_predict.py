@@ -101,16 +101,6 @@ def measure(src: Path, model: Path, record: Path, *extra: str) -> dict:
     return result
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="work folder (default: a temporary one, removed)")
@@ -139,8 +129,10 @@ def main() -> None:
             runs[f"{key}_max{args.max_windows}"] = (key, cap)
             if args.full and key != "1e6":
                 runs[f"{key}_all"] = (key, [])
+    from ecgcwt.config import cpu_name
+
     result = {
-        "machine": f"{_cpu_name()}, {os.cpu_count()} CPUs (predict --device cpu, --threads 2)",
+        "machine": f"{cpu_name()}, {os.cpu_count()} CPUs (predict --device cpu, --threads 2)",
         "image_px": 224,
         "model": "squeezenet1_1 (weights=None)",
         "record_fs_hz": FS,

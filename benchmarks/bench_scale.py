@@ -343,8 +343,10 @@ def main(argv=None) -> dict:
     n = stages["segment"]["n"]
     scale = FULL_WINDOWS / n
     cache, stream = stages["cache"], stages["stream"]
+    from ecgcwt.config import cpu_name
+
     result = {
-        "machine": f"{_cpu_name()}, {os.cpu_count()} CPUs, {platform.system()}, Python {sys.version.split()[0]}",
+        "machine": f"{cpu_name()}, {os.cpu_count()} CPUs, {platform.system()}, Python {sys.version.split()[0]}",
         "threads": args.threads,
         "n_windows": n,
         "records": {db: {"records": r, "hours_each": _sig(s / 3600)} for db, (r, s) in plan_records(n).items()},
@@ -383,16 +385,6 @@ def main(argv=None) -> dict:
     }
     print(json.dumps(result, indent=1))
     return result
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

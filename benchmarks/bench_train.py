@@ -330,7 +330,9 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         cache, folds = build_cache(work, subjects, args.threads)
-        result: dict = {"device": torch.cuda.get_device_name(dev) if gpu else f"cpu ({_cpu_name()})"}
+        from ecgcwt.config import cpu_name
+
+        result: dict = {"device": torch.cuda.get_device_name(dev) if gpu else f"cpu ({cpu_name()})"}
         setup = {
             "threads": args.threads,
             "torch": torch.__version__,
@@ -448,16 +450,6 @@ def _n_images(cache: Path) -> int:
 
     with h5py.File(cache, "r") as f:
         return int(f["images"].shape[0])
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

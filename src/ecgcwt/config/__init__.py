@@ -44,6 +44,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "flat_settings": ".provenance",
         "config_hash": ".provenance",
         "environment_facts": ".provenance",
+        "cpu_name": ".provenance",
         "git_state": ".provenance",
         "run_provenance": ".provenance",
         "RUN_ONLY_KEYS": ".provenance",

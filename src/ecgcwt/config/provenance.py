@@ -129,17 +129,20 @@ def package_versions(packages: tuple[str, ...] = REPORTED_PACKAGES) -> dict[str,
     return out
 
 
-def cpu_description() -> str:
-    """The CPU's model name and the cores this process may use, e.g. "AMD EPYC 9B14 (2 cores)"."""
-    name = ""
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (else what ``platform`` knows, else "unknown CPU")."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    name = name or platform.processor() or platform.machine() or "unknown CPU"
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_description() -> str:
+    """The CPU's model name and the cores this process may use, e.g. "AMD EPYC 9B14 (2 cores)"."""
+    name = cpu_name()
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
