@@ -86,7 +86,8 @@ def test_cache_format_attrs_table_and_chunks(store, tmp_path):
         ds = f["images"]
         assert ds.shape == (10, 48, 48) and ds.dtype == np.uint8  # one colour index per pixel
         assert ds.chunks == (1, 48, 48)
-        assert ds.compression == CACHE_CODECS[DEFAULT_CODEC]["compression"]
+        plist = ds.id.get_create_plist()  # the declared filter: HDF5's registered Zstandard id, level 3
+        assert [plist.get_filter(i)[:3] for i in range(plist.get_nfilters())] == [(32015, 1, (3,))]
         np.testing.assert_array_equal(f["colormap"][:], image_colormap("jet", 128))
         assert f["colormap"].shape == (128, 3) and f["colormap"].dtype == np.uint8
         assert f.attrs["cache_format"] == CACHE_FORMAT and f.attrs["codec"] == DEFAULT_CODEC
@@ -124,16 +125,16 @@ def test_cache_format_attrs_table_and_chunks(store, tmp_path):
 def test_cwt_batch_size_cannot_change_the_cache(store, tmp_path):
     """cwt.batch_size only batches the work (ecgcwt.config.RUN_SETTINGS): images and attributes are identical."""
     caches = [build_scalogram_cache(store, tmp_path / f"b{b}.h5", CFG, batch_size=b) for b in (1, 3, 256)]
-    with h5py.File(caches[0], "r") as f:
-        images, attrs = f["images"][:], {k: np.asarray(v).tolist() for k, v in f.attrs.items()}
+    with ChunkReader(caches[0]) as reader, h5py.File(caches[0], "r") as f:
+        images, attrs = reader.read(np.arange(reader.n_images)), {k: np.asarray(v).tolist() for k, v in f.attrs.items()}
     for path in caches[1:]:
-        with h5py.File(path, "r") as f:
-            assert np.array_equal(f["images"][:], images)
+        with ChunkReader(path) as reader, h5py.File(path, "r") as f:
+            assert np.array_equal(reader.read(np.arange(reader.n_images)), images)
             assert {k: np.asarray(v).tolist() for k, v in f.attrs.items()} == attrs
 
 
 def test_cached_images_equal_the_direct_pipeline(store, tmp_path):
-    """The parallel zlib + direct-chunk write stores exactly what the pipeline computed."""
+    """The parallel compression + direct-chunk write stores exactly what the pipeline computed."""
     out = build_scalogram_cache(store, tmp_path / "scalograms.h5", CFG, batch_size=3)
     signals = next(segment_store.iter_signal_batches(store, 100))[1]
     fb = FilterBank(512, 128.0, CwtParams.from_config(CFG))
@@ -144,7 +145,10 @@ def test_cached_images_equal_the_direct_pipeline(store, tmp_path):
         assert np.array_equal(reader.read([7])[0], expected[7])  # a random single read
         # the cache's table applied to its indices is the RGB image, bit for bit
         assert np.array_equal(reader.colormap[reader.read(np.arange(10))], scalogram_images(mag, size=48))
-    with h5py.File(out, "r") as f:  # with h5py alone: the stored row deltas, summed down the rows
+    hdf5plugin = pytest.importorskip("hdf5plugin", reason="hdf5plugin (HDF5's Zstd filter for h5py) not installed")
+    assert hdf5plugin.Zstd is not None
+    # any HDF5 reader with the Zstd filter: the stored row deltas, summed down the rows
+    with h5py.File(out, "r") as f:
         assert np.array_equal(np.cumsum(f["images"][:], axis=1, dtype=np.uint8), expected)
 
 
@@ -156,7 +160,7 @@ def test_every_codec_reads_back_the_same_indices(store, tmp_path, codec):
     with ChunkReader(ref) as a, ChunkReader(out, threads=2) as b:
         np.testing.assert_array_equal(a.read(rows), b.read(rows))
         np.testing.assert_array_equal(a.colormap, b.colormap)
-        assert b.raw_chunks == (codec != "lzf")  # deflate (with or without shuffle) is read as raw chunks
+        assert b.raw_chunks == (codec != "lzf")  # deflate (with or without shuffle) and zstd: raw chunks
     assert read_scalogram_attrs(out)["codec"] == codec
     with pytest.raises(ConfigError, match="unknown scalogram cache codec 'zip'"):
         build_scalogram_cache(store, tmp_path / "x.h5", CFG, codec="zip")
@@ -206,7 +210,7 @@ def test_a_format_2_cache_is_refused_by_every_reader(store, tmp_path):
 def test_row_deltas_store_fewer_bytes_and_give_the_same_rgb_batch(store, tmp_path):
     plain = build_scalogram_cache(store, tmp_path / "plain.h5", CFG, codec="gzip-1")
     delta = build_scalogram_cache(store, tmp_path / "delta.h5", CFG, threads=2)
-    assert read_scalogram_attrs(delta)["codec"] == DEFAULT_CODEC == "rowdelta-gzip-1"
+    assert read_scalogram_attrs(delta)["codec"] == DEFAULT_CODEC == "rowdelta-zstd-3"
     with h5py.File(plain, "r") as a, h5py.File(delta, "r") as b:
         assert b["images"].id.get_storage_size() < 0.95 * a["images"].id.get_storage_size()
     rows = [9, 0, 4, 4, 1]

@@ -7,11 +7,11 @@ Layout (the contract with training; one writer, read-only readers):
     random read decompresses exactly one image), compressed with
     :data:`~ecgcwt.imaging.format.DEFAULT_CODEC` (chosen by
     ``benchmarks/bench_cache.py``): each image stored as its row-to-row
-    differences, then deflated; read the images through
-    :class:`~ecgcwt.imaging.reader.ChunkReader`, which decodes them (with h5py
-    alone: ``numpy.cumsum(images[i], axis=0, dtype=numpy.uint8)``). The RGB
-    image is ``colormap[index_image]``,
-    applied where the batch is assembled (on the training device): a third of
+    differences, then Zstandard level 3 (HDF5 filter 32015); read the images
+    through :class:`~ecgcwt.imaging.reader.ChunkReader`, which decodes them
+    (with h5py: ``import hdf5plugin`` for the filter, then
+    ``numpy.cumsum(images[i], axis=0, dtype=numpy.uint8)``). The RGB image is
+    ``colormap[index_image]``, applied where the batch is assembled (on the training device): a third of
     the bytes of the RGB images the format-1 cache stored.
 ``/colormap``
     uint8 (K, 3): the colour table (``jet(colors)`` rounded, or 256 greys for
@@ -39,6 +39,7 @@ no file, or the previous complete one.
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,7 +55,7 @@ from ecgcwt.config import validate_section
 from ecgcwt.data import STR_DTYPE, iter_signal_batches, read_info, read_table, write_table_group
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.imaging.cwt import CwtParams, FilterBank
-from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, DEFAULT_CODEC, ROW_DELTA_CODECS
+from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, DEFAULT_CODEC, ROW_DELTA_CODECS, ZSTD_FILTER_ID
 from ecgcwt.imaging.image import image_colormap, scalogram_indices, validate_image_config
 from ecgcwt.imaging.reader import row_delta_encode
 
@@ -146,12 +147,14 @@ def build_scalogram_cache(
 class IndexImageWriter:
     """Creates ``/images`` (uint8 N x size x size, one image per chunk) and ``/colormap`` in an open file; writes rows.
 
-    Deflate codecs compress each chunk here, in ``workers`` threads (zlib
-    releases the GIL), and write it as is: the same bytes HDF5's gzip filter
-    would produce and read back (shuffle of 1-byte elements is the identity),
-    at twice the speed of the filter's single thread; a row-delta codec
-    (:data:`~ecgcwt.imaging.format.ROW_DELTA_CODECS`) first replaces each row by
-    its difference to the row above. Other codecs go through HDF5's filter.
+    Deflate and Zstandard codecs compress each chunk here, in ``workers``
+    threads (zlib and zstandard release the GIL), and write it as is
+    (``write_direct_chunk``): for deflate the same bytes HDF5's gzip filter would
+    produce (shuffle of 1-byte elements is the identity), for Zstandard one
+    zstd frame per chunk, what HDF5's Zstd filter (id 32015) writes and reads;
+    a row-delta codec (:data:`~ecgcwt.imaging.format.ROW_DELTA_CODECS`) first
+    replaces each row by its difference to the row above. Other codecs go
+    through HDF5's filter.
     """
 
     def __init__(
@@ -160,17 +163,25 @@ class IndexImageWriter:
         if codec not in CACHE_CODECS:
             raise ConfigError(f"unknown scalogram cache codec {codec!r}; choose one of {sorted(CACHE_CODECS)}")
         opts = CACHE_CODECS[codec]
-        self.images = f.create_dataset(
-            "images", shape=(int(n), int(size), int(size)), dtype=np.uint8, chunks=(1, int(size), int(size)), **opts
-        )
+        shape, chunks = (int(n), int(size), int(size)), (1, int(size), int(size))
+        self._compress = None
+        if opts.get("compression") == "gzip":
+            level = int(opts["compression_opts"])
+            self._compress = lambda raw: zlib.compress(raw, level)
+        elif opts.get("compression") == ZSTD_FILTER_ID:
+            self._compress = _zstd_compressor(int(opts["compression_opts"][0]))
+        if opts.get("compression") == ZSTD_FILTER_ID:
+            self.images = _create_zstd_dataset(f, "images", shape, chunks, int(opts["compression_opts"][0]))
+        else:
+            self.images = f.create_dataset("images", shape=shape, dtype=np.uint8, chunks=chunks, **opts)
         f.create_dataset("colormap", data=np.asarray(colormap, dtype=np.uint8))
         f.attrs["cache_format"] = CACHE_FORMAT
         f.attrs["codec"] = codec
-        self._level = opts["compression_opts"] if opts.get("compression") == "gzip" else None
         self._row_delta = codec in ROW_DELTA_CODECS
-        if self._row_delta and self._level is None:
-            raise ConfigError(f"codec {codec!r}: row deltas are written with deflate only")
-        self._pool = ThreadPoolExecutor(max(1, int(workers))) if self._level is not None else None
+        if self._row_delta and self._compress is None:
+            raise ConfigError(f"codec {codec!r}: row deltas are written with deflate or Zstandard only")
+        self._workers = max(1, int(workers))
+        self._pool = ThreadPoolExecutor(self._workers) if self._compress is not None else None
 
     def write(self, rows, indices: np.ndarray) -> None:
         """Index images ``indices`` (len(rows), size, size) into rows ``rows``."""
@@ -182,12 +193,16 @@ class IndexImageWriter:
                 for r, img in zip(rows, indices):
                     self.images[int(r)] = img
             return
-        for r, payload in zip(rows, self._pool.map(self._deflate, indices)):
-            self.images.id.write_direct_chunk((int(r), 0, 0), payload)
+        # one contiguous slice of the batch per thread: a task per image costs more than zstd takes for it
+        step = max(1, -(-len(rows) // self._workers))
+        spans = [slice(i, i + step) for i in range(0, len(rows), step)]
+        for payloads, span in zip(self._pool.map(lambda sl: [self._encode(im) for im in indices[sl]], spans), spans):
+            for r, payload in zip(rows[span], payloads):
+                self.images.id.write_direct_chunk((int(r), 0, 0), payload)
 
-    def _deflate(self, img: np.ndarray) -> bytes:
+    def _encode(self, img: np.ndarray) -> bytes:
         img = np.ascontiguousarray(img, dtype=np.uint8)
-        return zlib.compress((row_delta_encode(img) if self._row_delta else img).tobytes(), self._level)
+        return self._compress((row_delta_encode(img) if self._row_delta else img).tobytes())
 
     def close(self) -> None:
         if self._pool is not None:
@@ -199,6 +214,36 @@ class IndexImageWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _zstd_compressor(level: int) -> Callable[[bytes], bytes]:
+    """``compress(raw) -> zstd frame`` at ``level``, safe to call from several threads (one context per thread)."""
+    import zstandard
+
+    local = threading.local()
+
+    def compress(raw: bytes) -> bytes:
+        ctx = getattr(local, "ctx", None)
+        if ctx is None:
+            ctx = local.ctx = zstandard.ZstdCompressor(level=level)
+        return ctx.compress(raw)
+
+    return compress
+
+
+def _create_zstd_dataset(f: h5py.File, name: str, shape, chunks, level: int) -> h5py.Dataset:
+    """A uint8 chunked dataset that declares HDF5's Zstd filter (id 32015, level as its one parameter).
+
+    The filter is declared optional: HDF5 then accepts it without the plugin
+    loaded, since this writer compresses the chunks itself; a reader without
+    the plugin gets an error naming the missing filter, never wrong bytes.
+    """
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk(tuple(int(c) for c in chunks))
+    dcpl.set_filter(ZSTD_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, (int(level),))
+    space = h5py.h5s.create_simple(tuple(int(s) for s in shape))
+    h5py.h5d.create(f.id, name.encode(), h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)
+    return f[name]
 
 
 def _write_attrs(f: h5py.File, fb: FilterBank, params: CwtParams, image: dict, info, columns: np.ndarray) -> None:

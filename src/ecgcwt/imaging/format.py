@@ -21,29 +21,33 @@ from __future__ import annotations
 
 CACHE_FORMAT = 3
 
+#: HDF5's registered filter id of Zstandard (the filter hdf5plugin and the HDF Group's plugins ship).
+ZSTD_FILTER_ID = 32015
+
 #: codec name -> h5py ``create_dataset`` filter keywords. Shuffle on 1-byte
 #: elements is the identity; it is here because it was measured (benchmarks/bench_cache.py).
+#: A Zstandard codec's ``compression`` is the filter id: the cache writer compresses the chunks itself
+#: (``zstandard``) and declares the filter, so any HDF5 reader with the Zstd filter plugin (in Python:
+#: ``import hdf5plugin``) reads the file; ecgcwt's reader decompresses the raw chunks itself.
 CACHE_CODECS: dict[str, dict] = {
     "gzip-1": {"compression": "gzip", "compression_opts": 1},
     "gzip-4-shuffle": {"compression": "gzip", "compression_opts": 4, "shuffle": True},
     "lzf": {"compression": "lzf"},
     "rowdelta-gzip-1": {"compression": "gzip", "compression_opts": 1},
+    "rowdelta-zstd-3": {"compression": ZSTD_FILTER_ID, "compression_opts": (3,)},
 }
 #: Codecs whose stored image is the row-to-row difference of the index image (format 3).
-ROW_DELTA_CODECS = frozenset({"rowdelta-gzip-1"})
+ROW_DELTA_CODECS = frozenset({"rowdelta-gzip-1", "rowdelta-zstd-3"})
 
 #: Chosen by measurement (benchmarks/bench_cache.py, 1,020 index images of 224 px from synthetic ECG, 2-core
-#: CPU shared with other jobs, medians of 3 rounds): row deltas before deflate level 1 store 13.6 KB per image
-#: where plain gzip-1 stores 21.9 KB (-38%; RGB gzip 1, format 1: 37.7 KB), built at 918 img/s (gzip-1: 693)
-#: and read at 1,949 img/s one by one, 1,704 in batches of 32 (gzip-1: 1,826 and 1,704): the deltas cost one
-#: uint8 subtraction per pixel to write and one cumulative sum to read, deflate has less to do, and the
-#: raw-chunk reader's parallel inflation is kept. Higher deflate levels shrink the deltas further (level 4:
-#: 11.5 KB, level 6: 10.9 KB) but build 2-6x slower; several images per chunk do not help (gzip-1, 4 or 16
-#: per chunk: 21.9 KB) and make random reads 4-12x slower. hdf5plugin's Zstd level 3 on the row deltas
-#: (12.2 KB, built at 2,504 img/s and read at 3,012 through HDF5's filter on one thread) would add a
-#: compiled dependency; plain Zstd 3 (21.9 KB), Zstd 9 (20.1), Blosc/Zstd 1 (23.0) and Blosc/LZ4 (33.5)
-#: miss 15 KB.
-DEFAULT_CODEC = "rowdelta-gzip-1"
-
+#: Intel Xeon, medians of 3 rounds; the README has the table): each image stored as its row-to-row
+#: differences, then Zstandard level 3: 12.2 KB per image (plain gzip-1: 21.9 KB; RGB gzip 1, format 1:
+#: 37.7 KB), compressed 2.2x and decompressed 2.6x faster than the same deltas with deflate level 1
+#: (13.6 KB, the default before), which bounded both the cache build and the streaming reader. The
+#: deltas cost one uint8 subtraction per pixel to write and one cumulative sum to read. Higher deflate
+#: levels shrink the deltas further (level 4: 11.5 KB, level 6: 10.9 KB) but build 2-6x slower; several
+#: images per chunk do not help (gzip-1, 4 or 16 per chunk: 21.9 KB) and make random reads 4-12x slower;
+#: plain Zstd 3 (21.9 KB), Zstd 9 (20.1), Blosc/Zstd 1 (23.0) and Blosc/LZ4 (33.5) miss 15 KB.
+DEFAULT_CODEC = "rowdelta-zstd-3"
 
 OLD_RGB_CACHE = "built by an older ecgcwt (RGB images); delete results/scalograms/ and rerun"

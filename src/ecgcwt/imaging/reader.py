@@ -1,8 +1,9 @@
 """Random access to the images of ``scalograms.h5`` at the speed of the disk and zlib.
 
-The cache stores one uint8 colour-index image per HDF5 chunk, deflated (by
-default as row-to-row differences, :data:`~ecgcwt.imaging.format.ROW_DELTA_CODECS`,
-decoded here by a cumulative sum after inflation), and
+The cache stores one uint8 colour-index image per HDF5 chunk, compressed with
+Zstandard or deflate (by default as row-to-row differences,
+:data:`~ecgcwt.imaging.format.ROW_DELTA_CODECS`, decoded here by a cumulative
+sum after decompression), and
 the colour table beside them (``/colormap``); readers return index images
 and the table, and the RGB image is ``colormap[index]``, applied where the
 batch is assembled. A cache of the older RGB format is refused with
@@ -13,8 +14,9 @@ through HDF5's selection machinery and its single-threaded filter: measured
 on a 2-core machine, 306 ms for 32 images of 224 px, against 4.6 ms for 32
 single-image reads and 1.7 ms for 32 raw chunk reads. So this reader fetches
 each row's compressed chunk as raw bytes (``read_direct_chunk``, which holds
-h5py's lock only for the read) and inflates the batch in a thread pool
-(``zlib`` releases the GIL), writing straight into the caller's array.
+h5py's lock only for the read) and decompresses the batch in a thread pool
+(``zlib`` and ``zstandard`` release the GIL), writing straight into the caller's
+array; HDF5's Zstd filter plugin is not needed.
 
 A cache laid out otherwise (no compression, LZF or other filters, several
 images per chunk) is read image by image with ``read_direct``; slower, never wrong.
@@ -23,6 +25,7 @@ images per chunk) is read image by image with ``read_direct``; slower, never wro
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +38,7 @@ import pandas as pd
 
 from ecgcwt.data import decode_str, table_from_group
 from ecgcwt.errors import DataError
-from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, OLD_RGB_CACHE, ROW_DELTA_CODECS
+from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, OLD_RGB_CACHE, ROW_DELTA_CODECS, ZSTD_FILTER_ID
 
 _REBUILD = "rebuild it with `snakemake --forcerun scalograms`"
 
@@ -90,12 +93,40 @@ def row_delta_decode(deltas: np.ndarray, out: np.ndarray | None = None) -> np.nd
     return np.cumsum(deltas, axis=-2, dtype=np.uint8, out=out)
 
 
+try:
+    from zstandard import ZstdError as _ZstdError
+except ImportError:  # pragma: no cover - zstandard is a dependency; without it only deflate caches are read
+
+    class _ZstdError(Exception):
+        pass
+
+
+def _zstd_decompressor(image_bytes: int):
+    """``decompress(frame) -> bytes`` of at most ``image_bytes``, callable from several threads (one context each)."""
+    try:
+        import zstandard
+    except ImportError as exc:
+        raise DataError(
+            "this scalogram cache is compressed with Zstandard; install the zstandard package "
+            "(pip install zstandard) or rebuild the cache"
+        ) from exc
+    local = threading.local()
+
+    def decompress(data: bytes) -> bytes:
+        ctx = getattr(local, "ctx", None)
+        if ctx is None:
+            ctx = local.ctx = zstandard.ZstdDecompressor()
+        return ctx.decompress(data, max_output_size=image_bytes)
+
+    return decompress
+
+
 class ChunkReader:
     """Read rows of ``/images`` (uint8 colour indices, N x H x W) into numpy arrays.
 
     ``colormap`` is the cache's (K, 3) uint8 table; ``image_shape`` is (H, W).
 
-    ``threads`` inflate chunks in parallel (1: inline, no pool). The file is
+    ``threads`` decompress chunks in parallel (1: inline, no pool). The file is
     opened read-only here and closed by :meth:`close` (or ``with``). One
     reader belongs to one process; it is not shared across ``fork``.
     """
@@ -121,24 +152,30 @@ class ChunkReader:
         n, h, w = self._images.shape
         self.n_images, self.image_shape = int(n), (int(h), int(w))
         self.image_bytes = h * w
-        self.raw_chunks = self._one_deflated_image_per_chunk()
-        # filter_mask has one bit per filter of the pipeline, in order: deflate is the last one
+        self._decompress = self._raw_chunk_decoder()
+        self.raw_chunks = self._decompress is not None
+        # filter_mask has one bit per filter of the pipeline, in order: the compressor is the last one
         plist = self._images.id.get_create_plist()
-        self._deflate_bit = 1 << max(0, plist.get_nfilters() - 1)
+        self._compressor_bit = 1 << max(0, plist.get_nfilters() - 1)
         self.threads = max(1, int(threads))
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 and self.raw_chunks else None
 
-    def _one_deflated_image_per_chunk(self) -> bool:
-        """True when every chunk is exactly one image, compressed by deflate alone (the cache's own layout).
+    def _raw_chunk_decoder(self):
+        """``decompress(bytes) -> bytes`` when every chunk is one image compressed by deflate or Zstandard alone
+        (the cache's own layouts), else None (read through HDF5's filters).
 
         Shuffle before deflate is accepted: on 1-byte elements it is the identity.
         """
         ds = self._images
         if ds.chunks != (1, *self.image_shape) or ds.dtype != np.uint8:
-            return False
+            return None
         plist = ds.id.get_create_plist()
         filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-        return filters in ([h5py.h5z.FILTER_DEFLATE], [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE])
+        if filters in ([h5py.h5z.FILTER_DEFLATE], [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE]):
+            return lambda data: zlib.decompress(data, bufsize=self.image_bytes)
+        if filters == [ZSTD_FILTER_ID]:
+            return _zstd_decompressor(self.image_bytes)
+        return None
 
     def read(self, rows: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
         """Index images ``rows`` (any order, repeats allowed) as uint8 ``(len(rows), H, W)``; into ``out`` if given."""
@@ -161,11 +198,11 @@ class ChunkReader:
         jobs = [(flat[i], r, mask, data) for i, (r, (mask, data)) in enumerate(zip(rows, chunks))]
         if self._pool is None:
             for job in jobs:
-                self._inflate(*job)
+                self._decode(*job)
         else:
             # in contiguous slices, one per thread: fewer tasks, same parallelism
             step = -(-len(jobs) // self.threads)
-            list(self._pool.map(self._inflate_many, [jobs[i : i + step] for i in range(0, len(jobs), step)]))
+            list(self._pool.map(self._decode_many, [jobs[i : i + step] for i in range(0, len(jobs), step)]))
         return out
 
     def _read_chunk(self, row: int) -> tuple[int, bytes]:
@@ -176,15 +213,15 @@ class ChunkReader:
                 f"{str(self.path)!r}: image {row} cannot be read ({exc}); the file is damaged: {_REBUILD}"
             ) from exc
 
-    def _inflate_many(self, jobs) -> None:
+    def _decode_many(self, jobs) -> None:
         for job in jobs:
-            self._inflate(*job)
+            self._decode(*job)
 
-    def _inflate(self, dest: np.ndarray, row, filter_mask: int, data: bytes) -> None:
+    def _decode(self, dest: np.ndarray, row, filter_mask: int, data: bytes) -> None:
         try:
-            # the deflate filter's bit set in filter_mask: HDF5 stored this chunk uncompressed
-            raw = data if filter_mask & self._deflate_bit else zlib.decompress(data, bufsize=self.image_bytes)
-        except zlib.error as exc:
+            # the compressor's bit set in filter_mask: HDF5 stored this chunk uncompressed
+            raw = data if filter_mask & self._compressor_bit else self._decompress(data)
+        except (zlib.error, _ZstdError) as exc:
             raise DataError(f"{str(self.path)!r}: image {int(row)} is corrupt ({exc}); {_REBUILD}") from exc
         if len(raw) != self.image_bytes:
             raise DataError(
