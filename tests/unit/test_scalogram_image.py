@@ -115,3 +115,17 @@ def test_indices_through_the_colour_table_are_the_old_rgb_images_bit_for_bit(mod
     np.testing.assert_array_equal(table[idx], old)
     np.testing.assert_array_equal(apply_colormap(torch.from_numpy(idx), torch.from_numpy(table)).numpy(), old)
     np.testing.assert_array_equal(scalogram_images(mag, size=32, mode=mode, colors=colors, log=log), old)
+
+
+def test_the_matrix_resize_agrees_with_interpolate_at_the_workflow_size():
+    """224 px from 85 x 256 magnitudes (the default CWT grid): the two-matmul resize is F.interpolate up to rounding.
+
+    Float rounding can move a value across a rounding boundary: at most one colour index, on very few pixels
+    (2.3e-6 of them on 256 such images when measured).
+    """
+    g = torch.Generator().manual_seed(5)
+    mag = torch.rand(16, 85, 256, generator=g) ** 3
+    old = _rgb_the_old_way(mag, 224, "gray3", 128, False)[..., 0].astype(int)  # gray3: the index itself
+    new = scalogram_indices(mag, size=224, mode="gray3").astype(int)
+    assert np.abs(new - old).max() <= 1
+    assert np.mean(new != old) < 1e-4

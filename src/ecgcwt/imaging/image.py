@@ -8,9 +8,17 @@ jet(128))`` then ``imresize`` to 224x224):
    dynamic range at 120 dB);
 2. rescale to [0, 1] per image (min -> 0, max -> 1; a constant image -> 0);
 3. resize to ``size x size`` with bilinear interpolation and anti-aliasing
-   (``F.interpolate(..., antialias=True)``, averaging when shrinking the T
-   time columns). The scalar image is resized before colouring: one channel
-   instead of three, and no colours that are not on the map;
+   (the weights of ``F.interpolate(..., mode="bilinear", antialias=True)``,
+   averaging when shrinking the T time columns). The scalar image is resized
+   before colouring: one channel instead of three, and no colours that are not
+   on the map. The resize is separable and linear, so it runs as two matrix
+   products ``R_rows @ X @ R_cols^T`` with the interpolation's own weights
+   (read off ``F.interpolate`` applied to an identity), and the per-image
+   rescaling of step 2, affine, is applied after it, fused with the rounding.
+   Measured on a 2-core Intel Xeon (85 x 256 magnitudes -> 224 x 224, 256
+   images): 4,600 images/s against 2,700 for rescale + ``F.interpolate`` +
+   round; the two differ only by float rounding, which moved 2.3e-6 of the
+   pixels by one colour index;
 4. ``jet``: index ``round(v * (colors - 1))`` into MATLAB's ``jet(colors)`` map,
    as uint8 RGB; ``gray3``: ``round(255 v)`` copied to three channels.
 
@@ -31,6 +39,7 @@ We spread the whole [0, 1] range over the map instead.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -120,14 +129,37 @@ def scalogram_indices(
     if m.ndim != 3:
         raise ValueError(f"magnitudes must have shape (B, S, T), got {tuple(m.shape)}")
     out = np.empty((m.shape[0], size, size), dtype=np.uint8)
-    top = (colors - 1) if mode == "jet" else 255  # colors <= 256: always a uint8
-    # sub-batches bound the float intermediates (4 bytes/pixel) whatever the batch size
+    top = float((colors - 1) if mode == "jet" else 255)  # colors <= 256: always a uint8
+    rows = _resize_weights(m.shape[1], size, m.device)  # (size, S)
+    cols_t = _resize_weights(m.shape[2], size, m.device).T  # (T, size)
+    # sub-batches keep the float intermediates in cache (4 bytes/pixel) whatever the batch size
     for i in range(0, m.shape[0], _SUB_BATCH):
-        v = rescale_per_image(m[i : i + _SUB_BATCH], log=log)
-        v = F.interpolate(v[:, None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[:, 0]
-        v = v.clamp_(0.0, 1.0)
-        out[i : i + len(v)] = torch.round(v * float(top)).to(torch.uint8).cpu().numpy()
+        x = m[i : i + _SUB_BATCH].to(torch.float32)
+        if log:
+            peak = x.amax(dim=(1, 2), keepdim=True)
+            x = torch.log10(x + 1e-6 * peak + torch.finfo(torch.float32).tiny)
+        lo = x.amin(dim=(1, 2), keepdim=True)
+        span = x.amax(dim=(1, 2), keepdim=True) - lo
+        gain = torch.where(span > 0, top / torch.where(span > 0, span, 1.0), torch.zeros_like(span))  # constant -> 0
+        y = torch.matmul(rows, torch.matmul(x, cols_t))  # (b, size, size): the resize
+        y.sub_(lo).mul_(gain).clamp_(0.0, top).round_()  # steps 2 and 4: rescale, quantise
+        out[i : i + len(y)] = y.to(torch.uint8).cpu().numpy()
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _resize_weights(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
+    """(n_out, n_in) float32: the 1-D weights of ``F.interpolate(bilinear, antialias=True)`` from n_in to n_out samples.
+
+    Resampling an identity along the width (height kept at 1, where
+    interpolation is the identity) gives each input sample's weight in every
+    output sample, as ``F.interpolate`` computes them; the same 1-D weights
+    apply along the height. (Along the height with width 1 torch 2.14's
+    anti-aliased kernel returns wrong values, hence the width.)
+    """
+    eye = torch.eye(n_in, dtype=torch.float32, device=device).reshape(n_in, 1, 1, n_in)
+    w = F.interpolate(eye, size=(1, n_out), mode="bilinear", antialias=True, align_corners=False)
+    return w[:, 0, 0, :].T.contiguous()
 
 
 def apply_colormap(indices: torch.Tensor, colormap: torch.Tensor) -> torch.Tensor:
@@ -154,4 +186,4 @@ def scalogram_images(
     return image_colormap(mode, colors)[scalogram_indices(mag, size=size, mode=mode, colors=colors, log=log)]
 
 
-_SUB_BATCH = 64
+_SUB_BATCH = 8  # 1.6 MB of float32 at 224 px; measured fastest of 4..64 on 2 cores
