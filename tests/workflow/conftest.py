@@ -28,6 +28,11 @@ CHECKOUT_PARTS = (
 )
 
 
+#: ``make demo``'s job settings on this 2-core machine (the Makefile's DEMO_JOBS with DEMO_TRAININGS = 2):
+#: two trainings at once, one thread each
+DEMO_JOBS = ("--set-threads", "train=1", "train_cnn1d=1", "train_wavelet=1", "--resources", "gpu=2")
+
+
 @pytest.fixture(scope="session")
 def demo_checkout(tmp_path_factory):
     """A checkout-like folder whose ``demo/`` holds a complete demo run."""
@@ -35,7 +40,7 @@ def demo_checkout(tmp_path_factory):
     for name in CHECKOUT_PARTS:
         (root / name).symlink_to(REPO / name)
     (root / "demo").mkdir()
-    r = demo_snakemake(root, timeout=2400)
+    r = demo_snakemake(root, *DEMO_JOBS, timeout=2400)
     assert r.returncode == 0, r.output[-5000:]
     return root
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO
-from .conftest import demo_snakemake
+from .conftest import DEMO_JOBS, demo_snakemake
 from .runner import write_config
 
 pytestmark = pytest.mark.workflow
@@ -48,6 +48,8 @@ def test_makefile_demo_is_the_fixtures_run():
     # the fixture runs the demo as `make demo` does: in demo/, with config/demo.yaml
     recipe = (REPO / "Makefile").read_text().split("\ndemo:", 1)[1].split("\n\n", 1)[0]
     assert "--directory demo --configfile config/demo.yaml" in recipe
+    jobs = (REPO / "Makefile").read_text().split("\nDEMO_JOBS = ", 1)[1].split("\n", 1)[0]
+    assert jobs.replace("$(DEMO_TRAININGS)", "2").split() == list(DEMO_JOBS)
 
 
 def test_readme_commands_after_the_demo_work_as_written(demo_checkout):
