@@ -40,14 +40,16 @@ CACHE_CODECS: dict[str, dict] = {
 ROW_DELTA_CODECS = frozenset({"rowdelta-gzip-1", "rowdelta-zstd-3"})
 
 #: Chosen by measurement (benchmarks/bench_cache.py, 1,020 index images of 224 px from synthetic ECG, 2-core
-#: Intel Xeon, medians of 3 rounds; the README has the table): each image stored as its row-to-row
-#: differences, then Zstandard level 3: 12.2 KB per image (plain gzip-1: 21.9 KB; RGB gzip 1, format 1:
-#: 37.7 KB), compressed 2.2x and decompressed 2.6x faster than the same deltas with deflate level 1
-#: (13.6 KB, the default before), which bounded both the cache build and the streaming reader. The
-#: deltas cost one uint8 subtraction per pixel to write and one cumulative sum to read. Higher deflate
-#: levels shrink the deltas further (level 4: 11.5 KB, level 6: 10.9 KB) but build 2-6x slower; several
-#: images per chunk do not help (gzip-1, 4 or 16 per chunk: 21.9 KB) and make random reads 4-12x slower;
-#: plain Zstd 3 (21.9 KB), Zstd 9 (20.1), Blosc/Zstd 1 (23.0) and Blosc/LZ4 (33.5) miss 15 KB.
+#: Intel Xeon, 2 threads, medians of 3 rounds; the README has the table): each image stored as its row-to-row
+#: differences, then Zstandard level 3: 12.15 KB per image (plain gzip-1: 21.9 KB; RGB gzip 1, format 1:
+#: 37.7 KB), written at 3,708 img/s and read at 3,764 img/s one by one, 4,976 in batches of 32, against
+#: 1,887, 1,915 and 3,075 for the same deltas deflated at level 1 (13.55 KB, the default before): deflate
+#: bounded both the cache build and the streaming reader. The deltas cost one uint8 subtraction per pixel
+#: to write and one cumulative sum to read. Higher deflate levels shrink the deltas further (level 4:
+#: 11.5 KB, level 6: 10.9 KB) but write 1.6-5.6x slower than level 1; several images per chunk do not help
+#: (gzip-1, 4 or 16 per chunk: 21.9 KB) and make random reads 4-12x slower; plain Zstd 3 (21.9 KB), Zstd 9
+#: (20.1), Blosc/Zstd 1 (23.0) and Blosc/LZ4 (33.5) miss 15 KB. The same zstd bytes through HDF5's
+#: filter (hdf5plugin, one thread under h5py's lock) read at 2,617 img/s: hence raw chunks in threads.
 DEFAULT_CODEC = "rowdelta-zstd-3"
 
 OLD_RGB_CACHE = "built by an older ecgcwt (RGB images); delete results/scalograms/ and rerun"
