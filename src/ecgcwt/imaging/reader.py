@@ -147,7 +147,7 @@ class ChunkReader:
             raise
         self.colormap = self._file["colormap"][:]
         codec = self._file.attrs.get("codec")
-        # stored as row deltas (format 3's rowdelta codecs): decoded after inflation
+        # stored as row deltas (format 3's rowdelta codecs): decoded after decompression
         self.row_delta = codec is not None and decode_str(codec) in ROW_DELTA_CODECS
         n, h, w = self._images.shape
         self.n_images, self.image_shape = int(n), (int(h), int(w))
