@@ -39,7 +39,6 @@ no file, or the previous complete one.
 from __future__ import annotations
 
 import os
-import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -57,7 +56,7 @@ from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.imaging.cwt import CwtParams, FilterBank
 from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, DEFAULT_CODEC, ROW_DELTA_CODECS, ZSTD_FILTER_ID
 from ecgcwt.imaging.image import image_colormap, scalogram_indices, validate_image_config
-from ecgcwt.imaging.reader import row_delta_encode
+from ecgcwt.imaging.reader import per_thread, row_delta_encode
 
 
 def parse_cwt_config(cwt_cfg: Mapping) -> tuple[CwtParams, dict, int]:
@@ -173,14 +172,14 @@ class IndexImageWriter:
         opts = CACHE_CODECS[codec]
         shape, chunks = (int(n), int(size), int(size)), (1, int(size), int(size))
         self._compress = None
-        if opts.get("compression") == "gzip":
-            level = int(opts["compression_opts"])
-            self._compress = lambda raw: zlib.compress(raw, level)
-        elif opts.get("compression") == ZSTD_FILTER_ID:
-            self._compress = _zstd_compressor(int(opts["compression_opts"][0]))
         if opts.get("compression") == ZSTD_FILTER_ID:
-            self.images = _create_zstd_dataset(f, "images", shape, chunks, int(opts["compression_opts"][0]))
+            level = int(opts["compression_opts"][0])
+            self._compress = _zstd_compressor(level)
+            self.images = _create_zstd_dataset(f, "images", shape, chunks, level)
         else:
+            if opts.get("compression") == "gzip":
+                level = int(opts["compression_opts"])
+                self._compress = lambda raw: zlib.compress(raw, level)
             self.images = f.create_dataset("images", shape=shape, dtype=np.uint8, chunks=chunks, **opts)
         f.create_dataset("colormap", data=np.asarray(colormap, dtype=np.uint8))
         f.attrs["cache_format"] = CACHE_FORMAT
@@ -229,15 +228,8 @@ def _zstd_compressor(level: int) -> Callable[[bytes], bytes]:
     """``compress(raw) -> zstd frame`` at ``level``, safe to call from several threads (one context per thread)."""
     import zstandard
 
-    local = threading.local()
-
-    def compress(raw: bytes) -> bytes:
-        ctx = getattr(local, "ctx", None)
-        if ctx is None:
-            ctx = local.ctx = zstandard.ZstdCompressor(level=level)
-        return ctx.compress(raw)
-
-    return compress
+    context = per_thread(lambda: zstandard.ZstdCompressor(level=level))
+    return lambda raw: context().compress(raw)
 
 
 def _create_zstd_dataset(f: h5py.File, name: str, shape, chunks, level: int) -> h5py.Dataset:

@@ -94,14 +94,17 @@ def validate_image_config(size: int, mode: str, colors: int, log: bool) -> None:
 
 def rescale_per_image(mag: torch.Tensor, *, log: bool = False) -> torch.Tensor:
     """(B, S, T) magnitudes -> float32 in [0, 1] per image (steps 1-2 above)."""
-    x = mag.to(torch.float32)
-    if log:
-        peak = x.amax(dim=(1, 2), keepdim=True)
-        x = torch.log10(x + 1e-6 * peak + torch.finfo(torch.float32).tiny)
+    x = _log_floor(mag.to(torch.float32)) if log else mag.to(torch.float32)
     lo = x.amin(dim=(1, 2), keepdim=True)
     hi = x.amax(dim=(1, 2), keepdim=True)
     span = hi - lo
     return torch.where(span > 0, (x - lo) / torch.where(span > 0, span, 1.0), torch.zeros_like(x))
+
+
+def _log_floor(x: torch.Tensor) -> torch.Tensor:
+    """Step 1 with ``log``: ``log10(|W| + 1e-6 * max|W|)`` per image of a float32 (B, S, T) batch."""
+    peak = x.amax(dim=(1, 2), keepdim=True)
+    return torch.log10(x + 1e-6 * peak + torch.finfo(torch.float32).tiny)
 
 
 def image_colormap(mode: str = "jet", colors: int = 128) -> np.ndarray:
@@ -136,8 +139,7 @@ def scalogram_indices(
     for i in range(0, m.shape[0], _SUB_BATCH):
         x = m[i : i + _SUB_BATCH].to(torch.float32)
         if log:
-            peak = x.amax(dim=(1, 2), keepdim=True)
-            x = torch.log10(x + 1e-6 * peak + torch.finfo(torch.float32).tiny)
+            x = _log_floor(x)
         lo = x.amin(dim=(1, 2), keepdim=True)
         span = x.amax(dim=(1, 2), keepdim=True) - lo
         gain = torch.where(span > 0, top / torch.where(span > 0, span, 1.0), torch.zeros_like(span))  # constant -> 0

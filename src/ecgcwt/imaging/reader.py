@@ -30,7 +30,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import h5py
 import numpy as np
@@ -39,6 +39,8 @@ import pandas as pd
 from ecgcwt.data import decode_str, table_from_group
 from ecgcwt.errors import DataError
 from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, OLD_RGB_CACHE, ROW_DELTA_CODECS, ZSTD_FILTER_ID
+
+T = TypeVar("T")
 
 _REBUILD = "rebuild it with `snakemake --forcerun scalograms`"
 
@@ -101,7 +103,20 @@ except ImportError:  # pragma: no cover - zstandard is a dependency; without it 
         pass
 
 
-def _zstd_decompressor(image_bytes: int):
+def per_thread(make: Callable[[], T]) -> Callable[[], T]:
+    """A getter of one ``make()`` per calling thread: a zstd context must not be shared between threads."""
+    local = threading.local()
+
+    def get() -> T:
+        obj = getattr(local, "obj", None)
+        if obj is None:
+            obj = local.obj = make()
+        return obj
+
+    return get
+
+
+def _zstd_decompressor(image_bytes: int) -> Callable[[bytes], bytes]:
     """``decompress(frame) -> bytes`` of at most ``image_bytes``, callable from several threads (one context each)."""
     try:
         import zstandard
@@ -110,15 +125,8 @@ def _zstd_decompressor(image_bytes: int):
             "this scalogram cache is compressed with Zstandard; install the zstandard package "
             "(pip install zstandard) or rebuild the cache"
         ) from exc
-    local = threading.local()
-
-    def decompress(data: bytes) -> bytes:
-        ctx = getattr(local, "ctx", None)
-        if ctx is None:
-            ctx = local.ctx = zstandard.ZstdDecompressor()
-        return ctx.decompress(data, max_output_size=image_bytes)
-
-    return decompress
+    context = per_thread(zstandard.ZstdDecompressor)
+    return lambda data: context().decompress(data, max_output_size=image_bytes)
 
 
 class ChunkReader:
