@@ -31,7 +31,8 @@ from typing import Iterator
 import numpy as np
 
 from ecgcwt.data.records import OpenRecord
-from ecgcwt.data.segmentation import DROP_REASONS, QualityLimits, classify_windows, evenly_spaced, resample
+from ecgcwt.data.segmentation import DROP_REASONS, classify_windows, evenly_spaced, resample
+from ecgcwt.data.settings import QualityLimits
 
 #: Windows cut per part read (at 512-sample windows of 128 Hz from 360 Hz: ~0.4 M native samples, ~10 MB).
 CHUNK_WINDOWS = 256

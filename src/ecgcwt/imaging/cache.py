@@ -26,7 +26,7 @@ root attributes
     ``codec``, ``frequencies`` (float64 Hz, high to low = image
     row order), ``fs``, ``window``, ``classes``, ``ecgcwt_version``; ``hop`` and the
     segment store's segmentation settings (``leads``, ``max_per_recording``,
-    ``max_duration_s``, ``quality_*``: :data:`ecgcwt.data.segmentation.SEGMENT_ATTRS`),
+    ``max_duration_s``, ``quality_*``: :data:`ecgcwt.data.settings.SEGMENT_ATTRS`),
     when it has them; also
     ``freq_limits_source`` ("matlab_default" or "config"), ``time_columns``
     (the signal samples the CWT was evaluated at before resizing) and ``n_fft``.

@@ -589,12 +589,25 @@ class _Clock:
 
 
 def _process_start_time() -> float:
-    """Wall-clock time this process started (so start-up includes interpreter and imports)."""
+    """Wall-clock time this process started (so start-up includes interpreter and imports).
+
+    On Linux: the start in clock ticks since boot (``/proc/self/stat``, 10 ms
+    steps) against ``CLOCK_BOOTTIME`` now. psutil's ``create_time`` adds it to
+    the boot time of ``/proc/stat``, whole seconds: measured on a 2-core VM it
+    made every start-up look 0.9 s longer than it was.
+    """
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return time.time() - age
+    except (OSError, AttributeError, ValueError, IndexError):  # not Linux
+        pass
     try:
         import psutil
 
         return psutil.Process().create_time()
-    except Exception:  # psutil missing or /proc unreadable: count from the call instead
+    except Exception:  # psutil missing: count from the call instead
         return time.time()
 
 
