@@ -9,14 +9,21 @@ squeezenet1_1, googlenet; batch 32; the precision and memory format
 
 ``raw_img_s``
     the bare training step (forward, cross-entropy, backward, AdamW step) on
-    one random batch already on the device, in the same precision and
-    memory format as our job: the ceiling.
+    random batches already on the device, in the same precision and memory
+    format as our job, one step per batch of the job's epoch (the same
+    images, the same last partial batch): the ceiling.
 ``job_img_s``
     our training phase, data path included: ``train_fold`` on fold 0 for 2
     epochs, the second epoch's ``images_per_s`` from ``history.csv``
     (the first pays one-off warm-up: kernel selection, allocations).
 ``ratio``
-    ``job_img_s / raw_img_s``.
+    ``job_img_s / raw_img_s``, paired: the runs go job, bare, job, bare, ...,
+    job (``--rounds`` bare steps, one job more), each bare step is compared
+    with the mean of the two jobs around it, and ``ratio`` is the median of
+    these paired ratios (each round's figures in ``rounds``). On a machine
+    whose speed drifts between rounds, a ratio of medians taken at different
+    moments is not a ratio of two things measured alike. ``raw_img_s`` and
+    ``job_img_s`` are the medians of their runs.
 
 and once:
 
@@ -28,9 +35,6 @@ and once:
     over a cache larger than its memory budget (the images repeated to 20,000,
     3 GB as uint8; 4,000 with ``--quick``), in a child process whose peak
     resident memory (VmHWM, torch's import included) is ``stream_rss_mb``.
-``raw_img_s`` and ``job_img_s`` are medians of ``--rounds`` (3) rounds in which
-the bare step and the job alternate, so that a slow spell of the machine
-falls on both (each round's figures in ``rounds``).
 
 ``startup_s``
     from the start of a fresh Python process to the first training step of a
@@ -125,8 +129,18 @@ def _sync(dev) -> None:
         torch.cuda.synchronize(dev)
 
 
-def raw_step_img_s(backbone: str, dev, amp_dtype, channels_last: bool, steps: int, warmup: int) -> float:
-    """Images/s of the bare training step on a batch already on the device."""
+def epoch_batch_sizes(n_train: int, batch: int) -> list[int]:
+    """The batch sizes of one training epoch over ``n_train`` images, as the training loop cuts them
+    (a last batch of one image is dropped there)."""
+    sizes = [min(batch, n_train - i) for i in range(0, n_train, batch)]
+    if len(sizes) > 1 and sizes[-1] == 1:
+        sizes.pop()
+    return sizes
+
+
+def raw_step_img_s(backbone: str, dev, amp_dtype, channels_last: bool, batch_sizes, warmup: int) -> float:
+    """Images/s of the bare training step over random batches already on the device, one step per
+    entry of ``batch_sizes`` (the job's epoch: the same images, the same last partial batch)."""
     import torch
     from torch import nn
 
@@ -137,25 +151,32 @@ def raw_step_img_s(backbone: str, dev, amp_dtype, channels_last: bool, steps: in
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(dev, memory_format=fmt).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    x = torch.randn(BATCH, 3, SIZE, SIZE, device=dev).contiguous(memory_format=fmt)
-    y = torch.randint(0, 3, (BATCH,), device=dev)
+    x = torch.randn(max(batch_sizes), 3, SIZE, SIZE, device=dev).contiguous(memory_format=fmt)
+    y = torch.randint(0, 3, (max(batch_sizes),), device=dev)
 
-    def step():
+    def step(b: int):
         with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model(x)
-        loss = nn.functional.cross_entropy(logits.float(), y)
+            logits = model(x[:b])
+        loss = nn.functional.cross_entropy(logits.float(), y[:b])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     for _ in range(warmup):
-        step()
+        step(batch_sizes[0])
     _sync(dev)
     t = time.perf_counter()
-    for _ in range(steps):
-        step()
+    for b in batch_sizes:
+        step(b)
     _sync(dev)
-    return steps * BATCH / (time.perf_counter() - t)
+    return sum(batch_sizes) / (time.perf_counter() - t)
+
+
+def paired_ratios(jobs: list[float], raws: list[float]) -> list[float]:
+    """Round ``r``'s ratio: the bare step ``raws[r]`` against the mean of the jobs run just before and
+    just after it (``jobs`` has one more entry), so that a drift of the machine's speed over a round
+    falls on both sides."""
+    return [(jobs[r] + jobs[r + 1]) / 2 / raws[r] for r in range(len(raws))]
 
 
 def job_img_s(backbone: str, cache: Path, folds: Path, work: Path, device: str, threads: int) -> dict:
@@ -341,26 +362,34 @@ def main() -> None:
 
         for b in backbones:
             num = choose_numerics({"precision": "auto", "channels_last": "auto"}, dev, b)
-            # the bare step and the job alternate, round by round: a slow spell of the machine (another
-            # process, a frequency change) falls on both, and the medians of the rounds are compared
-            raws, jobs = [], []
+            # job, bare, job, bare, ..., job: each bare step is compared with the jobs on either side
+            # of it, over the same batches as the job's epoch (same images, same last partial batch);
+            # the ratio is the median of these paired ratios
+            jobs, raws = [], []
+            job = job_img_s(b, cache, folds, work, device, args.threads)
+            jobs.append(job["job_img_s"])
+            sizes = epoch_batch_sizes(job["train_images"], BATCH)
             for _ in range(args.rounds):
-                raws.append(raw_step_img_s(b, dev, num.amp_dtype, num.channels_last, steps, warmup))
-                job = job_img_s(b, cache, folds, work, device, args.threads)
-                jobs.append(job["job_img_s"])
+                raws.append(raw_step_img_s(b, dev, num.amp_dtype, num.channels_last, sizes, warmup))
+                jobs.append(job_img_s(b, cache, folds, work, device, args.threads)["job_img_s"])
+            ratios = paired_ratios(jobs, raws)
             raw, job_rate = statistics.median(raws), statistics.median(jobs)
             result[b] = {
                 "raw_img_s": round(raw, 1),
                 "job_img_s": round(job_rate, 1),
-                "ratio": round(job_rate / raw, 3),
-                "rounds": {"raw_img_s": [round(x, 1) for x in raws], "job_img_s": [round(x, 1) for x in jobs]},
+                "ratio": round(statistics.median(ratios), 3),
+                "rounds": {
+                    "raw_img_s": [round(x, 1) for x in raws],
+                    "job_img_s": [round(x, 1) for x in jobs],
+                    "ratio": [round(x, 3) for x in ratios],
+                },
                 "precision": job["precision"],
                 "channels_last": job["channels_last"],
             }
             if args.sweep:
                 result[b]["sweep_raw_img_s"] = {
                     f"{p}/{'channels_last' if cl else 'contiguous'}": round(
-                        raw_step_img_s(b, dev, None if p == "fp32" else torch.bfloat16, cl, steps, warmup), 1
+                        raw_step_img_s(b, dev, None if p == "fp32" else torch.bfloat16, cl, [BATCH] * steps, warmup), 1
                     )
                     for p in ("fp32", "bf16")
                     for cl in (False, True)
