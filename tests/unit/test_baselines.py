@@ -352,3 +352,22 @@ def test_cnn1d_class_balance_loss_weights_the_classes(store, tmp_path):
     assert learner.describe()["class_balance"] == "loss"
     # n / (k * n_c): 52 windows, 3 classes
     assert any(f"loss weights {[round(52 / 72, 3), round(52 / 12, 3), round(52 / 72, 3)]}" in line for line in logs)
+
+
+@pytest.mark.parametrize("budget_mb", [0.07, 0.0])
+def test_cnn1d_over_its_memory_budget_reads_blocks_and_trains_the_same_network(store, tmp_path, budget_mb):
+    """96 training windows of 512 samples are 0.2 MB as float32: over a 0.07 MB budget they are read in
+    blocks of 2 batches of 16 (0 MB: one batch at a time), giving the probabilities of the in-memory fit."""
+    data = fold_data(store)
+    cfg = {**CNN_CFG, "epochs": 2}
+    logs: list[str] = []
+    whole = Cnn1dLearner(cfg, device="cpu", threads=1)
+    whole.fit(data, tmp_path, logs.append)
+    blocks = Cnn1dLearner({**cfg, "memory_budget_mb": budget_mb}, device="cpu", threads=1)
+    blocks.fit(data, tmp_path, logs.append)
+    assert whole.describe()["signals_in_memory"] and not blocks.describe()["signals_in_memory"]
+    assert any(f"over training.memory_budget_mb {budget_mb}" in line for line in logs)
+    np.testing.assert_array_equal(
+        blocks.predict_proba(data, data.rows["test"]), whole.predict_proba(data, data.rows["test"])
+    )
+    assert blocks.describe()["temperature"] == whole.describe()["temperature"]

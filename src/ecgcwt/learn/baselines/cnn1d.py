@@ -25,10 +25,16 @@ a generator seeded with ``(seed, e)``; dropout draws from the seeded global
 generator. Two fits on the same CPU with the same thread count give identical
 weights and probabilities.
 
-Memory: the fold's training and validation windows are read from the segment
-store once per fit and held as float32: ``n x window x 4`` bytes (100,000
-windows of 1024 samples = 410 MB; the demo's ~300 windows of 512 = 0.6 MB),
-on the training device. Prediction reads the requested rows batch by batch.
+Memory: when the fold's training and validation windows fit
+``training.memory_budget_mb`` as float32 (``n x window x 4`` bytes: 100,000
+windows of 1024 samples = 410 MB; the demo's ~300 windows of 512 = 0.6 MB;
+every window of the three databases at 8 s, about 2.8 GB), they are read from
+the segment store once per fit and held on the training device. Above it, each
+epoch's shuffled order is cut into blocks of whole batches that fit the budget,
+and each block's windows are read (in store order, each once) before its
+batches run: the same batches in the same order, so the same network, with
+memory bounded by the budget; validation is read batch by batch. Prediction
+reads the requested rows batch by batch.
 """
 
 from __future__ import annotations
@@ -221,16 +227,26 @@ class Cnn1dLearner:
             )
         dev = self._device()
 
-        # ---- data: train + val windows read once, float32 on the device
-        x_train = torch.from_numpy(_read_rows(data.source, train, info.window)).to(dev)
-        x_val = torch.from_numpy(_read_rows(data.source, val, info.window)).to(dev)
+        # ---- data: train + val windows read once, float32 on the device, when they fit
+        # training.memory_budget_mb; else each epoch reads its shuffled order block by block
+        bs = int(c["batch_size"])
+        window_bytes = 4 * info.window
+        signals_mb = (len(train) + len(val)) * window_bytes / 1e6
+        in_memory = signals_mb <= float(c["memory_budget_mb"])
+        if in_memory:
+            x_train = torch.from_numpy(_read_rows(data.source, train, info.window)).to(dev)
+            x_val = torch.from_numpy(_read_rows(data.source, val, info.window)).to(dev)
+            block_rows = max(1, len(train))
+        else:
+            x_train = x_val = None
+            # whole batches per block, so the batches (and the result) are those of the in-memory path
+            block_rows = max(bs, int(float(c["memory_budget_mb"]) * 1e6 // window_bytes) // bs * bs)
         y_train_np = fold_labels(data, train)
         y_train = torch.from_numpy(y_train_np).to(dev)
         weight = None
         if c["class_balance"] == "loss":
             weight = torch.tensor(class_weights(y_train_np, len(data.classes)), dtype=torch.float32, device=dev)
         y_val_np = fold_labels(data, val)
-        signals_mb = (x_train.numel() + x_val.numel()) * 4 / 1e6
 
         # ---- model and optimiser
         torch.manual_seed(int(c["seed"]))
@@ -247,7 +263,13 @@ class Cnn1dLearner:
         n_params = sum(p.numel() for p in model.parameters())
         log(
             f"cnn1d fold {data.fold}: {len(train)} train / {len(val)} val windows of {info.window} samples "
-            f"({signals_mb:.1f} MB float32), {n_params} parameters, device {dev}, threads {torch.get_num_threads()}"
+            f"({signals_mb:.1f} MB float32, "
+            + (
+                "in memory"
+                if in_memory
+                else f"over training.memory_budget_mb {c['memory_budget_mb']}: read in blocks of {block_rows}"
+            )
+            + f"), {n_params} parameters, device {dev}, threads {torch.get_num_threads()}"
         )
 
         log(
@@ -258,7 +280,6 @@ class Cnn1dLearner:
         history: list[dict] = []
         best_loss, best_epoch, best_state, since_best, stopped = None, 0, None, 0, False
         positions = torch.arange(info.window, device=dev)
-        bs = int(c["batch_size"])
         for epoch in range(int(c["epochs"])):
             t0 = time.perf_counter()
             lr = opt.param_groups[0]["lr"]
@@ -271,23 +292,34 @@ class Cnn1dLearner:
             model.train()
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
             correct = torch.zeros((), dtype=torch.int64, device=dev)
-            for a in range(0, len(train), bs):
-                idx = order[a : a + bs]
-                x = x_train[idx]
-                if shifts is not None:  # circular shift right by s: out[t] = x[(t - s) mod window]
-                    x = x.gather(1, (positions[None, :] - shifts[a : a + bs, None]) % info.window)
-                y = y_train[idx]
-                logits = model(x)
-                loss = nn.functional.cross_entropy(logits, y, weight=weight)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():  # accumulated on the device: one host sync per epoch
-                    loss_sum += loss.detach() * len(idx)
-                    correct += (logits.argmax(1) == y).sum()
+            for start in range(0, len(train), block_rows):
+                if in_memory:
+                    block, where = x_train, order
+                else:  # this block's windows, each read once, in store order
+                    wanted, inverse = np.unique(
+                        train[order[start : start + block_rows].cpu().numpy()], return_inverse=True
+                    )
+                    block = torch.from_numpy(_read_rows(data.source, wanted, info.window)).to(dev)
+                    where = torch.full((len(train),), -1, dtype=torch.int64, device=dev)
+                    where[start : start + len(inverse)] = torch.from_numpy(inverse).to(dev)
+                for a in range(start, min(start + block_rows, len(train)), bs):
+                    idx = order[a : a + bs]
+                    x = block[where[a : a + bs]]
+                    if shifts is not None:  # circular shift right by s: out[t] = x[(t - s) mod window]
+                        x = x.gather(1, (positions[None, :] - shifts[a : a + bs, None]) % info.window)
+                    y = y_train[idx]
+                    logits = model(x)
+                    loss = nn.functional.cross_entropy(logits, y, weight=weight)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    with torch.no_grad():  # accumulated on the device: one host sync per epoch
+                        loss_sum += loss.detach() * len(idx)
+                        correct += (logits.argmax(1) == y).sum()
+                del block
             if sched is not None:
                 sched.step()
-            va = scores(y_val_np, predict_signals(model, x_val, batch_size=int(c["eval_batch_size"]), device=dev))
+            va = scores(y_val_np, softmax(self._val_logits(model, x_val, data.source, val, dev)))
             row = {
                 "epoch": epoch + 1,
                 "train_loss": float(loss_sum) / len(train),
@@ -323,7 +355,7 @@ class Cnn1dLearner:
             model.load_state_dict(best_state)
         model.eval()
         # temperature on the validation windows, with the kept weights (training.calibrate)
-        val_logits = signal_logits(model, x_val, batch_size=int(c["eval_batch_size"]), device=dev)
+        val_logits = self._val_logits(model, x_val, data.source, val, dev)
         self.calibration = fit_temperature(val_logits, y_val_np, c["calibrate"])
         self.temperature = float(self.calibration["temperature"])
         log("cnn1d " + calibration_line(self.calibration))
@@ -356,9 +388,18 @@ class Cnn1dLearner:
             "n_params": n_params,
             "arch": arch,
             "signals_mb": signals_mb,
+            "signals_in_memory": in_memory,
             "fit_seconds": time.perf_counter() - t_start,
         }
         return history
+
+    def _val_logits(self, model: nn.Module, x_val, source, val: np.ndarray, dev) -> np.ndarray:
+        """Validation logits from the windows in memory, or read batch by batch (the same batches)."""
+        bs = int(self.cfg["eval_batch_size"])
+        if x_val is not None:
+            return signal_logits(model, x_val, batch_size=bs, device=dev)
+        out = [signal_logits(model, sig, batch_size=bs, device=dev) for _, sig in iter_signal_batches(source, bs, val)]
+        return np.concatenate(out) if out else np.empty((0, model.head.out_features))
 
     def _require_fitted(self) -> None:
         if self.model is None or self.meta is None:
