@@ -17,8 +17,9 @@ squeezenet1_1, googlenet; batch 32; the precision and memory format
     epochs, the second epoch's ``images_per_s`` from ``history.csv``
     (the first pays one-off warm-up: kernel selection, allocations).
 ``ratio``
-    ``job_img_s / raw_img_s``, paired: the runs go job, bare, job, bare, ...,
-    job (``--rounds`` bare steps, one job more), each bare step is compared
+    ``job_img_s / raw_img_s``, paired: after one job not counted (warm-up),
+    the runs go job, bare, job, bare, ..., job (``--rounds``, default 5, bare
+    steps, one job more), each bare step is compared
     with the mean of the two jobs around it, and ``ratio`` is the median of
     these paired ratios (each round's figures in ``rounds``). On a machine
     whose speed drifts between rounds, a ratio of medians taken at different
@@ -323,7 +324,7 @@ def main() -> None:
     ap.add_argument("--sweep", action="store_true", help="also time fp32/bf16 x contiguous/channels_last")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     ap.add_argument("--backbones", default=",".join(BACKBONES))
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the bare step and the job (medians)")
+    ap.add_argument("--rounds", type=int, default=5, help="bare steps between jobs (median of the paired ratios)")
     ap.add_argument("--workdir", default=None, help="keep the caches here (default: a temporary folder)")
     args = ap.parse_args()
 
@@ -362,13 +363,14 @@ def main() -> None:
 
         for b in backbones:
             num = choose_numerics({"precision": "auto", "channels_last": "auto"}, dev, b)
+            # a first job, not counted: measured on 2 cores, a backbone's first job in a process ran
+            # 10-30% slower than the next ones even in its second epoch (13.4 against 18-20 img/s)
+            job = job_img_s(b, cache, folds, work, device, args.threads)
+            sizes = epoch_batch_sizes(job["train_images"], BATCH)
             # job, bare, job, bare, ..., job: each bare step is compared with the jobs on either side
             # of it, over the same batches as the job's epoch (same images, same last partial batch);
             # the ratio is the median of these paired ratios
-            jobs, raws = [], []
-            job = job_img_s(b, cache, folds, work, device, args.threads)
-            jobs.append(job["job_img_s"])
-            sizes = epoch_batch_sizes(job["train_images"], BATCH)
+            jobs, raws = [job_img_s(b, cache, folds, work, device, args.threads)["job_img_s"]], []
             for _ in range(args.rounds):
                 raws.append(raw_step_img_s(b, dev, num.amp_dtype, num.channels_last, sizes, warmup))
                 jobs.append(job_img_s(b, cache, folds, work, device, args.threads)["job_img_s"])
