@@ -4,7 +4,8 @@
   (a wing imports only wings before it, and the shared top-level modules);
 * ``workflow/scripts`` and ``benchmarks`` import only the wings' public faces (``__all__``);
 * every public name of a face resolves, and none is shadowed by a submodule of the same name;
-* the top level stays small and no module grows past 800 lines.
+* the top level stays small and no module grows past 800 lines;
+* a training job's import loads no scipy, wfdb, scikit-learn or matplotlib (start-up time).
 
 Imports are read with ``ast`` (those inside functions too), so a lazy import that runs
 against the order is caught without running it.
