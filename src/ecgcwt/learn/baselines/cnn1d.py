@@ -179,6 +179,17 @@ def _read_rows(source, rows: np.ndarray, window: int, batch_size: int = 4096) ->
     return out
 
 
+def _rows_logits(model: nn.Module, source, rows: np.ndarray, batch_size: int, dev) -> np.ndarray:
+    """Logits of segment-store ``rows``, read batch by batch (memory: one batch of windows)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), model.head.out_features))
+    i = 0
+    for _, sig in iter_signal_batches(source, batch_size, rows):
+        out[i : i + len(sig)] = signal_logits(model, sig, batch_size=batch_size, device=dev)
+        i += len(sig)
+    return out
+
+
 class Cnn1dLearner:
     """A small 1D CNN trained on the fold's raw windows (see the module docstring).
 
@@ -293,18 +304,18 @@ class Cnn1dLearner:
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
             correct = torch.zeros((), dtype=torch.int64, device=dev)
             for start in range(0, len(train), block_rows):
-                if in_memory:
+                # where: each position of this block's part of the order -> its row in block
+                if in_memory:  # one block, start 0
                     block, where = x_train, order
                 else:  # this block's windows, each read once, in store order
                     wanted, inverse = np.unique(
                         train[order[start : start + block_rows].cpu().numpy()], return_inverse=True
                     )
                     block = torch.from_numpy(_read_rows(data.source, wanted, info.window)).to(dev)
-                    where = torch.full((len(train),), -1, dtype=torch.int64, device=dev)
-                    where[start : start + len(inverse)] = torch.from_numpy(inverse).to(dev)
+                    where = torch.from_numpy(inverse).to(dev)
                 for a in range(start, min(start + block_rows, len(train)), bs):
                     idx = order[a : a + bs]
-                    x = block[where[a : a + bs]]
+                    x = block[where[a - start : a - start + bs]]
                     if shifts is not None:  # circular shift right by s: out[t] = x[(t - s) mod window]
                         x = x.gather(1, (positions[None, :] - shifts[a : a + bs, None]) % info.window)
                     y = y_train[idx]
@@ -398,8 +409,7 @@ class Cnn1dLearner:
         bs = int(self.cfg["eval_batch_size"])
         if x_val is not None:
             return signal_logits(model, x_val, batch_size=bs, device=dev)
-        out = [signal_logits(model, sig, batch_size=bs, device=dev) for _, sig in iter_signal_batches(source, bs, val)]
-        return np.concatenate(out) if out else np.empty((0, model.head.out_features))
+        return _rows_logits(model, source, val, bs, dev)
 
     def _require_fitted(self) -> None:
         if self.model is None or self.meta is None:
@@ -414,14 +424,7 @@ class Cnn1dLearner:
         self._require_fitted()
         check_window("cnn1d model was trained", self.meta["window"], data.source)
         dev = next(self.model.parameters()).device
-        bs = int(self.cfg["eval_batch_size"])
-        rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty((len(rows), len(self.meta["classes"])))
-        i = 0
-        for _, sig in iter_signal_batches(data.source, bs, rows):
-            out[i : i + len(sig)] = signal_logits(self.model, sig, batch_size=bs, device=dev)
-            i += len(sig)
-        return out
+        return _rows_logits(self.model, data.source, rows, int(self.cfg["eval_batch_size"]), dev)
 
     def save(self, path: Path, data: "FoldData") -> None:
         """``torch.save({"state_dict", "meta"})`` atomically; :func:`load_cnn1d` reads it back."""
