@@ -133,6 +133,25 @@ def test_cwt_batch_size_cannot_change_the_cache(store, tmp_path):
             assert {k: np.asarray(v).tolist() for k, v in f.attrs.items()} == attrs
 
 
+def test_threads_cannot_change_the_cache(tmp_path):
+    """Several worker threads share each batch's images; the stored chunks are byte for byte those of one thread."""
+    rng = np.random.default_rng(1)
+    n, window = 100, 512
+    t = np.arange(window) / 128.0
+    sig = np.stack([np.sin(2 * np.pi * (1 + i % 7) * t) + 0.2 * rng.standard_normal(window) for i in range(n)])
+    store = tmp_path / "segments.h5"
+    segment_store.write_segment_store(store, sig, make_table(n), fs=128.0, window=window, hop=window, classes=CLASSES)
+    one = build_scalogram_cache(store, tmp_path / "one.h5", CFG, batch_size=64, threads=1)
+    two = build_scalogram_cache(store, tmp_path / "two.h5", CFG, batch_size=64, threads=2)
+    with h5py.File(one, "r") as a, h5py.File(two, "r") as b:
+        chunks = [[f["images"].id.read_direct_chunk((i, 0, 0))[1] for i in range(n)] for f in (a, b)]
+    assert chunks[0] == chunks[1]
+    with ChunkReader(two) as reader:
+        fb = FilterBank(window, 128.0, CwtParams.from_config(CFG))
+        expected = scalogram_indices(fb.magnitude(sig.astype(np.float32), fb.image_columns(48)), size=48)
+        assert np.array_equal(reader.read(np.arange(n)), expected)
+
+
 def test_cached_images_equal_the_direct_pipeline(store, tmp_path):
     """The parallel compression + direct-chunk write stores exactly what the pipeline computed."""
     out = build_scalogram_cache(store, tmp_path / "scalograms.h5", CFG, batch_size=3)
