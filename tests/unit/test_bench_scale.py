@@ -23,8 +23,10 @@ def _numbers(obj, path=""):
 
 
 def test_tiny_scale_benchmark_prints_every_stage(tmp_path):
+    """With ``--baseline-src`` (here this checkout itself) the cache and stream stages also run on that code."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, str(REPO / "benchmarks" / "bench_scale.py"), "--windows", "300", "--steps", "2"]
+    cmd += ["--baseline-src", str(REPO)]
     r = subprocess.run([*cmd, "--workdir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
@@ -42,5 +44,9 @@ def test_tiny_scale_benchmark_prints_every_stage(tmp_path):
     zero = {"stages.stream.output_mb", "projection_680k.stream.output_gb"}
     assert all(numbers[k] == 0 for k in zero)
     assert {k: v for k, v in numbers.items() if k not in zero and not v > 0} == {}
-    assert all(isinstance(v, bool) for v in out["targets"].values()) and len(out["targets"]) == 4
+    assert all(isinstance(v, bool) for v in out["targets"].values()) and len(out["targets"]) == 5
+    assert out["baseline"]["src"] == str(REPO.resolve())
+    assert set(out["vs_baseline"]) == {"cache_build_img_s", "stream_img_s", "host_read_img_s", "cache_kb_per_image"}
+    # the same code on both sides: the same cache, byte for byte the same size
+    assert out["vs_baseline"]["cache_kb_per_image"] == 1.0
     assert list(tmp_path.iterdir()) == []  # the work folder is removed
