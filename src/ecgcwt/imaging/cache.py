@@ -94,7 +94,7 @@ def build_scalogram_cache(
     ``threads`` sets torch's intra-op threads for the call (restored after) and
     how many chunks of each batch the CPU transform runs at once (see
     :meth:`FilterBank.transform`'s ``workers``);
-    ``progress(done, total)`` is called after every batch is transformed; ``codec`` is one of
+    ``progress(done, total)`` is called after every batch; ``codec`` is one of
     :data:`~ecgcwt.imaging.format.CACHE_CODECS`.
     """
     params, image, cfg_batch = parse_cwt_config(cwt_cfg)
@@ -167,7 +167,9 @@ def _build_on_cpu_workers(batches, fb, columns, to_indices, writer, workers, tot
         queued: deque = deque()
         for rows, signals in batches:
             x = _as_signals(signals)
-            spans = [slice(i, i + _SPAN) for i in range(0, len(rows), _SPAN)]
+            # at most _SPAN signals per task, and at least one task per worker
+            span = max(1, min(_SPAN, -(-len(rows) // workers)))
+            spans = [slice(i, i + span) for i in range(0, len(rows), span)]
             queued.append((rows, spans, [pool.submit(encode, x[sl]) for sl in spans]))
             if len(queued) > 1:
                 done = _write_queued(queued.popleft(), writer, done, total, progress)
@@ -264,9 +266,8 @@ class IndexImageWriter:
         # against 3,750 with one pool task per image
         step = max(1, -(-len(rows) // self._workers))
         spans = [slice(i, i + step) for i in range(0, len(rows), step)]
-        for payloads, span in zip(self._pool.map(lambda sl: [self._encode(im) for im in indices[sl]], spans), spans):
-            for r, payload in zip(rows[span], payloads):
-                self.images.id.write_direct_chunk((int(r), 0, 0), payload)
+        for payloads, span in zip(self._pool.map(lambda sl: self.encode(indices[sl]), spans), spans):
+            self.write_encoded(rows[span], payloads)
 
     def encode(self, indices: np.ndarray) -> list:
         """What :meth:`write_encoded` stores for each image of ``indices``: its compressed chunk, or the
