@@ -12,6 +12,7 @@ rule evaluate:
         attribution_png=expand(rules.explain.output.png, model=CNN2D),
         attribution_csv=expand(rules.explain.output.csv, model=CNN2D),
     output:
+        # leak.csv, only when leak_comparison.model is set
         **leak_report_output(),
         ranking=report(
             "results/report/ranking.csv",
@@ -49,7 +50,6 @@ rule evaluate:
             caption="../report/roc.rst",
             category="Evaluation",
         ),
-        # only when leak_comparison.model is set
         markdown="results/report/report.md",
         html=report(
             "results/report/report.html",

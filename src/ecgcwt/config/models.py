@@ -12,7 +12,7 @@ into Snakemake params and metrics.json):
     wavelet sub-band statistics with a scikit-learn classifier.
 
 A config that lists only ``training.backbones`` gets one cnn2d model per
-backbone, named after it, exactly as before models existed.
+backbone, named after it, so a run of 2D CNNs alone needs no ``models:`` section.
 """
 
 from __future__ import annotations
