@@ -53,6 +53,14 @@ __all__, __getattr__, __dir__ = lazy_face(
         "tracked_section": ".models",
         "tracked_spec": ".models",
         "with_run_settings": ".models",
+        # experiments of one run and the keys of their stages
+        "GRID_KEYS": ".experiments",
+        "has_experiments": ".experiments",
+        "base_config": ".experiments",
+        "expand_experiments": ".experiments",
+        "experiment_overrides": ".experiments",
+        "reference_experiment": ".experiments",
+        "stage_keys": ".experiments",
         # backbone names (no torch)
         "supported_backbones": ".backbones",
         "unknown_backbone_hint": ".backbones",

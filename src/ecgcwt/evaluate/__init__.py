@@ -76,5 +76,13 @@ __all__, __getattr__, __dir__ = lazy_face(
         "ENSEMBLE_SUFFIX": ".seeds",
         "SEEDS_COLUMNS": ".seeds",
         "validation_sentence": ".report_text",
+        # experiments compared (results/compare/)
+        "ExperimentResult": ".compare",
+        "build_comparison": ".compare",
+        "holm": ".compare",
+        "training_seconds": ".compare",
+        "COMPARISON_COLUMNS": ".compare",
+        "DIFFERENCE_COLUMNS": ".compare",
+        "MIN_SUBJECTS_PER_CLASS": ".compare",
     },
 )
