@@ -17,10 +17,13 @@ from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.data import check_config_record_names, record_files  # noqa: E402
 from ecgcwt.config import (  # noqa: E402
     check_model_specs,
+    files_by_model,
     leak_model,
     names_of_rule,
     report_info,
+    run_table,
     spec_for_seed,
+    table_files,
     tracked_section,
     tracked_spec,
     training_seeds,
@@ -104,19 +107,15 @@ def records_of(db):
     return records.get(db) if isinstance(records, dict) else None
 
 
-def model_files(name):
-    """One file of every model x seed x fold, model-major, fold-minor (the order the report reads them in)."""
-    return [
-        f
-        for model in MODELS
-        for seed in SEEDS
-        for f in expand(
-            f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/{name}",
-            model=model,
-            seed=seed,
-            fold=FOLDS,
-        )
-    ]
+def evaluation_runs():
+    """Every model x seed x fold the report pools, one row each with its files by name.
+
+    Rule evaluate declares these files as inputs and passes the same rows as a
+    parameter, so the report finds a run's files by (model, seed, fold).
+    """
+    return run_table(
+        MODELS, SEEDS, FOLDS, f"results/models/{{model}}/{SEED_DIR}fold{{fold}}"
+    )
 
 
 def job_spec(wildcards):
@@ -144,7 +143,7 @@ def all_model_files(wildcards):
 
 
 def report_models():
-    """Name, kind, backbone, weights and strategy of every model, in model_files() order."""
+    """Name, kind, backbone, weights and strategy of every model, in the order of the config."""
     return [report_info(name, spec) for name, spec in MODELS.items()]
 
 

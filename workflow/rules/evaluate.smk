@@ -1,16 +1,24 @@
+# The runs and explanation maps the report reads, by name: their files are the
+# rule's inputs, and the same mappings reach the job as params (no list order).
+EVALUATION_RUNS = evaluation_runs()
+EXPLAINED = files_by_model(
+    CNN2D, {"png": rules.explain.output.png, "csv": rules.explain.output.csv}
+)
+LEAK_RUNS = files_by_model(LEAK, {"predictions": rules.leak.output.predictions})
+
+
 rule evaluate:
     input:
-        predictions=model_files("predictions.csv"),
-        metrics=model_files("metrics.json"),
-        history=model_files("history.csv"),
-        leak=expand(rules.leak.output.predictions, model=LEAK),
+        predictions=table_files(EVALUATION_RUNS, "predictions"),
+        metrics=table_files(EVALUATION_RUNS, "metrics"),
+        history=table_files(EVALUATION_RUNS, "history"),
+        leak=[files["predictions"] for files in LEAK_RUNS.values()],
         folds=rules.folds.output.folds,
         # records left out by data.on_bad_record: skip are listed in the report
         segments_qc=rules.segment.output.qc,
         gallery=rules.gallery.output.png,
         # Grad-CAM maps of every cnn2d model (rule explain), shown in the report
-        attribution_png=expand(rules.explain.output.png, model=CNN2D),
-        attribution_csv=expand(rules.explain.output.csv, model=CNN2D),
+        attribution=[f for files in EXPLAINED.values() for f in files.values()],
     output:
         # leak.csv, only when leak_comparison.model is set
         **leak_report_output(),
@@ -64,10 +72,10 @@ rule evaluate:
         "../../envs/report.yaml"
     params:
         models=report_models(),
-        folds=FOLDS,
-        seeds=SEEDS,
+        runs=EVALUATION_RUNS,
+        attribution=EXPLAINED,
         classes=CLASSES,
-        leak_models=LEAK,
+        leak=LEAK_RUNS,
         evaluate=config["evaluate"],
     script:
         "../scripts/evaluate.py"

@@ -1,10 +1,12 @@
 """Pool the test folds of every model into the evaluation report: results/report/.
 
-The rule passes ``params.models`` (one mapping per model, in rule order: name,
-kind, backbone, pretrained, strategy), ``params.folds``, and the
-``predictions``/``history`` inputs as flat lists in model-major, seed-, fold-minor
-order (``params.seeds``: the training seeds); optionally ``input.leak`` (one predictions.csv per leaky random-split
-run) with ``params.leak_models`` naming the model each mirrors.
+The rule passes ``params.models`` (one mapping per model: name, kind, backbone,
+pretrained, strategy), ``params.runs`` (one row per model x seed x fold with its
+``predictions``/``metrics``/``history`` files, ``ecgcwt.config.run_table``) and
+``params.attribution`` (model -> its explanation ``png``/``csv``); every file
+named there is also an input of the rule. ``params.leak``: the model each leaky
+random-split run mirrors -> its ``predictions`` file (empty without a leaky
+comparison).
 """
 
 from pathlib import Path
@@ -15,34 +17,27 @@ log = log_to(snakemake.log[0])
 
 import json  # noqa: E402
 
-from ecgcwt.config import run_provenance  # noqa: E402
+from ecgcwt.config import check_declared, run_provenance, runs_by_model, table_files  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.evaluate import LeakRun, ModelRuns, build_report  # noqa: E402
 
-
-def per_model(files, what, models, seeds, folds):
-    """Split a flat model-major, seed-, fold-minor list of files into one ``{seed: [(fold, path)]}`` per model."""
-    files = list(files)
-    n_seed, n_fold = len(seeds), len(folds)
-    if len(files) != len(models) * n_seed * n_fold:
-        raise ConfigError(
-            f"rule evaluate: {len(files)} {what} files for {len(models)} models x {n_seed} seeds x {n_fold} folds; "
-            "the rule's inputs and params.models are out of step"
-        )
-    out = []
-    for i in range(len(models)):
-        block = files[i * n_seed * n_fold : (i + 1) * n_seed * n_fold]
-        out.append({s: list(zip(folds, block[j * n_fold : (j + 1) * n_fold])) for j, s in enumerate(seeds)})
-    return out
-
-
 specs = [dict(m) for m in snakemake.params.models]
-folds = list(snakemake.params.folds)
-# training.seeds: one seed gives the report of a one-seed run; several add the spread and the ensembles
-seeds = [int(s) for s in snakemake.params.get("seeds", [0])]
-predictions = per_model(snakemake.input.predictions, "predictions", specs, seeds, folds)
-history_files = list(snakemake.input.get("history", []))
-histories = per_model(history_files, "history", specs, seeds, folds) if history_files else [{} for _ in specs]
+runs = [dict(r) for r in snakemake.params.runs]
+attribution = {name: dict(files) for name, files in dict(snakemake.params.attribution).items()}
+leak_runs = {name: dict(files) for name, files in dict(snakemake.params.get("leak", {})).items()}
+check_declared(
+    [
+        *(f for what in ("predictions", "metrics", "history") for f in table_files(runs, what)),
+        *(f for files in [*attribution.values(), *leak_runs.values()] for f in files.values()),
+    ],
+    snakemake.input,
+    "rule evaluate",
+)
+predictions = runs_by_model(runs, "predictions")
+histories = runs_by_model(runs, "history")
+missing = [spec["name"] for spec in specs if spec["name"] not in predictions]
+if missing:
+    raise ConfigError(f"rule evaluate: params.runs has no run of model(s) {missing}; build it with run_table()")
 
 
 def curves(by_seed):
@@ -52,29 +47,24 @@ def curves(by_seed):
     return [(f"s{s}/{fold}", path) for s, runs in by_seed.items() for fold, path in runs]
 
 
-models = [
-    ModelRuns(
-        name=spec["name"],
-        kind=spec["kind"],
-        predictions=preds[seeds[0]],
-        histories=curves(hists),
-        backbone=spec.get("backbone"),
-        pretrained=spec.get("pretrained"),
-        strategy=spec.get("strategy"),
-        seeds=preds,
+models = []
+for spec in specs:
+    preds = predictions[spec["name"]]
+    models.append(
+        ModelRuns(
+            name=spec["name"],
+            kind=spec["kind"],
+            # the first training seed's runs: a one-seed run's report
+            predictions=next(iter(preds.values())),
+            histories=curves(histories[spec["name"]]),
+            backbone=spec.get("backbone"),
+            pretrained=spec.get("pretrained"),
+            strategy=spec.get("strategy"),
+            seeds=preds,
+        )
     )
-    for spec, preds, hists in zip(specs, predictions, histories)
-]
 
-leak_files = list(snakemake.input.get("leak", []))
-leak_names = list(snakemake.params.get("leak_models", []))
-if len(leak_files) != len(leak_names):
-    raise ConfigError(
-        f"rule evaluate: {len(leak_files)} leak predictions files but {len(leak_names)} names in params.leak_models"
-    )
-# the attribution inputs follow the cnn2d models in rule order
-names_of_cnn2d = [spec["name"] for spec in specs if spec["kind"] == "cnn2d"]
-leak = [LeakRun(name=name, predictions=path) for name, path in zip(leak_names, leak_files)]
+leak = [LeakRun(name=name, predictions=files["predictions"]) for name, files in leak_runs.items()]
 
 ev = snakemake.params.evaluate
 build_report(
@@ -89,8 +79,8 @@ build_report(
     leak=leak,
     # the effective configuration of this run and the checkout the workflow runs from (git commit)
     provenance=run_provenance(snakemake.config, Path(snakemake.scriptdir).parent.parent),
-    environments=[json.loads(Path(p).read_text()).get("environment") or {} for p in snakemake.input.metrics],
+    environments=[json.loads(Path(p).read_text()).get("environment") or {} for p in table_files(runs, "metrics")],
     gallery=snakemake.input.gallery,
-    attribution=list(zip(names_of_cnn2d, snakemake.input.attribution_png, snakemake.input.attribution_csv)),
+    attribution=[(name, files["png"], files["csv"]) for name, files in attribution.items()],
 )
 log.info("report of %d model(s)%s written", len(models), f" and {len(leak)} leaky run(s)" if leak else "")

@@ -37,6 +37,13 @@ __all__, __getattr__, __dir__ = lazy_face(
         "leak_model": ".models",
         "training_seeds": ".models",
         "spec_for_seed": ".models",
+        # the runs of a workflow by (model, seed, fold)
+        "RUN_FILES": ".runs",
+        "run_table": ".runs",
+        "table_files": ".runs",
+        "runs_by_model": ".runs",
+        "files_by_model": ".runs",
+        "check_declared": ".runs",
         # provenance (no heavy imports)
         "describe_data_source": ".provenance",
         "is_synthetic": ".provenance",
