@@ -20,6 +20,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "SYNTHETIC_CLASSES": ".load",
         "load_schema": ".validate",
         "validate_section": ".validate",
+        "check_augment": ".validate",
         "schema_of": ".validate",
         "schema_range": ".validate",
         "deep_update": ".validate",

@@ -21,6 +21,7 @@ from typing import Any, Mapping, NamedTuple
 
 from ecgcwt.config.provenance import RUN_SETTINGS  # noqa: F401  (defined there: no heavy imports)
 from ecgcwt.config.validate import (
+    check_augment,
     check_backbones,
     check_wavelet_name,
     check_weights_file,
@@ -177,6 +178,7 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
             # a models entry's overrides are named where the user wrote them
             where = "training" if name in config["training"]["backbones"] else f"models.{name}.training"
             spec["training"] = validate_section("training", spec["training"], prefix=where)
+            check_augment(spec["training"]["augment"], key=f"{where}.augment", fs=config["segments"]["fs"])
             if where != "training":  # (training.pretrained itself is checked with the rest of the config)
                 check_weights_file(spec["training"]["pretrained"], key=f"{where}.pretrained")
         if spec["kind"] == "wavelet":

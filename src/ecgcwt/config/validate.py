@@ -58,6 +58,11 @@ def _check_against(schema: dict, instance, prefix: str = "") -> None:
     if errors:
         lines = []
         for e in errors[:10]:
+            if e.validator in ("oneOf", "anyOf") and e.context:
+                # "is not valid under any of the given schemas" names no key: report the error of the branch
+                # of the value's own type (a mapping's bad key, not "is not of type 'boolean'")
+                own = [c for c in e.context if not (c.validator == "type" and not c.relative_path)]
+                e = jsonschema.exceptions.best_match(own or e.context)
             where = ".".join([*([prefix] if prefix else []), *(str(p) for p in e.absolute_path)]) or "(top level)"
             lines.append(f"  {where}: {e.message}")
         error = ConfigError(
@@ -214,3 +219,43 @@ def check_backbones(names, key: str = "training.backbones") -> None:
             f"Any of the {len(known)} torchvision classification models works (torchvision.models.list_models()"
             f", e.g. resnet18, googlenet, squeezenet1_1, efficientnet_b0).{unknown_backbone_hint(unknown)}"
         )
+
+
+#: The [low, high] settings of each signal augmentation (training.augment), checked for low <= high.
+_AUGMENT_RANGES = {
+    "amplitude": ("range",),
+    "baseline_wander": ("amplitude", "hz"),
+    "gaussian_noise": ("snr_db",),
+    "powerline": ("snr_db",),
+    "time_stretch": ("range",),
+}
+
+
+def check_augment(value, key: str = "training.augment", fs: float | None = None) -> dict:
+    """``training.augment`` as a full mapping (``true``/``false``: the time shift alone), checked.
+
+    The schema's checks, then what it cannot say: every ``[low, high]`` has
+    ``low <= high``, and (given the segments' rate ``fs``) a powerline
+    frequency in use lies below the Nyquist frequency. Raises
+    :class:`ConfigError` naming the key.
+    """
+    if isinstance(value, bool):
+        value = {"shift": value}
+    elif not isinstance(value, dict):
+        raise ConfigError(f"{key} must be true, false or a mapping of augmentations, got {value!r}")
+    prefix = key.rsplit(".", 1)[0] if "." in key else None
+    full = validate_section("training", {"augment": dict(value)}, prefix=prefix)["augment"]
+    for name, ranges in _AUGMENT_RANGES.items():
+        for r in ranges:
+            lo, hi = full[name][r]
+            if lo > hi:
+                raise ConfigError(f"{key}.{name}.{r}: [low, high] needs low <= high, got {[lo, hi]}")
+    pl = full["powerline"]
+    bad = [f for f in pl["hz"] if fs is not None and f >= fs / 2]
+    if pl["p"] > 0 and bad:
+        raise ConfigError(
+            f"{key}.powerline.hz {bad} Hz is at or above the Nyquist frequency {fs / 2:g} Hz of the segments "
+            f"(segments.fs {fs:g} Hz): a mains hum there cannot be represented; raise segments.fs above "
+            f"{2 * max(bad):g} Hz or set {key}.powerline.p to 0"
+        )
+    return full

@@ -31,6 +31,14 @@ __all__, __getattr__, __dir__ = lazy_face(
         "fit_temperature": ".calibration",
         "softmax": ".calibration",
         "mean_nll": ".calibration",
+        # signal augmentations (before the CWT)
+        "SIGNAL_AUGMENTATIONS": ".augment",
+        "AugmentSettings": ".augment",
+        "AugmentPlan": ".augment",
+        "augment_settings": ".augment",
+        "draw_plan": ".augment",
+        "augment_signals": ".augment",
+        "time_stretch": ".augment",
         # one model, one fold
         "train_model": ".train",
         "build_learner": ".train",

@@ -16,8 +16,10 @@ cosine | constant, ``dropout``, ``patience``, ``seed``, ``augment``,
 ``class_balance`` sampler, each class drawn equally often per epoch; loss,
 weighted by inverse class frequency; see :mod:`ecgcwt.learn.balance`); early stopping on the validation loss
 with ``patience`` epochs, the best epoch's weights kept (without validation
-rows, the last epoch's). With ``augment`` each training window is rotated by a
-random circular time shift every epoch.
+rows, the last epoch's). ``augment`` (:mod:`ecgcwt.learn.augment`): with
+``shift`` each training window is rotated by a random circular time shift
+every epoch; the signal augmentations apply to each training window before
+that (amplitude and polarity change nothing after the z-score but are drawn alike).
 
 Reproducibility: the weights are initialised after ``torch.manual_seed(seed)``;
 the order of the training windows and the shifts of epoch ``e`` are drawn from
@@ -54,6 +56,7 @@ from ecgcwt.atomic import write_torch
 from ecgcwt.config import validate_section
 from ecgcwt.data import iter_signal_batches, read_info
 from ecgcwt.errors import DataError
+from ecgcwt.learn.augment import augment_settings, augment_signals, draw_plan
 from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
 from ecgcwt.learn.baselines.common import check_train_rows, check_window, fold_labels, scores
 from ecgcwt.learn.calibration import calibration_line, fit_temperature, softmax
@@ -291,6 +294,7 @@ class Cnn1dLearner:
         history: list[dict] = []
         best_loss, best_epoch, best_state, since_best, stopped = None, 0, None, 0, False
         positions = torch.arange(info.window, device=dev)
+        augment = augment_settings(c["augment"], fs=info.fs)
         for epoch in range(int(c["epochs"])):
             t0 = time.perf_counter()
             lr = opt.param_groups[0]["lr"]
@@ -299,7 +303,9 @@ class Cnn1dLearner:
                 order = torch.from_numpy(balanced_order(y_train_np, c["seed"], epoch)).to(dev)
             else:
                 order = torch.randperm(len(train), generator=g).to(dev)
-            shifts = torch.randint(0, info.window, (len(train),), generator=g).to(dev) if c["augment"] else None
+            shifts = torch.randint(0, info.window, (len(train),), generator=g).to(dev) if augment.shift else None
+            # the signal augmentations of each position of this epoch's order (training.augment)
+            plan = draw_plan(augment, len(train), c["seed"], epoch) if augment.signal_on else None
             model.train()
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
             correct = torch.zeros((), dtype=torch.int64, device=dev)
@@ -316,6 +322,8 @@ class Cnn1dLearner:
                 for a in range(start, min(start + block_rows, len(train)), bs):
                     idx = order[a : a + bs]
                     x = block[where[a - start : a - start + bs]]
+                    if plan is not None:
+                        x = augment_signals(x, plan[a : a + len(idx)], info.fs)
                     if shifts is not None:  # circular shift right by s: out[t] = x[(t - s) mod window]
                         x = x.gather(1, (positions[None, :] - shifts[a : a + bs, None]) % info.window)
                     y = y_train[idx]

@@ -59,6 +59,7 @@ from ecgcwt.data import preprocessing_from_attrs
 from ecgcwt.errors import DataError
 from ecgcwt.evaluate import balanced_accuracy_from_confusion
 from ecgcwt.imaging import ChunkReader, read_scalogram_info
+from ecgcwt.learn.augment import augment_settings
 from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
 from ecgcwt.learn.calibration import calibration_line, fit_temperature, softmax
 from ecgcwt.learn.cnn2d.backbones import build_model, set_train_mode
@@ -547,7 +548,7 @@ def _epoch_order(
         order = train_rows[balanced_order(train_labels, c["seed"], epoch)]
     else:
         order = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
-    shifts = torch.randint(0, width, (len(order),), generator=g) if c["augment"] else None
+    shifts = torch.randint(0, width, (len(order),), generator=g) if augment_settings(c["augment"]).shift else None
     return order, shifts
 
 
