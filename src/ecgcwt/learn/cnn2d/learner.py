@@ -56,7 +56,7 @@ from ecgcwt import __version__
 from ecgcwt.atomic import write_torch
 from ecgcwt.config import validate_section
 from ecgcwt.data import preprocessing_from_attrs
-from ecgcwt.errors import DataError
+from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.evaluate import balanced_accuracy_from_confusion
 from ecgcwt.imaging import ChunkReader, read_scalogram_info
 from ecgcwt.learn.augment import augment_settings
@@ -217,6 +217,11 @@ class Cnn2dLearner:
         if dev.type == "cpu" and numerics.amp_dtype == torch.bfloat16 and not cpu_has_native_bf16():
             log("warning: training.precision bf16 on a CPU without native bf16: emulated, expect it slower than fp32")
         info = read_scalogram_info(data.source)
+        if augment_settings(c["augment"]).signal_on:
+            raise ConfigError(
+                "training.augment: the signal augmentations need the training images computed per batch, "
+                "which cnn2d models do not do yet; set their p to 0 for cnn2d models (the cnn1d baseline applies them)"
+            )
         rows = data.rows
         self.info = info
 
