@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ecgcwt-installed
 CORES ?= all
 
-.PHONY: demo test test-unit test-workflow test-slurm slurm-up slurm-down lint format bench env clean-results
+.PHONY: demo test test-unit test-workflow test-slurm slurm-up slurm-down lint format bench docs env clean-results
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cwt.py
+
+# docs/configuration.md is written from the config schema (tests/unit/test_config_reference.py checks it)
+docs: $(STAMP)
+	$(BIN)/python -m ecgcwt.config.reference docs/configuration.md
 
 clean-results:
 	rm -rf results logs .snakemake
