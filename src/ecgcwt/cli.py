@@ -192,7 +192,10 @@ def _info(args) -> int:
     except ModelFileError as exc:
         _error(str(exc).splitlines()[0])
         return EXIT_USAGE
-    print(text, end="", flush=True)
+    from ecgcwt.config import citation_text
+
+    print(text, end="" if text.endswith("\n") else "\n")
+    print(f"\n{citation_text()}", flush=True)
     return EXIT_OK
 
 

@@ -499,7 +499,9 @@ def test_the_all_model_has_a_card_and_info_prints_it(trained, tmp_path, capsys):
         assert fact in text, fact
     assert "| ARR | 3 |" in text and "| CHF | 1 |" in text  # subjects per class
     assert cli_main(["predict", "--model", str(trained["model"]), "--info"]) == 0
-    assert capsys.readouterr().out == text
+    out = capsys.readouterr().out
+    assert out.startswith(text)  # the card, then how to cite (from the packaged CITATION.cff)
+    assert "How to cite: ecgcwt" in out[len(text) :] and "Goldberger AL et al. PhysioBank" in out
     # a model file without a card beside it: a card from its own metadata
     alone = tmp_path / "alone"
     alone.mkdir()

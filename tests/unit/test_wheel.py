@@ -51,6 +51,7 @@ def installed(tmp_path_factory) -> Path:
     (wheel,) = (tmp / "dist").glob("ecgcwt-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "ecgcwt/config/schema.yaml" in names, "the config schema is not in the wheel: see package-data in pyproject"
+    assert "ecgcwt/config/CITATION.cff" in names, "the citation file is not in the wheel: see package-data in pyproject"
     site = tmp / "site"
     install = subprocess.run(
         [*pip, "install", "--no-deps", "-q", "--target", str(site), str(wheel)],

@@ -1,7 +1,7 @@
 """config: load and validate the workflow's configuration; the models of a run, by name.
 
 The lowest wing: every other wing may import it, it imports none of them.
-The JSON schema ships here as package data (``schema.yaml``).
+The JSON schema and the citation file ship here as package data (``schema.yaml``, ``CITATION.cff``).
 """
 
 from ecgcwt._exports import lazy_face
@@ -69,6 +69,9 @@ __all__, __getattr__, __dir__ = lazy_face(
         "experiment_overrides": ".experiments",
         "reference_experiment": ".experiments",
         "stage_keys": ".experiments",
+        # how to cite (the packaged CITATION.cff)
+        "citation_file": ".citation",
+        "citation_text": ".citation",
         # backbone names (no torch)
         "supported_backbones": ".backbones",
         "unknown_backbone_hint": ".backbones",

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pandas as pd
 
-from ecgcwt.config import SYNTHETIC_WARNING
+from ecgcwt.config import SYNTHETIC_WARNING, citation_text
 
 __all__ = ["banner_blocks", "provenance_blocks", "training_environments"]
 
@@ -77,6 +77,8 @@ def provenance_blocks(
     trained = training_environments(environments)
     if len(trained):
         blocks += [("p", "Training jobs ran on:"), ("table", trained)]
+    intro, *references = citation_text().splitlines()
+    blocks += [("p", intro), ("table", pd.DataFrame({"reference": [r.removeprefix("- ") for r in references]}))]
     settings = provenance.get("settings") or {}
     if settings:
         blocks += [
