@@ -1,6 +1,6 @@
 # ecgcwt: ECG rhythm classification (ARR / CHF / NSR) from CWT scalograms with
 # transfer-learned torchvision CNNs. See README.md; config keys are documented in
-# workflow/schemas/config.schema.yaml.
+# workflow/schemas/config.schema.yaml (and, generated from it, docs/configuration.md).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -11,7 +11,7 @@ configfile: "config.yaml"
 
 # Software of every job under `--software-deployment-method apptainer`: one image
 # of the pinned stack, built from containers/ecgcwt.def into containers/ecgcwt.sif
-# (README, "Running on a SLURM cluster"). Ignored otherwise; with
+# (docs/cluster.md, "Software on the compute nodes"). Ignored otherwise; with
 # `--software-deployment-method conda` each rule uses its envs/*.yaml instead.
 container: f"{workflow.basedir}/containers/ecgcwt.sif"
 

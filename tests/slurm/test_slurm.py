@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slurm
 
 CPU_PROFILE = REPO / "profiles" / "slurm-cpu"
 GPU_PROFILE = REPO / "profiles" / "slurm"
-#: the tiny cluster's node has 2 CPUs; the profiles ask for up to 8 threads (README: `--max-threads N`)
+#: the tiny cluster's node has 2 CPUs; the profiles ask for up to 8 threads (docs/cluster.md: `--max-threads N`)
 NODE_CPUS = os.cpu_count() or 2
 FAST_POLL = ("--slurm-init-seconds-before-status-checks", "2")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")

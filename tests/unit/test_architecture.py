@@ -1,4 +1,4 @@
-"""The shape of the package (README, "How the code is organised"), checked on the source.
+"""The shape of the package (docs/development.md, "How the code is organised"), checked on the source.
 
 * imports between wings run one way: config -> data -> imaging -> evaluate -> learn -> apply
   (a wing imports only wings before it, and the shared top-level modules);

@@ -1,4 +1,4 @@
-"""The four extension points of "How the code is organised" (README), each shown working.
+"""The four extension points of "Where to add things" (docs/development.md), each shown working.
 
 * a model kind (a baseline): one learner class + one ``ecgcwt.config.MODEL_KINDS`` entry;
 * a backbone family from outside torchvision: one ``ecgcwt.config.EXTRA_BACKBONES`` entry;

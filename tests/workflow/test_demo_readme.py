@@ -25,12 +25,13 @@ from .runner import write_config
 pytestmark = pytest.mark.workflow
 
 
-def after_demo_commands() -> list[str]:
+def readme_commands(heading: str) -> list[str]:
+    """The commands of the first bash block under ``heading`` in README.md (comments dropped, continuations joined)."""
     text = (REPO / "README.md").read_text()
-    section = text.split("### After the demo", 1)
-    assert len(section) == 2, "README.md has no '### After the demo' section"
+    section = text.split(heading, 1)
+    assert len(section) == 2, f"README.md has no '{heading}' section"
     block = re.search(r"```bash\n(.*?)```", section[1], flags=re.S)
-    assert block, "no bash block under '### After the demo'"
+    assert block, f"no bash block under '{heading}'"
     commands, pending = [], ""
     for line in block.group(1).splitlines():
         line = line.split("  #", 1)[0].rstrip() if not line.lstrip().startswith("#") else ""
@@ -44,8 +45,16 @@ def after_demo_commands() -> list[str]:
     return commands
 
 
+def after_demo_commands() -> list[str]:
+    return readme_commands("### After the demo")
+
+
 def test_makefile_demo_is_the_fixtures_run():
-    # the fixture runs the demo as `make demo` does: in demo/, with config/demo.yaml
+    # the README's two commands: the fixture runs the demo as `make demo` does (in demo/, with config/demo.yaml),
+    # and `make test` is the test suite itself
+    assert readme_commands("## Quick start") == ["make demo", "make test"]
+    test_recipe = (REPO / "Makefile").read_text().split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "-m pytest tests" in test_recipe
     recipe = (REPO / "Makefile").read_text().split("\ndemo:", 1)[1].split("\n\n", 1)[0]
     assert "--directory demo --configfile config/demo.yaml" in recipe
     jobs = (REPO / "Makefile").read_text().split("\nDEMO_JOBS = ", 1)[1].split("\n", 1)[0]

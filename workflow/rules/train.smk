@@ -5,7 +5,7 @@ localrules:
 # ImageNet weights, fetched once per backbone before any training job. A local
 # rule: on SLURM it runs on the submit host, which has internet when compute
 # nodes do not. ECGCWT_WEIGHTS_URL may name a mirror; a file placed here by hand
-# is used as is (see README, "ImageNet weights offline").
+# is used as is (see docs/cluster.md, "ImageNet weights offline").
 rule weights:
     output:
         weights="resources/weights/{backbone}.pth",

@@ -40,7 +40,7 @@ CACHE_CODECS: dict[str, dict] = {
 ROW_DELTA_CODECS = frozenset({"rowdelta-gzip-1", "rowdelta-zstd-3"})
 
 #: Chosen by measurement (benchmarks/bench_cache.py, 1,020 index images of 224 px from synthetic ECG, 2-core
-#: Intel Xeon, 2 threads, medians of 3 rounds; the README has the table): each image stored as its row-to-row
+#: Intel Xeon, 2 threads, medians of 3 rounds; benchmarks/README.md has the table): each image stored as its row-to-row
 #: differences, then Zstandard level 3: 12.15 KB per image (plain gzip-1: 21.9 KB; RGB gzip 1, format 1:
 #: 37.7 KB), written at 3,708 img/s and read at 3,764 img/s one by one, 4,976 in batches of 32, against
 #: 1,887, 1,915 and 3,075 for the same deltas deflated at level 1 (13.55 KB, the default before): deflate
