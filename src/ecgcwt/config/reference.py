@@ -123,6 +123,9 @@ def _entries(node: dict, prefix: str) -> Iterator[tuple[str, dict]]:
         key = f"{prefix}{name}"
         yield key, sub
         yield from _entries(sub, f"{key}.")
+    # a key that is either a plain value or a mapping (e.g. training.augment: true, or its settings)
+    for alt in node.get("oneOf", node.get("anyOf", [])):
+        yield from _entries(alt, prefix)
     extra = node.get("additionalProperties")
     if isinstance(extra, dict) and extra.get("properties"):
         placeholder = {"databases": "<db>", "models": "<name>"}.get(prefix.rstrip(".").rsplit(".", 1)[-1], "<name>")
