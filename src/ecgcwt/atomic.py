@@ -125,14 +125,14 @@ def hdf5_writer(tmp: str | os.PathLike, reserve_bytes: int = HDF5_RESERVE_BYTES)
     reserve = tmp.with_name(f"{tmp.name}.reserve{''.join(tmp.suffixes[-2:])}")
     fd = os.open(reserve, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     try:
-        try:
-            os.posix_fallocate(fd, 0, reserve_bytes)
-        except OSError as exc:
-            if exc.errno in _NO_SPACE:
-                raise
-            # a file system without fallocate (EOPNOTSUPP, EINVAL): write without a reserve
-    finally:
-        os.close(fd)
+        os.posix_fallocate(fd, 0, reserve_bytes)
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            os.close(fd)
+            reserve.unlink(missing_ok=True)  # a full disk: the reserve could not be held, nor kept
+            raise
+        # a file system without fallocate (EOPNOTSUPP, EINVAL): write without a reserve
+    os.close(fd)
     try:
         # no chunk cache and no sieve buffer: HDF5 would write them when an object is closed (a failure
         # there is swallowed in h5py's dealloc, and the file's close then crashes); without them every

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from typing import Sequence
 
@@ -60,6 +61,43 @@ def _positive_seconds(text: str) -> float:
             f"expected a number of seconds > 0 and at most {top:g} (365 days), got {text!r}"
         )
     return value
+
+
+# an escape sequence (CSI "ESC [ ... final", OSC "ESC ] ... BEL or ESC \\", or ESC and one character), then any
+# other C0/C1 control character but newline and tab
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without terminal control sequences and control characters (newlines and tabs kept).
+
+    Everything ``ecgcwt`` prints comes partly from files (a model card, a model
+    file's class names and data source, record names): an edited file must not
+    be able to clear the screen, retitle the terminal or hide a line.
+    """
+    return _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
+
+
+#: How a spreadsheet starts a formula (or, with tab and CR, a cell it then reads as one).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(table):
+    """A copy of ``table`` whose text cells starting a formula (= + - @, tab, CR) begin with a ``'``.
+
+    Record names and class names come from files; opened in a spreadsheet, a
+    cell ``=HYPERLINK(...)`` would run as a formula. Numbers are left as they are.
+    """
+    from pandas.api.types import is_numeric_dtype
+
+    out = table.copy()
+    for col in out.columns:
+        if not is_numeric_dtype(out[col].dtype):
+            out[col] = [
+                "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v for v in out[col].tolist()
+            ]
+    return out
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(text: str, command: str = "predict") -> None:
-    print(f"ecgcwt {command}: error: {text}", file=sys.stderr, flush=True)
+    print(terminal_safe(f"ecgcwt {command}: error: {text}"), file=sys.stderr, flush=True)
 
 
 def _config(args) -> int:
@@ -194,6 +232,7 @@ def _info(args) -> int:
         return EXIT_USAGE
     from ecgcwt.config import citation_text
 
+    text = terminal_safe(text)
     print(text, end="" if text.endswith("\n") else "\n")
     print(f"\n{citation_text()}", flush=True)
     return EXIT_OK
@@ -260,10 +299,10 @@ def _predict(args) -> int:
     for record in args.records:  # before any result, so the warning is not missed
         warning = synthetic_model_warning(model, record)
         if warning:
-            print(f"ecgcwt predict: warning: {warning}", file=sys.stderr, flush=True)
+            print(terminal_safe(f"ecgcwt predict: warning: {warning}"), file=sys.stderr, flush=True)
 
     def show(row: dict) -> None:
-        print(format_row(row, model.classes), flush=True)
+        print(terminal_safe(format_row(row, model.classes)), flush=True)
         if args.explain:  # the record was readable: its windows are cut again for the maps
             from ecgcwt.apply import explain_record
 
@@ -282,7 +321,7 @@ def _predict(args) -> int:
     )
     if args.csv:
         try:
-            write_csv(table, args.csv)
+            write_csv(spreadsheet_safe(table), args.csv)
         except OSError as exc:
             _error(f"cannot write {args.csv}: {exc.strerror or exc}")
             return EXIT_RECORD_FAILED

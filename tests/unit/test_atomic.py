@@ -187,3 +187,21 @@ def test_a_real_full_disk_is_a_clear_error_and_never_a_crash(tmp_path, which, n)
     final = {"segments": "segments.h5", "scalograms": "scalograms.h5", "csv": "table.csv", "model": "model.pt"}[which]
     assert f"/{final}: {NO_SPACE} while writing it" in out[0]
     assert out[1:] == []  # nothing left in the full folder: no temporary, no reserve, no final file
+
+
+def test_a_disk_too_full_for_the_hdf5_reserve_leaves_no_file(tmp_path, monkeypatch):
+    import numpy as np
+
+    from ecgcwt.data import write_segment_store
+    from ecgcwt.data.segment_store import TABLE_COLUMNS
+
+    def full(fd, offset, length):
+        raise _enospc()
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    table = pd.DataFrame({c: pd.Series([], dtype=object if k == "str" else k) for c, k in TABLE_COLUMNS.items()})
+    target = tmp_path / "segments.h5"
+    with pytest.raises(DiskFullError) as err:
+        write_segment_store(target, np.empty((0, 8), np.float32), table, fs=128, window=8, hop=8, classes=["A"])
+    assert str(err.value).startswith(f"{target}: {NO_SPACE} while writing it")
+    assert _only(tmp_path) == []  # neither the temporary nor its .reserve file

@@ -151,10 +151,63 @@ def test_seed_and_seeds_relate():
     assert spec_for_seed(specs["resnet18"], 7)["training"]["seed"] == 7 and spec_for_seed(specs["w"], 7)["seed"] == 7
     assert specs["resnet18"]["training"]["seed"] == 2  # the run's spec is not changed
     with pytest.raises(ConfigError, match=r"training.seed 3 and training.seeds \[1, 2\] disagree"):
-        training_seeds(validate_config({"training": {"seed": 3, "seeds": [1, 2]}}))
+        validate_config({"training": {"seed": 3, "seeds": [1, 2]}})
     # validate_config checks the models too
     with pytest.raises(ConfigError, match=r"models.x.training: \['seeds'\] apply to the whole run"):
         validate_config({"models": {"x": {"kind": "cnn1d", "training": {"seeds": [1]}}}})
+
+
+def test_seed_beside_seeds_0_is_refused_and_the_config_lists_the_seeds_in_use():
+    from ecgcwt.config import merge_config_files
+
+    # seeds: [0] written out beside seed: 3 is a contradiction, not a run with seed 3 printed as seeds: [0]
+    with pytest.raises(ConfigError, match=r"training.seed 3 and training.seeds \[0\] disagree"):
+        validate_config({"training": {"seed": 3, "seeds": [0]}})
+    # seed alone over config.yaml (as `snakemake --configfile` merges it): the effective config says seeds: [3]
+    cfg = merge_config_files([REPO / "config.yaml"], {"training": {"seed": 3}})
+    assert cfg["training"]["seeds"] == [3] and cfg["training"]["seed"] == 3
+    assert validate_config({"training": {"seeds": [4, 1]}})["training"]["seed"] == 4
+
+
+@pytest.mark.parametrize(
+    "training, key",
+    [
+        ({"seed": 99999999999999999999999}, "training.seed"),
+        ({"seed": 2**32}, "training.seed"),
+        ({"seeds": [0, 2**32]}, "training.seeds.1"),
+        ({"seeds": list(range(101))}, "training.seeds"),
+    ],
+)
+def test_seeds_beyond_torch_limits_or_too_many_are_refused_by_the_config(training, key):
+    with pytest.raises(ConfigError) as err:
+        validate_config({"training": training})
+    assert f"{key}:" in str(err.value)
+    # the largest allowed seed and count pass
+    validate_config({"training": {"seed": 2**32 - 1}})
+    validate_config({"training": {"seeds": list(range(100))}})
+
+
+@pytest.mark.parametrize(
+    "subject_map, words",
+    [
+        ({"mitbd/201": "x"}, "names database 'mitbd', which is not in data.databases"),
+        ({"mitdb201": "x"}, "must be '{db}/{record}'"),
+    ],
+)
+def test_subject_map_keys_of_unknown_databases_are_refused(subject_map, words):
+    with pytest.raises(ConfigError) as err:
+        validate_config({"data": {"subject_map": subject_map}})
+    assert words in str(err.value) and repr(next(iter(subject_map))) in str(err.value)
+
+
+def test_a_huge_subject_map_is_refused_at_once():
+    import time
+
+    huge = {f"mitdb/x{i}": f"s{i}" for i in range(100_001)}
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"data.subject_map has 100,001 entries, more than the 100,000 allowed"):
+        validate_config({"data": {"subject_map": huge}})
+    assert time.perf_counter() - start < 1
 
 
 def _integer_keys(schema, path=()):

@@ -581,3 +581,51 @@ def test_a_model_trained_on_synthetic_data_warns_on_real_records(trained, tmp_pa
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
     info = run_cli("--model", synthetic_model, "--info")
     assert "data source: synthetic" in info.stdout, info.stdout
+
+
+# --------------------------------------------------------------------------- hostile contents of files
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[H\x9b31m\x00\r"
+
+
+def _hostile_model(trained, folder: Path, controls: bool = True) -> Path:
+    """A copy of the model whose class names and data source carry terminal control sequences (with
+    ``controls``) and a class name that is a spreadsheet formula."""
+    saved = torch.load(trained["model"], weights_only=True)
+    if controls:
+        saved["meta"]["classes"][0] += HOSTILE
+    saved["meta"]["classes"][1] = "=HYPERLINK(1)"
+    saved["meta"]["scalogram_attrs"]["data_source"] = f"synthetic{HOSTILE}"
+    folder.mkdir()
+    torch.save(saved, folder / "model.pt")
+    return folder / "model.pt"
+
+
+def test_control_characters_from_model_files_and_cards_never_reach_the_terminal(trained, tmp_path):
+    model = _hostile_model(trained, tmp_path / "m")
+    r = run_cli("--model", model, trained["root"] / "mitdb" / "100", "--max-windows", "1")
+    assert r.returncode == 0, r.stderr
+    for text in (r.stdout, r.stderr):
+        assert not any(ord(c) < 32 and c not in "\n\t" or 0x7F <= ord(c) <= 0x9F for c in text), repr(text)
+    assert "pwned" not in r.stdout and "ARR" in r.stdout
+    # a card with control sequences: printed without them
+    (model.parent / "model_card.md").write_text(f"# Model card{HOSTILE}\n- classes: ARR\tCHF\n")
+    r = run_cli("--model", model, "--info")
+    assert r.returncode == 0 and "\x1b" not in r.stdout and "\x07" not in r.stdout and "\x9b" not in r.stdout
+
+
+def test_csv_cells_that_would_be_spreadsheet_formulas_are_escaped(trained, tmp_path, monkeypatch):
+    for folder in ("=cmd", "@x"):
+        (tmp_path / folder).mkdir()
+        write_copy(trained["root"] / "mitdb" / "100", tmp_path / folder, "100", seconds=10)
+    model = _hostile_model(trained, tmp_path / "m", controls=False)
+    monkeypatch.chdir(tmp_path)  # relative record paths, as a user types them
+    r = run_cli("--model", model, "--csv", "pred.csv", "=cmd/100", "@x/100")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(tmp_path / "pred.csv")
+    assert df["record"].tolist() == ["'=cmd/100", "'@x/100"]
+    assert set(df["predicted"]) <= {"ARR", "'=HYPERLINK(1)", "NSR"}
+    with open(tmp_path / "pred.csv") as fh:
+        cells = [c for line in fh for c in line.rstrip("\n").split(",")]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not c[1:2].isdigit())]
+    assert (df.select_dtypes("number") >= 0).all().all()  # numbers are left alone

@@ -17,6 +17,7 @@ from ecgcwt.data.segmentation import (
     evenly_spaced,
     resample,
     segment_databases,
+    segment_to_store,
     window_starts,
 )
 from ecgcwt.data.synthetic import generate_database
@@ -99,6 +100,45 @@ def test_lead_selection_and_subject_map(tmp_path):
     # 20 s at 128 Hz = 2560 samples: (2560 - 512) // 256 + 1 = 9 windows per recording
     assert (qc["windows"] == 9).all() and len(table) == 6 * 9
     assert set(table.loc[table["db"] == "mitdb", "subject"]) == {"mitdb/syn001"}
+
+
+def test_subject_map_key_naming_no_record_is_refused_before_any_record_is_read(tmp_path, monkeypatch):
+    from ecgcwt.data import segmentation
+    from ecgcwt.errors import ConfigError
+
+    for src in _sources(tmp_path):
+        generate_database(src.db, src.label, src.path, subjects=2, duration_s=20, seed=0)
+    spec = SegmentSpec(window=512, hop=256, max_per_recording=None, leads=[1], max_duration_s=None)
+    read = []
+    monkeypatch.setattr(segmentation, "read_record", lambda *a, **k: read.append(a) or pytest.fail("read"))
+    # one typo ("syn0002" for "syn002") would leave mitdb/syn002 its own subject, split from syn001
+    with pytest.raises(ConfigError) as err:
+        segment_to_store(tmp_path / "s.h5", _sources(tmp_path), spec, {"mitdb/syn0002": "mitdb/syn001"})
+    msg = str(err.value)
+    assert "data.subject_map" in msg and "'mitdb/syn0002'" in msg and "mitdb/syn002" in msg
+    assert not read and not (tmp_path / "s.h5").exists()
+    # the default entry (MIT-BIH 202 = 201) is allowed where the run has no record 202
+    monkeypatch.undo()
+    _, table, _, _ = segment_databases(_sources(tmp_path), spec, {"mitdb/202": "mitdb/201"})
+    assert set(table["subject"]) == {f"{db}/syn00{i}" for db in ("mitdb", "chfdb", "nsrdb") for i in (1, 2)}
+
+
+def test_subject_map_check_names_a_few_keys_and_costs_one_lookup_per_key():
+    import time
+
+    from ecgcwt.data import check_subject_map
+    from ecgcwt.errors import ConfigError
+
+    names = [f"{i:03d}" for i in range(100, 400)]
+    huge = {f"mitdb/x{i}": f"p{i}" for i in range(100_000)}
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        check_subject_map(huge, {"mitdb": names}, error=ConfigError)
+    elapsed = time.perf_counter() - start
+    msg = str(err.value)
+    assert "100000 key(s)" in msg and "'mitdb/x0'" in msg and "and 99997 more" in msg and len(msg) < 2000
+    assert elapsed < 5, elapsed  # bounded: set lookups, difflib on three keys only
+    check_subject_map({"mitdb/101": "mitdb/100", "chfdb/zz": "q"}, {"mitdb": names}, error=ConfigError)
 
 
 def _write(tmp_path, name, sig, fs=128):

@@ -104,6 +104,25 @@ def test_seed_and_seeds_that_disagree_are_named(tmp_path):
     assert r.returncode != 0 and "training.seed 3 and training.seeds [1, 2] disagree" in r.output
 
 
+def test_seed_beside_seeds_0_is_refused_not_printed_wrong(tmp_path):
+    cfg = write_config(tmp_path / "bad.yaml", {"training": {"seed": 3, "seeds": [0]}})
+    r = snakemake(tmp_path, "-n", configfiles=[cfg])
+    assert r.returncode != 0 and "training.seed 3 and training.seeds [0] disagree" in r.output
+
+
+def test_a_subject_map_key_naming_no_record_stops_the_run_before_any_job(tmp_path, physionet_dir):
+    data = tmp_path / "data"
+    _local_tree(physionet_dir, data)
+    cfg = write_config(
+        tmp_path / "local.yaml",
+        {"data": {"source": "local", "path": str(data), "subject_map": {"mitdb/1010": "mitdb/100"}}},
+    )
+    r = snakemake(tmp_path, "-n", configfiles=[cfg])
+    assert r.returncode != 0, r.output
+    assert "data.subject_map" in r.output and "'mitdb/1010'" in r.output and "mitdb/101" in r.output
+    assert "Job stats" not in r.output
+
+
 def _local_tree(src, dest):
     """Three one- or two-record databases copied from the real PhysioNet records (into tmp_path only)."""
     import shutil

@@ -14,7 +14,12 @@ os.environ.update(
 
 from ecgcwt.config import validate_config  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
-from ecgcwt.data import check_config_record_names, record_files  # noqa: E402
+from ecgcwt.data import (  # noqa: E402
+    check_config_record_names,
+    check_subject_map,
+    read_record_list,
+    record_files,
+)
 from ecgcwt.config import (  # noqa: E402
     check_model_specs,
     files_by_model,
@@ -79,6 +84,21 @@ def database_dir(db):
     return f"resources/{source}/{db}"
 
 
+def known_records():
+    """db -> record names, for each database whose names are known before any job: data.records, or a
+    RECORDS file already there (a local folder, an earlier download or generation)."""
+    known = {}
+    for db in DATABASES:
+        names = records_of(db)
+        if names is None and Path(database_dir(db), "RECORDS").is_file():
+            names = read_record_list(
+                database_dir(db), data_source=config["data"]["source"]
+            )
+        if names is not None:
+            known[db] = names
+    return known
+
+
 def records_files(wildcards=None):
     return [f"{database_dir(db)}/RECORDS" for db in DATABASES]
 
@@ -105,6 +125,11 @@ def records_of(db):
     """Explicit record list of a database, or None for its RECORDS list."""
     records = config["data"]["records"]
     return records.get(db) if isinstance(records, dict) else None
+
+
+# A data.subject_map key naming no record would silently leave a person split across folds: refused before
+# the first job where the record names are known here, else by the segment job before it reads a record.
+check_subject_map(config["data"]["subject_map"], known_records(), error=ConfigError)
 
 
 def evaluation_runs():

@@ -12,13 +12,14 @@ and what is allowed. :func:`check_config` adds the rules a schema cannot say.
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from ecgcwt.config.models import check_model_specs
+from ecgcwt.config.models import check_model_specs, training_seeds
 from ecgcwt.config.validate import _check_against, check_backbones, check_weights_file, deep_update, load_schema
 from ecgcwt.errors import ConfigError, broken_link
 
@@ -26,8 +27,21 @@ from ecgcwt.errors import ConfigError, broken_link
 SYNTHETIC_CLASSES = ("ARR", "CHF", "NSR")
 
 
+#: Most entries ``data.subject_map`` may hold: one per record that shares a person with another, and the
+#: databases this workflow reads hold at most tens of thousands of records. Checked before anything else,
+#: so a map of millions of entries is refused at once, not after minutes of validation.
+SUBJECT_MAP_MAX = 100_000
+
+
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Fill defaults into ``config`` (in place) and validate it; returns it."""
+    data = config.get("data") if isinstance(config, dict) else None
+    subject_map = data.get("subject_map") if isinstance(data, dict) else None
+    if isinstance(subject_map, dict) and len(subject_map) > SUBJECT_MAP_MAX:
+        raise ConfigError(
+            f"data.subject_map has {len(subject_map):,} entries, more than the {SUBJECT_MAP_MAX:,} allowed: list "
+            "only the records that are the same person as another record (every other record is its own subject)."
+        )
     _check_against(schema or load_schema(), config)
     check_config(config)
     return config
@@ -107,6 +121,7 @@ def check_config(config: dict[str, Any]) -> None:
                 f"data.path {root} lacks {', '.join(f'{db}/RECORDS' for db in missing)}: each database in "
                 f"data.databases needs a folder with a RECORDS file there (or remove it from data.databases)."
             )
+    _check_subject_map_keys(data["subject_map"], dbs)
     if isinstance(data["records"], dict):
         unknown = [db for db in data["records"] if db not in dbs]
         if unknown:
@@ -144,6 +159,9 @@ def check_config(config: dict[str, Any]) -> None:
                 f"cwt.freq_limits maximum {fmax} Hz is above the Nyquist frequency {seg['fs'] / 2} Hz of segments.fs."
             )
     check_backbones(config["training"]["backbones"])
+    # the seeds in use, written back: the effective configuration (and the report quoting it) shows what runs
+    seeds = training_seeds(config)
+    config["training"].update(seeds=seeds, seed=seeds[0])
     check_model_specs(config)
     ext = config.get("external", {}).get("path")
     if ext is not None and not Path(ext).is_dir():
@@ -151,3 +169,27 @@ def check_config(config: dict[str, Any]) -> None:
             f"external.path {ext} is not a folder: give a folder laid out as {{db}}/RECORDS + WFDB files, or null."
         )
     check_weights_file(config["training"]["pretrained"])
+
+
+def _check_subject_map_keys(subject_map: dict, dbs) -> None:
+    """Every ``data.subject_map`` key is ``{db}/{record}`` of a database of the run (the defaults excepted).
+
+    Whether the record exists is checked where the record names are known
+    (:func:`ecgcwt.data.check_subject_map`).
+    """
+    from ecgcwt.config.validate import schema_of
+
+    default = schema_of("data.subject_map").get("default") or {}
+    for key, value in subject_map.items():
+        if default.get(key) == value:
+            continue
+        db, _, name = key.partition("/")
+        if not name:
+            raise ConfigError(f"data.subject_map key {key!r} must be '{{db}}/{{record}}', e.g. mitdb/202.")
+        if db not in dbs:
+            close = difflib.get_close_matches(db, list(dbs), n=1)
+            hint = f" (did you mean {close[0]}/{name}?)" if close else ""
+            raise ConfigError(
+                f"data.subject_map key {key!r} names database {db!r}, which is not in data.databases "
+                f"({', '.join(dbs)}){hint}; fix or remove the key."
+            )

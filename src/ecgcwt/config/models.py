@@ -90,24 +90,25 @@ RESERVED = {"all"}
 
 
 def training_seeds(config: dict[str, Any]) -> list[int]:
-    """The run's training seeds: ``training.seeds``, or ``[training.seed]`` for a config that sets only that.
+    """The run's training seeds: ``training.seeds``, or ``[training.seed]`` when seeds is unset (null).
 
-    ``seeds`` is the list every model x fold is trained with; ``seed`` is kept
-    so that a config written for one seed keeps its meaning: ``seed: 5`` with
-    the default ``seeds: [0]`` is the run ``seeds: [5]``. With both set they
-    must agree (``seed`` is then the first seed, 0 standing for unset).
+    ``seed`` is kept so that a config written for one seed keeps its meaning
+    (``seed: 5`` alone is the run ``seeds: [5]``). With both set they must
+    agree: ``seed`` is then 0 (unset) or the first seed; ``seed: 3`` beside
+    ``seeds: [0]`` is refused, not resolved one way or the other.
     """
     training = config["training"]
-    seeds = [int(s) for s in training.get("seeds", [0])]
-    seed = int(training.get("seed", 0))
+    seed = int(training.get("seed") or 0)
+    given = training.get("seeds")
+    if given is None:
+        return [seed]
+    seeds = [int(s) for s in given]
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ConfigError(f"training.seeds: {seeds} must be distinct non-negative integers, at least one")
-    if seeds == [0] and seed != 0:
-        return [seed]
     if seed not in (0, seeds[0]):
         raise ConfigError(
-            f"training.seed {seed} and training.seeds {seeds} disagree; list the seeds in training.seeds only "
-            "(training.seed may only repeat the first of them)"
+            f"training.seed {seed} and training.seeds {seeds} disagree; set one of them: training.seeds lists "
+            "every seed (training.seed may only repeat the first of them), training.seed alone is seeds: [seed]"
         )
     return seeds
 

@@ -20,6 +20,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "check_record_name": ".records",
         "check_record_names": ".records",
         "check_config_record_names": ".records",
+        "check_subject_map": ".records",
         "record_files": ".records",
         "link_target": ".records",
         "fix_advice": ".records",

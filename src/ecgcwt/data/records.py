@@ -12,6 +12,7 @@ the downloader's listing), so that no name reads or writes outside the folder.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from dataclasses import dataclass
@@ -88,6 +89,51 @@ def check_config_record_names(records, *, error: type[Exception] = RecordError) 
     if isinstance(records, dict):
         for db, names in records.items():
             check_record_names(names, f"config data.records.{db}", error=error)
+
+
+#: How many unknown ``data.subject_map`` keys an error names, each with its closest record names.
+_SUBJECT_MAP_SHOWN = 3
+
+
+def check_subject_map(
+    subject_map, records_by_db: dict[str, Sequence[str]], *, error: type[Exception] = RecordError
+) -> None:
+    """Every ``data.subject_map`` key ``"{db}/{record}"`` of a database in ``records_by_db`` names one of its records.
+
+    ``records_by_db`` holds the records the run segments (data.records or the
+    RECORDS list). A key that names none of them would be dropped, and the
+    person it joins would be split across folds (the leak the subject map
+    prevents); so it is an error naming the key and the closest record names.
+    The schema's default entries (MIT-BIH's 202 = 201) are facts about a
+    PhysioNet database and stay allowed when that record is not in the run.
+    Databases absent from ``records_by_db`` (their record list not known yet)
+    are not checked here. The cost is one set lookup per key; only the first
+    few unknown keys are compared with the record names (difflib), so a huge
+    map costs no more than reading it.
+    """
+    from ecgcwt.config import schema_of
+
+    default = schema_of("data.subject_map").get("default") or {}
+    known = {db: set(names) for db, names in records_by_db.items()}
+    unknown = []
+    for key, value in subject_map.items():
+        db, _, name = str(key).partition("/")
+        if db in known and name not in known[db] and default.get(key) != value:
+            unknown.append(str(key))
+    if not unknown:
+        return
+    hints = []
+    for key in unknown[:_SUBJECT_MAP_SHOWN]:
+        db = key.partition("/")[0]
+        close = difflib.get_close_matches(key, [f"{db}/{n}" for n in sorted(known[db])], n=3, cutoff=0.5)
+        hints.append(f"{key!r} (closest records: {', '.join(close)})" if close else f"{key!r} (no similar record)")
+    more = f" and {len(unknown) - _SUBJECT_MAP_SHOWN} more" if len(unknown) > _SUBJECT_MAP_SHOWN else ""
+    raise error(
+        f"data.subject_map: {len(unknown)} key(s) name no record of their database: {'; '.join(hints)}{more}. "
+        "A key is '{db}/{record}' with a record listed in the database's RECORDS file (or data.records); "
+        "fix or remove the key(s), otherwise the records they should join stay separate people and one "
+        "person can land in both the training and the test folds."
+    )
 
 
 def fix_advice(data_source: str, db_dir: str | os.PathLike, name: str | None = None) -> str:

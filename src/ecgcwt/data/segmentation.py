@@ -27,7 +27,14 @@ import pandas as pd
 from scipy.signal import resample_poly
 
 from ecgcwt.atomic import atomic_path, hdf5_writer
-from ecgcwt.data.records import UnusableRecord, check_record_names, link_target, read_record, read_record_list
+from ecgcwt.data.records import (
+    UnusableRecord,
+    check_record_names,
+    check_subject_map,
+    link_target,
+    read_record,
+    read_record_list,
+)
 from ecgcwt.data.segment_store import SegmentStoreWriter, write_segment_store
 from ecgcwt.data.settings import QualityLimits, SegmentSpec, segment_attrs
 from ecgcwt.errors import ConfigError, DataError
@@ -309,6 +316,7 @@ class _Segmenter:
                     read_record_list(src.path, data_source=data_source),
                     str(Path(src.path) / "RECORDS"),
                 )
+        check_subject_map(self.subject_map, {db: names for db, (names, _) in self.names_of.items()}, error=ConfigError)
         self.leads_kept: list[tuple] = []  # (db, record, subject, recording, lead, lead_name, label, starts)
         self.qc_rows: list[dict] = []
         self.bad: list[tuple[DatabaseSource, str, str]] = []  # (source, record, reason) of records without any window
