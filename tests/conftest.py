@@ -17,6 +17,17 @@ def require_physionet() -> Path:
     return PHYSIONET_DIR
 
 
+#: A six-row file in the layout of MathWorks' ECGData.mat (mitdb 100, chfdb chf02, nsrdb 16483, two leads each,
+#: millivolts at 128 Hz, 32,768 samples per row), kept beside the checkout, never copied into it.
+MATHWORKS_FILE = REPO.parent / "shared" / "data" / "mathworks" / "ECGData_6rows.mat"
+
+
+def require_mathworks() -> Path:
+    if not MATHWORKS_FILE.is_file():
+        pytest.skip(f"the six-row ECGData file was not found at {MATHWORKS_FILE} (it lives beside the checkout)")
+    return MATHWORKS_FILE
+
+
 @pytest.fixture
 def physionet_dir() -> Path:
     return require_physionet()

@@ -40,6 +40,24 @@ rule synthetic_database:
         "../scripts/synthetic_database.py"
 
 
+# MathWorks' ECGData.mat (data.path) as WFDB records, one folder per database
+rule mathworks_database:
+    input:
+        ecgdata=lambda wc: config["data"]["path"],
+    output:
+        records="resources/mathworks/{db}/RECORDS",
+    log:
+        "logs/mathworks/{db}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        databases=config["data"]["databases"],
+        records=config["data"]["mathworks"]["records"],
+        fs=config["data"]["mathworks"]["fs"],
+    script:
+        "../scripts/mathworks_database.py"
+
+
 rule segment:
     input:
         segment_inputs,

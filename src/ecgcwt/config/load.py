@@ -122,6 +122,20 @@ def check_config(config: dict[str, Any]) -> None:
                 f"data.databases needs a folder with a RECORDS file there (or remove it from data.databases)."
             )
     _check_subject_map_keys(data["subject_map"], dbs)
+    if data["source"] == "mathworks":
+        path = data.get("path")
+        if not path:
+            raise ConfigError("data.source is mathworks but data.path is not set: set it to MathWorks' ECGData.mat.")
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"data.path {path} is not a file: with data.source mathworks it names MathWorks' ECGData.mat."
+            )
+        listed = data["mathworks"]["records"] or []
+        unknown = sorted({name.split("/", 1)[0] for name in listed} - set(dbs))
+        if unknown:
+            raise ConfigError(
+                f"data.mathworks.records names database(s) {unknown} that are not in data.databases ({list(dbs)})."
+            )
     if isinstance(data["records"], dict):
         unknown = [db for db in data["records"] if db not in dbs]
         if unknown:

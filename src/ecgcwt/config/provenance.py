@@ -66,6 +66,13 @@ def describe_data_source(config: dict[str, Any]) -> str:
             f"{syn.get('subjects_per_class', '?')} subjects per class, {syn.get('duration_s', '?')} s each), "
             "not real ECG"
         )
+    if source == "mathworks":
+        dbs = ", ".join(f"{db} ({spec.get('label')})" for db, spec in databases.items())
+        fs = (data.get("mathworks") or {}).get("fs", 128)
+        return (
+            f"MathWorks' ECGData.mat at {data.get('path')}: MathWorks' resampled copy of PhysioNet records "
+            f"({fs:g} Hz, millivolts; two rows per record, one per lead), not the original files: {dbs}"
+        )
     if source == "local":
         dbs = ", ".join(f"{db} ({spec.get('label')})" for db, spec in databases.items())
         return f"local folder {data.get('path')}: {dbs}"

@@ -35,6 +35,12 @@ __all__, __getattr__, __dir__ = lazy_face(
         "generate_database": ".synthetic",
         "PROFILES": ".synthetic",
         "NATIVE_FS": ".synthetic",
+        # MathWorks' ECGData.mat
+        "read_ecgdata": ".mathworks",
+        "row_records": ".mathworks",
+        "write_mathworks_database": ".mathworks",
+        "MATHWORKS_RECORDS": ".mathworks",
+        "MATHWORKS_FS": ".mathworks",
         # segmentation
         "DatabaseSource": ".segmentation",
         "SegmentSpec": ".settings",

@@ -26,7 +26,7 @@ from wfdb.io import _signal
 from ecgcwt.errors import RecordError, broken_link
 
 #: Values of ``data.source`` (the advice in error messages depends on it).
-DATA_SOURCES = ("physionet", "local", "synthetic")
+DATA_SOURCES = ("physionet", "local", "synthetic", "mathworks")
 
 #: The rule every record name follows, quoted in the error for a name that breaks it.
 RECORD_NAME_RULE = (
@@ -149,6 +149,12 @@ def fix_advice(data_source: str, db_dir: str | os.PathLike, name: str | None = N
         return (
             "The workflow generated this folder: rerun `snakemake --forcerun synthetic_database` to write it again "
             "(or set data.on_bad_record: skip to go on without the record)."
+        )
+    if data_source == "mathworks":
+        return (
+            "The workflow converted this folder from data.path (ECGData.mat): rerun "
+            "`snakemake --forcerun mathworks_database` to write it again (or set data.on_bad_record: skip to go on "
+            "without the record)."
         )
     return (
         f"Delete the folder's RECORDS file ({db_dir / 'RECORDS'}) and rerun the workflow, or run "
