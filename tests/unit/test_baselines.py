@@ -321,6 +321,63 @@ def test_cnn1d_stops_early_on_validation_loss_and_keeps_the_best_epoch(store, tm
     assert loss == pytest.approx(history[facts["best_epoch"] - 1]["val_loss"], rel=1e-6)
 
 
+#: Trains the 1D CNN in a child process that the test kills: the fold's rows come in an .npz, and each
+#: epoch ends with a pause (after its checkpoint), so the kill lands between two epochs of a run in progress.
+KILLED_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from ecgcwt.data.segment_store import read_table
+from ecgcwt.learn.baselines.cnn1d import Cnn1dLearner
+from ecgcwt.learn.runner import FoldData
+store, rows, out, cfg = Path(sys.argv[1]), np.load(sys.argv[2]), Path(sys.argv[3]), json.loads(sys.argv[4])
+data = FoldData(store, read_table(store), json.loads(sys.argv[5]), {k: rows[k] for k in rows.files}, 0, 0)
+learner = Cnn1dLearner(cfg, device="cpu", threads=1, on_epoch_end=lambda row: time.sleep(1.0))
+learner.fit(data, out, print)
+learner.save(out / learner.model_file, data)
+"""
+
+
+def test_cnn1d_killed_mid_training_resumes_to_the_identical_model_file(store, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import ecgcwt
+
+    data = fold_data(store)
+    cfg = {**CNN_CFG, "epochs": 4, "checkpoint_interval_s": 0}
+    reference = Cnn1dLearner(cfg, device="cpu", threads=1)
+    reference.fit(data, tmp_path / "reference", lambda s: None)
+    reference.save(tmp_path / "reference" / "model.pt", data)
+
+    run = tmp_path / "killed"
+    np.savez(tmp_path / "rows.npz", **data.rows)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(ecgcwt.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    args = [str(data.source), str(tmp_path / "rows.npz"), str(run), json.dumps(cfg), json.dumps(data.classes)]
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, *args], env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoint.pt").exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL, "the child ended before its first checkpoint: nothing was killed"
+    assert (run / "checkpoint.pt").exists() and not (run / "model.pt").exists()
+
+    messages: list[str] = []
+    resumed = Cnn1dLearner(cfg, device="cpu", threads=1)
+    history = resumed.fit(data, run, messages.append)
+    resumed.save(run / "model.pt", data)
+    assert any(m.startswith(f"resuming from {run / 'checkpoint.pt'} after epoch") for m in messages)
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert sorted(p.name for p in run.iterdir()) == ["model.pt"]  # the checkpoint goes once the model is saved
+    assert (run / "model.pt").read_bytes() == (tmp_path / "reference" / "model.pt").read_bytes()
+
+
 def test_cnn1d_bad_config_names_the_key():
     with pytest.raises(ConfigError, match="training.optimizer"):
         Cnn1dLearner({"optimizer": "lbfgs"})

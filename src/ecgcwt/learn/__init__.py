@@ -2,7 +2,9 @@
 
 The fold runner (:func:`run_fold`: split, fit, predict, write) and its
 ``Learner`` protocol; ``cnn2d/`` (torchvision backbones on scalograms) and
-``baselines/`` (1D CNN, wavelet features) are learners. :func:`train_model`
+``baselines/`` (1D CNN, wavelet features) are learners; the neural ones train
+through one epoch loop (``loop``: optimizer and schedule, early stopping,
+checkpoint and resume). :func:`train_model`
 picks the learner of a model's kind from ``ecgcwt.config.MODEL_KINDS``.
 
 Imports ``ecgcwt.config``, ``ecgcwt.data``, ``ecgcwt.imaging`` and ``ecgcwt.evaluate``.
@@ -39,6 +41,14 @@ __all__, __getattr__, __dir__ = lazy_face(
         "draw_plan": ".augment",
         "augment_signals": ".augment",
         "time_stretch": ".augment",
+        # the epoch loop every neural learner shares
+        "create_optimizer": ".loop",
+        "create_scheduler": ".loop",
+        "train_one_epoch": ".loop",
+        "fit_epochs": ".loop",
+        "Checkpoint": ".loop",
+        "run_identity": ".loop",
+        "TrainingInterrupted": ".loop",
         # one model, one fold
         "train_model": ".train",
         "build_learner": ".train",

@@ -21,6 +21,12 @@ rows, the last epoch's). ``augment`` (:mod:`ecgcwt.learn.augment`): with
 every epoch; the signal augmentations apply to each training window before
 that (amplitude and polarity change nothing after the z-score but are drawn alike).
 
+The epochs run through the loop every neural learner shares
+(:mod:`ecgcwt.learn.loop`): ``checkpoint.pt`` in the fold's folder at most
+every ``training.checkpoint_interval_s`` seconds, and a rerun after a kill
+resumes after the checkpointed epoch and writes the model an uninterrupted
+run writes.
+
 Reproducibility: the weights are initialised after ``torch.manual_seed(seed)``;
 the order of the training windows and the shifts of epoch ``e`` are drawn from
 a generator seeded with ``(seed, e)``; dropout draws from the seeded global
@@ -42,8 +48,8 @@ reads the requested rows batch by batch.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -61,6 +67,17 @@ from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
 from ecgcwt.learn.baselines.common import check_train_rows, check_window, fold_labels, scores
 from ecgcwt.learn.calibration import calibration_line, fit_temperature, softmax
 from ecgcwt.learn.cnn2d.numerics import resolve_device
+from ecgcwt.learn.loop import (
+    CHECKPOINT,
+    Checkpoint,
+    Clock,
+    create_optimizer,
+    create_scheduler,
+    fit_epochs,
+    run_identity,
+    seed_everything,
+    train_one_epoch,
+)
 from ecgcwt.learn.runner import epoch_seed
 
 if TYPE_CHECKING:
@@ -206,16 +223,32 @@ class Cnn1dLearner:
     model_file = "model.pt"
 
     @classmethod
-    def from_spec(cls, spec: dict, *, device: str = "auto", threads: int | None = None, **_) -> "Cnn1dLearner":
+    def from_spec(
+        cls,
+        spec: dict,
+        *,
+        device: str = "auto",
+        threads: int | None = None,
+        on_epoch_end: Callable[[dict], None] | None = None,
+        **_,
+    ) -> "Cnn1dLearner":
         """The learner of a ``models:`` entry's spec (``ecgcwt.config.model_specs``, in ``ecgcwt.config.models``)."""
-        return cls(spec.get("training"), device=device, threads=threads)
+        return cls(spec.get("training"), device=device, threads=threads, on_epoch_end=on_epoch_end)
 
-    def __init__(self, cfg: dict | None = None, *, device: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: dict | None = None,
+        *,
+        device: str = "auto",
+        threads: int | None = None,
+        on_epoch_end: Callable[[dict], None] | None = None,
+    ) -> None:
         # the schema's defaults and checks (as cnn2d.learner.resolve_training_config, which would import the
         # 2D training stack); the keys this learner does not use are kept, so meta["config"] is the whole mapping
         self.cfg = validate_section("training", cfg)
         self.device_name = device
         self.threads = threads
+        self.on_epoch_end = on_epoch_end
         self.model: Cnn1d | None = None
         self.meta: dict | None = None
         self._facts: dict = {}
@@ -229,7 +262,7 @@ class Cnn1dLearner:
 
     def fit(self, data: "FoldData", out_dir: Path, log: Callable[[str], None] = print) -> list[dict]:
         c = self.cfg
-        t_start = time.perf_counter()
+        clock = Clock()
         train = check_train_rows(data, self.kind)
         val = np.asarray(data.rows.get("val", ()), dtype=np.int64)
         info = read_info(data.source)
@@ -247,14 +280,15 @@ class Cnn1dLearner:
         window_bytes = 4 * info.window
         signals_mb = (len(train) + len(val)) * window_bytes / 1e6
         in_memory = signals_mb <= float(c["memory_budget_mb"])
-        if in_memory:
-            x_train = torch.from_numpy(_read_rows(data.source, train, info.window)).to(dev)
-            x_val = torch.from_numpy(_read_rows(data.source, val, info.window)).to(dev)
-            block_rows = max(1, len(train))
-        else:
-            x_train = x_val = None
-            # whole batches per block, so the batches (and the result) are those of the in-memory path
-            block_rows = max(bs, int(float(c["memory_budget_mb"]) * 1e6 // window_bytes) // bs * bs)
+        with clock.phase("load_signals"):
+            if in_memory:
+                x_train = torch.from_numpy(_read_rows(data.source, train, info.window)).to(dev)
+                x_val = torch.from_numpy(_read_rows(data.source, val, info.window)).to(dev)
+                block_rows = max(1, len(train))
+            else:
+                x_train = x_val = None
+                # whole batches per block, so the batches (and the result) are those of the in-memory path
+                block_rows = max(bs, int(float(c["memory_budget_mb"]) * 1e6 // window_bytes) // bs * bs)
         y_train_np = fold_labels(data, train)
         y_train = torch.from_numpy(y_train_np).to(dev)
         weight = None
@@ -262,18 +296,15 @@ class Cnn1dLearner:
             weight = torch.tensor(class_weights(y_train_np, len(data.classes)), dtype=torch.float32, device=dev)
         y_val_np = fold_labels(data, val)
 
-        # ---- model and optimiser
-        torch.manual_seed(int(c["seed"]))
+        # ---- model, optimiser, schedule, checkpoint
+        seed_everything(int(c["seed"]))
         model = build_cnn1d(arch).to(dev)
-        if c["optimizer"] == "adamw":
-            opt: torch.optim.Optimizer = torch.optim.AdamW(
-                model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"]
-            )
-        else:
-            opt = torch.optim.SGD(model.parameters(), lr=c["lr"], momentum=0.9, weight_decay=c["weight_decay"])
-        sched = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c["epochs"]) if c["lr_schedule"] == "cosine" else None
+        opt = create_optimizer(model.parameters(), c)
+        sched = create_scheduler(opt, c)
+        identity = run_identity(
+            c, data.table, data.rows, arch=arch, fold=str(data.fold), device=dev.type, store=dataclasses.asdict(info)
         )
+        self.checkpoint = Checkpoint(Path(out_dir) / CHECKPOINT, identity, c["checkpoint_interval_s"], log)
         n_params = sum(p.numel() for p in model.parameters())
         log(
             f"cnn1d fold {data.fold}: {len(train)} train / {len(val)} val windows of {info.window} samples "
@@ -291,13 +322,11 @@ class Cnn1dLearner:
             f"{class_counts(y_train_np, data.classes)}"
             + (f", loss weights {[round(float(w), 3) for w in weight]}" if weight is not None else "")
         )
-        history: list[dict] = []
-        best_loss, best_epoch, best_state, since_best, stopped = None, 0, None, 0, False
         positions = torch.arange(info.window, device=dev)
         augment = augment_settings(c["augment"], fs=info.fs)
-        for epoch in range(int(c["epochs"])):
-            t0 = time.perf_counter()
-            lr = opt.param_groups[0]["lr"]
+
+        def batches(epoch: int):
+            """The epoch's ``(windows, labels)`` batches: order and shifts drawn from (seed, epoch)."""
             g = torch.Generator().manual_seed(epoch_seed(c["seed"], epoch))
             if c["class_balance"] == "sampler":  # each class equally often, as many draws as windows
                 order = torch.from_numpy(balanced_order(y_train_np, c["seed"], epoch)).to(dev)
@@ -306,9 +335,6 @@ class Cnn1dLearner:
             shifts = torch.randint(0, info.window, (len(train),), generator=g).to(dev) if augment.shift else None
             # the signal augmentations of each position of this epoch's order (training.augment)
             plan = draw_plan(augment, len(train), c["seed"], epoch) if augment.signal_on else None
-            model.train()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-            correct = torch.zeros((), dtype=torch.int64, device=dev)
             for start in range(0, len(train), block_rows):
                 # where: each position of this block's part of the order -> its row in block
                 if in_memory:  # one block, start 0
@@ -320,65 +346,41 @@ class Cnn1dLearner:
                     block = torch.from_numpy(_read_rows(data.source, wanted, info.window)).to(dev)
                     where = torch.from_numpy(inverse).to(dev)
                 for a in range(start, min(start + block_rows, len(train)), bs):
-                    idx = order[a : a + bs]
                     x = block[where[a - start : a - start + bs]]
                     if plan is not None:
-                        x = augment_signals(x, plan[a : a + len(idx)], info.fs)
+                        x = augment_signals(x, plan[a : a + len(x)], info.fs)
                     if shifts is not None:  # circular shift right by s: out[t] = x[(t - s) mod window]
                         x = x.gather(1, (positions[None, :] - shifts[a : a + bs, None]) % info.window)
-                    y = y_train[idx]
-                    logits = model(x)
-                    loss = nn.functional.cross_entropy(logits, y, weight=weight)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    with torch.no_grad():  # accumulated on the device: one host sync per epoch
-                        loss_sum += loss.detach() * len(idx)
-                        correct += (logits.argmax(1) == y).sum()
+                    clock.first_step()
+                    yield x, y_train[order[a : a + bs]]
                 del block
-            if sched is not None:
-                sched.step()
-            va = scores(y_val_np, softmax(self._val_logits(model, x_val, data.source, val, dev)))
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": float(loss_sum) / len(train),
-                "train_acc": int(correct) / len(train),
-                "val_loss": va["loss"],
-                "val_acc": va["acc"],
-                "val_balanced_acc": va["balanced_acc"],
-                "lr": lr,
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(row)
-            improved = not len(val) or best_loss is None or va["loss"] < best_loss
-            if improved:
-                best_loss = va["loss"] if len(val) else None
-                best_epoch = epoch + 1
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                since_best = 0
-            else:
-                since_best += 1
-                stopped = since_best >= int(c["patience"])
-            log(
-                f"cnn1d epoch {epoch + 1}/{c['epochs']}: train loss {row['train_loss']:.4f} acc "
-                f"{row['train_acc']:.3f} | val loss {va['loss']:.4f} bal.acc {va['balanced_acc']:.3f} | "
-                f"{row['seconds']:.2f} s{' *' if improved else ''}"
-            )
-            if stopped:
-                log(
-                    f"cnn1d: early stop, no validation-loss improvement for {c['patience']} epochs; "
-                    f"best epoch {best_epoch}"
-                )
-                break
-        if best_state is not None:  # None only when training.epochs allowed no epoch at all
-            model.load_state_dict(best_state)
-        model.eval()
+
+        def train_epoch(epoch: int) -> dict:
+            model.train()
+            return train_one_epoch(model, batches(epoch), opt, weight=weight)
+
+        state = fit_epochs(
+            model,
+            opt,
+            sched,
+            train=train_epoch,
+            # scored on the host in float64, as the temperature fit and the test predictions are
+            validate=lambda: scores(y_val_np, softmax(self._val_logits(model, x_val, data.source, val, dev))),
+            has_val=len(val) > 0,
+            epochs=int(c["epochs"]),
+            patience=int(c["patience"]),
+            checkpoint=self.checkpoint,
+            clock=clock,
+            log=log,
+            name="cnn1d",
+            on_epoch_end=self.on_epoch_end,
+        )
         # temperature on the validation windows, with the kept weights (training.calibrate)
-        val_logits = self._val_logits(model, x_val, data.source, val, dev)
-        self.calibration = fit_temperature(val_logits, y_val_np, c["calibrate"])
+        with clock.phase("calibrate"):
+            val_logits = self._val_logits(model, x_val, data.source, val, dev)
+            self.calibration = fit_temperature(val_logits, y_val_np, c["calibrate"])
         self.temperature = float(self.calibration["temperature"])
         log("cnn1d " + calibration_line(self.calibration))
-        del x_train, x_val
         self.model = model
         self.meta = {
             "kind": self.kind,
@@ -388,16 +390,16 @@ class Cnn1dLearner:
             "arch": arch,
             "config": json.loads(json.dumps(c, default=str)),  # plain values: loads with weights_only=True
             "fold": data.fold,
-            "best_epoch": best_epoch,
+            "best_epoch": state.best_epoch,
             # probabilities are softmax(logits / temperature) (absent in older files: 1)
             "temperature": self.temperature,
             "calibration": self.calibration,
             "ecgcwt_version": __version__,
         }
         self._facts = {
-            "best_epoch": best_epoch,
-            "epochs_run": len(history),
-            "stopped_early": stopped,
+            "best_epoch": state.best_epoch,
+            "epochs_run": state.epoch,
+            "stopped_early": state.stopped,
             "early_stopping_monitor": "val_loss" if len(val) else None,
             "class_balance": c["class_balance"],
             "temperature": self.temperature,
@@ -408,9 +410,10 @@ class Cnn1dLearner:
             "arch": arch,
             "signals_mb": signals_mb,
             "signals_in_memory": in_memory,
-            "fit_seconds": time.perf_counter() - t_start,
+            "fit_seconds": clock.summary()["total_s"],
+            "timing": clock.summary(),
         }
-        return history
+        return [dict(r) for r in state.history]
 
     def _val_logits(self, model: nn.Module, x_val, source, val: np.ndarray, dev) -> np.ndarray:
         """Validation logits from the windows in memory, or read batch by batch (the same batches)."""
@@ -439,6 +442,7 @@ class Cnn1dLearner:
         self._require_fitted()
         state = {k: v.detach().to("cpu") for k, v in self.model.state_dict().items()}
         write_torch({"state_dict": state, "meta": self.meta}, path)
+        self.checkpoint.discard()
 
     def describe(self) -> dict:
         return {"kind": self.kind, "params": {k: self.cfg[k] for k in _USED_KEYS}, **self._facts}
@@ -459,6 +463,7 @@ _USED_KEYS = (
     "eval_batch_size",
     "class_balance",
     "calibrate",
+    "checkpoint_interval_s",
 )
 
 __all__ = ["Cnn1d", "Cnn1dLearner", "DEFAULT_ARCH", "build_cnn1d", "load_cnn1d", "predict_signals", "signal_logits"]
