@@ -184,3 +184,47 @@ def test_provenance_says_it_is_mathworks_resampled_copy():
     text = describe_data_source(config)
     assert text.startswith("MathWorks' ECGData.mat at /data/ECGData.mat: MathWorks' resampled copy")
     assert "128 Hz, millivolts" in text and "mitdb (ARR)" in text
+
+
+def pieces_file(path, swap=False):
+    """The six-row file with each record cut into two 128-s pieces (12 rows, two records per class); ``swap``
+    exchanges the second leads of mitdb 100's two pieces, so that rows 2 and 4 (1-based) sit in the wrong pairs."""
+    data, labels = read_ecgdata(require_mathworks())
+    rows, out_labels = [], []
+    for pair in range(0, 6, 2):
+        for piece in range(2):
+            cut = slice(piece * 16384, (piece + 1) * 16384)
+            rows += [data[pair, cut], data[pair + 1, cut]]
+            out_labels += [labels[pair]] * 2
+    if swap:
+        rows[1], rows[3] = rows[3], rows[1]
+    return write_mat(path, np.array(rows), out_labels)
+
+
+def test_a_records_two_rows_must_beat_together(tmp_path, caplog):
+    from ecgcwt.data.mathworks import check_lead_pairs
+
+    # the real pairs: every record's two leads beat together, no warning
+    data, labels = read_ecgdata(require_mathworks())
+    assert check_lead_pairs(data, row_records(labels, DATABASES), 128.0) == []
+    good = pieces_file(tmp_path / "good.mat")
+    assert write_mathworks_database(good, "mitdb", tmp_path / "good", DATABASES) == ["ARR01", "ARR02"]
+    # rows paired wrongly: refused, naming the rows and the row they do beat with
+    bad = pieces_file(tmp_path / "bad.mat", swap=True)
+    with pytest.raises(ConfigError) as err:
+        write_mathworks_database(bad, "mitdb", tmp_path / "bad", DATABASES)
+    msg = str(err.value)
+    assert "rows 1 and 2 (1-based), named mitdb/ARR01, beat together weakly" in msg
+    assert "but row 1 beats with row 4" in msg and "data.mathworks.records" in msg and "pair_check: warn" in msg
+    assert not (tmp_path / "bad" / "RECORDS").exists()
+    # warn: logged, and the rows are converted as asked
+    with caplog.at_level("WARNING"):
+        assert write_mathworks_database(bad, "mitdb", tmp_path / "warn", DATABASES, pair_check="warn") == [
+            "ARR01",
+            "ARR02",
+        ]
+    assert "may not be one record's two leads" in caplog.text
+    # each row given its record: the pairs the file really holds, no complaint
+    per_row = ["mitdb/a", "mitdb/b", "mitdb/b", "mitdb/a", *[f"chfdb/c{i // 2}" for i in range(4)]]
+    per_row += [f"nsrdb/n{i // 2}" for i in range(4)]
+    assert write_mathworks_database(bad, "mitdb", tmp_path / "listed", DATABASES, records=per_row) == ["a", "b"]

@@ -54,6 +54,7 @@ rule mathworks_database:
         databases=config["data"]["databases"],
         records=config["data"]["mathworks"]["records"],
         fs=config["data"]["mathworks"]["fs"],
+        pair_check=config["data"]["mathworks"]["pair_check"],
     script:
         "../scripts/mathworks_database.py"
 

@@ -15,5 +15,6 @@ names = write_mathworks_database(
     snakemake.params.databases,
     records=snakemake.params.records,
     fs=snakemake.params.fs,
+    pair_check=snakemake.params.pair_check,
 )
 log.info("wrote %d %s records from %s: %s", len(names), snakemake.wildcards.db, snakemake.input.ecgdata, names)
