@@ -224,6 +224,10 @@ def test_a_records_two_rows_must_beat_together(tmp_path, caplog):
             "ARR02",
         ]
     assert "may not be one record's two leads" in caplog.text
+    # none: no check at all
+    caplog.clear()
+    assert write_mathworks_database(bad, "mitdb", tmp_path / "none", DATABASES, pair_check="none") == ["ARR01", "ARR02"]
+    assert "may not be" not in caplog.text
     # each row given its record: the pairs the file really holds, no complaint
     per_row = ["mitdb/a", "mitdb/b", "mitdb/b", "mitdb/a", *[f"chfdb/c{i // 2}" for i in range(4)]]
     per_row += [f"nsrdb/n{i // 2}" for i in range(4)]

@@ -236,7 +236,7 @@ def check_lead_pairs(
     With ``mode`` error, a record whose rows each match a row of another record far better is refused:
     the file pairs its rows otherwise, and taking them as one subject would split people across folds.
     """
-    if mode == "off":
+    if mode == "none":
         return []
     env = qrs_envelopes(data, fs)
     if env is None:
@@ -288,7 +288,7 @@ def write_mathworks_database(
     """Write database ``db``'s rows of the ``ECGData.mat`` at ``path`` into ``dest`` as WFDB records (+ RECORDS).
 
     Rows of one record become its leads (``ECG1``, ``ECG2``, millivolts, ``fs`` Hz), in row order; first
-    :func:`check_lead_pairs` checks that they beat together (``pair_check``: error, warn or off).
+    :func:`check_lead_pairs` checks that they beat together (``pair_check``: error, warn or none).
     Returns the record names.
     """
     import wfdb
