@@ -67,3 +67,13 @@ def test_make_docs_writes_the_page():
     makefile = (REPO / "Makefile").read_text()
     recipe = makefile.split("\ndocs:", 1)[1].split("\n\n", 1)[0]
     assert "-m ecgcwt.config.reference docs/configuration.md" in recipe
+
+
+def test_string_keys_allow_only_strings():
+    # YAML reads off/on/yes/no as booleans: an enum written [error, warn, off] would hold False, not "off"
+    bad = []
+    for key, node in entries():
+        for alt in [node, *node.get("oneOf", []), *node.get("anyOf", [])]:
+            if alt.get("type") == "string" and any(not isinstance(v, str) for v in alt.get("enum", [])):
+                bad.append(f"{key}: {alt['enum']}")
+    assert not bad, f"string keys whose allowed values are not all strings (quote them in the schema): {bad}"
