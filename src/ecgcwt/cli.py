@@ -113,10 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "predict",
         help="classify WFDB records with a trained model",
-        description="Classify WFDB records with a trained model (model.pt of the train step). Each record's "
-        "usable windows (the training's window, leads, sampling rate and quality checks; no overlap) "
-        "become scalograms as in training; the record's class probabilities are the mean of its "
-        "windows'. Exit status: 0 all classified, 1 a record failed, 2 usage or model-file error.",
+        description="Classify WFDB records with a trained model of any kind (the train step's model.pt of a "
+        "2D or 1D CNN, or model.joblib of the wavelet baseline). Each record's usable windows (the "
+        "training's window, leads, sampling rate and quality checks; no overlap) go to the model as in "
+        "training (scalograms for a 2D CNN, the raw signal otherwise); the record's class probabilities are "
+        "the mean of its windows'. Exit status: 0 all classified, 1 a record failed, 2 usage or model-file error.",
     )
     # repeatable rather than nargs="+": a list option would swallow the RECORD arguments after it
     p.add_argument(
@@ -124,8 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         action="append",
         metavar="PATH",
-        help="model.pt written by the train step, or a folder of them; give --model several times for an "
-        "ensemble (the mean of the models' probabilities; all need the same classes and preprocessing)",
+        help="model file written by the train step (model.pt, model.joblib), or a folder of them; give --model "
+        "several times for an ensemble (the mean of the models' probabilities; all need the same kind, classes "
+        "and preprocessing)",
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="load a model.joblib (the wavelet baseline): a pickle, which runs code when loaded; only for files "
+        "you trust (ones your own workflow wrote)",
     )
     p.add_argument(
         "records",
@@ -164,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         "not by the record's length",
     )
     p.add_argument(
-        "--explain", metavar="DIR", help="also write DIR/<record>.png: Grad-CAM maps of its most confident windows"
+        "--explain",
+        metavar="DIR",
+        help="also write DIR/<record>.png: Grad-CAM maps of its most confident windows (a 2D CNN's kind only)",
     )
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="torch CPU threads")
@@ -284,7 +294,7 @@ def _predict(args) -> int:
             _error(f"{option} {path}: {problem}")
             return EXIT_USAGE
     try:
-        model = load_predict_model(args.model, args.device)
+        model = load_predict_model(args.model, args.device, trust_pickle=args.trust_pickle)
     except (ModelFileError, EcgCwtError) as exc:
         _error(str(exc).splitlines()[0])
         return EXIT_USAGE
@@ -295,6 +305,11 @@ def _predict(args) -> int:
         return EXIT_USAGE
 
     from ecgcwt.apply import synthetic_model_warning
+    from ecgcwt.config import model_kind
+
+    if args.explain and not model_kind(model.kind).explains:
+        _error(f"--explain: a {model.kind} model has no explanation maps; leave out --explain")
+        return EXIT_USAGE
 
     for record in args.records:  # before any result, so the warning is not missed
         warning = synthetic_model_warning(model, record)

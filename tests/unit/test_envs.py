@@ -209,16 +209,26 @@ def imports_of_script(script: Path, anywhere: bool = False) -> frozenset[str]:
     return frozenset(seen)
 
 
+#: Rules that classify new records with every kind that can (``ModelKind.predictor``).
+PREDICTING_RULES = ("external",)
+
+
 def imports_of_rule(rule: str, anywhere: bool = False) -> frozenset[str]:
-    """:func:`imports_of_script` of the rule's script, plus (``anywhere``) the learner modules of the model
-    kinds the rule trains: ``ecgcwt.learn.train`` imports a kind's learner by its registry entry when it runs."""
+    """:func:`imports_of_script` of the rule's script, plus (``anywhere``) the modules it imports by a registry
+    entry when it runs: the learner of each model kind the rule trains (``ecgcwt.learn.train``), and for
+    external validation every kind's predictor and the learner that wrote its model file (a model.joblib
+    unpickles the learner's scikit-learn classes)."""
     from ecgcwt.config import MODEL_KINDS
 
     seen = set(imports_of_script(RULES[rule]["script"], anywhere))
     if anywhere:
         for kind in MODEL_KINDS.values():
+            modules = []
             if kind.rule == rule:
-                module = kind.learner.partition(":")[0]
+                modules.append(kind.learner.partition(":")[0])
+            if rule in PREDICTING_RULES and kind.predictor:
+                modules += [kind.predictor.partition(":")[0], kind.learner.partition(":")[0]]
+            for module in modules:
                 seen |= {module} | imports_of_script(ecgcwt_file(module), anywhere)
     return frozenset(seen)
 

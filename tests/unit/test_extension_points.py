@@ -1,13 +1,15 @@
 """The four extension points of "Where to add things" (docs/development.md), each shown working.
 
-* a model kind (a baseline): one learner class + one ``ecgcwt.config.MODEL_KINDS`` entry;
+* a model kind (a baseline): one learner class + one ``ecgcwt.config.MODEL_KINDS`` entry, which
+  says what it can do (here: no epochs, a JSON model file, new records classified);
 * a backbone family from outside torchvision: one ``ecgcwt.config.EXTRA_BACKBONES`` entry;
 * a metric: one ``ecgcwt.evaluate.METRIC_FUNCTIONS`` entry;
 * a data source: a folder of WFDB records with a ``RECORDS`` file, handed to segmentation.
 
 Each test registers its extension with ``monkeypatch`` (so it is gone after the test) and
 checks what a user sees: the config accepts it, the fold runner writes its outputs, the
-metric appears in ``metrics.json``, the new records become windows.
+report ranks and draws the new kind, ``ecgcwt predict`` and external validation classify
+records with it, the metric appears in ``metrics.json``, the new records become windows.
 """
 
 from __future__ import annotations
@@ -15,18 +17,32 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import wfdb
 
+from ecgcwt.apply import predict_external, predict_records
+from ecgcwt.cli import main as cli_main
 from ecgcwt.config import EXTRA_BACKBONES, MODEL_KINDS, BackboneFamily, ModelKind, load_config, model_specs
 from ecgcwt.data import DatabaseSource, SegmentSpec, assign_folds, generate_database, segment_databases, write_segments
-from ecgcwt.evaluate import METRIC_FUNCTIONS, evaluate_predictions, read_predictions
+from ecgcwt.evaluate import METRIC_FUNCTIONS, ModelRuns, build_report, evaluate_predictions, read_predictions
 from ecgcwt.learn import train_model
 
 from ..conftest import REPO
 
 DBS = {"mitdb": "ARR", "chfdb": "CHF", "nsrdb": "NSR"}
 SPEC = SegmentSpec(fs=128, window=512, hop=512, max_per_recording=None, leads=[0], max_duration_s=None)
+
+
+def amplitude_features(windows: np.ndarray) -> np.ndarray:
+    """Each window's mean absolute amplitude and its standard deviation."""
+    return np.c_[np.abs(windows).mean(1), windows.std(1)]
+
+
+def centroid_probabilities(centroids: np.ndarray, features: np.ndarray) -> np.ndarray:
+    d = np.linalg.norm(features[:, None, :] - centroids[None], axis=2)
+    p = np.exp(-(d - d.min(1, keepdims=True)))
+    return p / p.sum(1, keepdims=True)
 
 
 class MeanAmplitudeLearner:
@@ -42,7 +58,7 @@ class MeanAmplitudeLearner:
     def _features(self, data, rows):
         from ecgcwt.data import iter_signal_batches
 
-        feats = [np.c_[np.abs(s).mean(1), s.std(1)] for _, s in iter_signal_batches(data.source, 256, rows)]
+        feats = [amplitude_features(s) for _, s in iter_signal_batches(data.source, 256, rows)]
         return np.concatenate(feats) if feats else np.empty((0, 2))
 
     def fit(self, data, out_dir, log):
@@ -52,15 +68,29 @@ class MeanAmplitudeLearner:
         return [{"epoch": 1, "train_windows": int(len(y))}]
 
     def predict_proba(self, data, rows):
-        d = np.linalg.norm(self._features(data, rows)[:, None, :] - self.centroids[None], axis=2)
-        p = np.exp(-(d - d.min(1, keepdims=True)))
-        return p / p.sum(1, keepdims=True)
+        return centroid_probabilities(self.centroids, self._features(data, rows))
 
     def save(self, path, data):
-        path.write_text(json.dumps({"centroids": self.centroids.tolist()}))
+        from ecgcwt.data import read_source_facts
+
+        # the kind, classes and segmentation: what classifying a new record needs
+        meta = {"kind": self.kind, "classes": list(data.classes), **read_source_facts(data.source)}
+        path.write_text(json.dumps({"meta": meta, "centroids": self.centroids.tolist()}))
 
     def describe(self):
         return {"features": ["mean_abs", "std"]}
+
+
+def amplitude_predictor(path, saved, device="cpu"):
+    """The kind's registry ``predictor``: its model.json as a model that classifies raw windows."""
+    from ecgcwt.apply import SignalModel
+
+    centroids, meta = np.asarray(saved["centroids"]), saved["meta"]
+
+    def classify(windows, batch_size):
+        return centroid_probabilities(centroids, amplitude_features(np.asarray(windows, dtype=np.float64)))
+
+    return SignalModel(path, meta["kind"], meta, list(meta["classes"]), meta["preprocessing"], classify)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +107,7 @@ def store(tmp_path_factory):
 
 
 def test_a_new_model_kind_is_one_learner_and_one_registry_entry(store, tmp_path, monkeypatch):
+    """Registered once, the toy kind trains, is evaluated and ranked in the report, and classifies new records."""
     monkeypatch.setitem(
         MODEL_KINDS,
         "amplitude",
@@ -87,28 +118,67 @@ def test_a_new_model_kind_is_one_learner_and_one_registry_entry(store, tmp_path,
             text="amplitude centroids",
             baseline=True,
             style=("#8c564b", "v", "-."),
+            model_file="model.json",
             training=False,
+            has_epochs=False,
+            predictor=f"{__name__}:amplitude_predictor",
         ),
     )
     config = load_config(REPO / "config.yaml", overrides={"models": {"amp": {"kind": "amplitude"}}})
     spec = model_specs(config)["amp"]
     assert spec["kind"] == "amplitude"
 
-    metrics = train_model(
-        spec,
-        name="amp",
-        fold=0,
-        out_dir=tmp_path / "amp" / "fold0",
-        segments=store / "segments.h5",
-        folds_csv=store / "folds.csv",
-        n_folds=2,
-        log=lambda _: None,
+    # trains: every fold's outputs, the model file the registry entry names
+    runs = []
+    for fold in ("all", 0, 1):
+        out = tmp_path / "amp" / f"fold{fold}"
+        metrics = train_model(
+            spec,
+            name="amp",
+            fold=fold,
+            out_dir=out,
+            segments=store / "segments.h5",
+            folds_csv=store / "folds.csv",
+            n_folds=2,
+            log=lambda _: None,
+        )
+        assert json.loads((out / "metrics.json").read_text())["model"] == metrics["model"]
+        assert (out / "model.json").is_file()
+        if fold != "all":
+            assert {"predictions.csv", "history.csv"} <= {p.name for p in out.iterdir()}
+            assert set(read_predictions(out / "predictions.csv")["label"]) == {"ARR", "CHF", "NSR"}
+            runs.append((fold, out / "predictions.csv"))
+
+    # is evaluated and appears in the report, drawn with its own style and words
+    report = tmp_path / "report"
+    build_report(
+        [ModelRuns(name="amp", kind="amplitude", predictions=runs)], report, classes=list(DBS.values()), n_boot=20
     )
-    out = tmp_path / "amp" / "fold0"
-    assert {"predictions.csv", "history.csv", "metrics.json", "model.json"} <= {p.name for p in out.iterdir()}
-    predictions = read_predictions(out / "predictions.csv")
-    assert set(predictions["label"]) == {"ARR", "CHF", "NSR"}
-    assert json.loads((out / "metrics.json").read_text())["model"] == metrics["model"]
+    ranking = pd.read_csv(report / "ranking.csv")
+    assert ranking[["model", "kind"]].values.tolist() == [["amp", "amplitude"]]
+    assert "amplitude centroids" in (report / "report.md").read_text()
+    assert (report / "figures" / "model_comparison.png").stat().st_size > 1000
+    assert not list((report / "figures").glob("training_curves_*"))  # no epochs: no curves
+
+    # classifies new records: ecgcwt predict and external validation, the same output as every kind
+    model_file = tmp_path / "amp" / "foldall" / "model.json"
+    record = store / "nsrdb" / (store / "nsrdb" / "RECORDS").read_text().split()[0]
+    table, errors = predict_records(model_file, [record], max_windows=3)
+    assert not errors and table.columns.tolist() == [
+        "record",
+        "predicted",
+        "prob_ARR",
+        "prob_CHF",
+        "prob_NSR",
+        "n_windows",
+    ]
+    assert table["predicted"].iloc[0] in DBS.values() and 1 <= table["n_windows"].iloc[0] <= 3
+    assert cli_main(["predict", "--model", str(model_file), "--max-windows", "2", str(record)]) == 0
+    df = predict_external(
+        model_file, store, databases=DBS, out_dir=tmp_path / "external", n_boot=20, log=lambda _: None
+    )
+    assert (df["status"] == "ok").all() and len(df) == 3 * 4
+    assert json.loads((tmp_path / "external" / "metrics.json").read_text())["model"]["kind"] == "amplitude"
 
 
 def test_an_unregistered_kind_is_refused_naming_the_key():

@@ -387,11 +387,11 @@ def test_model_file_messages_say_what_the_file_is(trained, tmp_path):
     cases[empty_file] = "the file is empty"
     empty = tmp_path / "empty_folder"
     empty.mkdir()
-    cases[empty] = "holds no model file (*.pt); it is empty"
+    cases[empty] = "holds no model file (*.joblib, *.pt); it is empty"
     other = tmp_path / "notes_folder"
     other.mkdir()
     (other / "notes.txt").write_text("x")
-    cases[other] = "holds no model file (*.pt); it holds 1 other file(s): notes.txt"
+    cases[other] = "holds no model file (*.joblib, *.pt); it holds 1 other file(s): notes.txt"
     for path, expected in cases.items():
         for info in ([], ["--info"]) if path in (rand, empty, other) else ([],):
             r = run_cli("--model", path, *info, *([] if info else [record]))
@@ -538,25 +538,34 @@ class _WritesMarker:
         return (Path.touch, (Path(self.marker),))
 
 
-def test_predict_says_plainly_which_model_kinds_it_takes(tmp_path, capsys):
+def test_a_pickle_is_never_unpickled_unasked_and_a_kind_that_cannot_predict_is_named(tmp_path, capsys, monkeypatch):
     import pickle
 
+    from ecgcwt.config import MODEL_KINDS
+
     record = tmp_path / "rec"  # never reached: the model file is refused first
-    cnn1d = tmp_path / "cnn1d" / "model.pt"
-    cnn1d.parent.mkdir()
-    torch.save({"state_dict": {}, "meta": {"kind": "cnn1d", "classes": ["ARR", "CHF", "NSR"]}}, cnn1d)
-    assert cli_main(["predict", "--model", str(cnn1d), str(record)]) == 2
-    err = capsys.readouterr().err
-    assert "is a cnn1d baseline" in err and "kind cnn2d" in err and "only" in err
-    # a wavelet baseline's model.joblib is a pickle: refused by name, never unpickled
+    # a wavelet baseline's model.joblib is a pickle: refused without --trust-pickle, never unpickled
     marker = tmp_path / "unpickled"
     joblib_file = tmp_path / "wavelet" / "model.joblib"
     joblib_file.parent.mkdir()
     joblib_file.write_bytes(pickle.dumps({"pipeline": _WritesMarker(marker), "meta": {"kind": "wavelet"}}))
     assert cli_main(["predict", "--model", str(joblib_file), str(record)]) == 2
     err = capsys.readouterr().err
-    assert "is a wavelet baseline" in err and "kind cnn2d" in err and "UserWarning" not in err
+    assert "is a pickle" in err and "--trust-pickle" in err and "UserWarning" not in err
     assert not marker.exists()
+    # a kind whose registry entry has no predictor: named, with the kinds that can
+    monkeypatch.setitem(MODEL_KINDS, "amplitude", MODEL_KINDS["wavelet"]._replace(predictor=None))
+    other = tmp_path / "amplitude" / "model.pt"
+    other.parent.mkdir()
+    torch.save({"state_dict": {}, "meta": {"kind": "amplitude", "classes": CLASSES}}, other)
+    assert cli_main(["predict", "--model", str(other), str(record)]) == 2
+    err = capsys.readouterr().err
+    assert "is a model of kind 'amplitude', which cannot classify new records" in err
+    assert "takes kinds cnn2d, cnn1d, wavelet" in err
+    # a kind this version does not know
+    torch.save({"state_dict": {}, "meta": {"kind": "transformer", "classes": CLASSES}}, other)
+    assert cli_main(["predict", "--model", str(other), str(record)]) == 2
+    assert "of kind 'transformer', which this version of ecgcwt does not know" in capsys.readouterr().err
 
 
 def test_a_model_trained_on_synthetic_data_warns_on_real_records(trained, tmp_path):

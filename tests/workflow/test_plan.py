@@ -80,15 +80,17 @@ def test_several_seeds_plan_one_job_per_model_fold_and_seed(tmp_path):
     assert r.returncode == 0, r.output
     jobs = planned_jobs(r)
     # 3 backbones, the 1D CNN and the wavelet baseline x 5 folds x 2 seeds; the all-subject model of each
-    # backbone once per seed for external validation (one external job per backbone: the seeds' mean);
+    # model once per seed for external validation (one external job per model: the seeds' mean);
     # the leaky comparison once (with the first seed)
     assert jobs["train"] == 30 and jobs["train_cnn1d"] == 10 and jobs["train_wavelet"] == 10
-    assert jobs["train_all"] == 6 and jobs["external"] == 3 and jobs["leak"] == 1
+    assert jobs["train_all"] == 6 and jobs["train_cnn1d_all"] == 2 and jobs["train_wavelet_all"] == 2
+    assert jobs["external"] == 5 and jobs["leak"] == 1
     for seed in (0, 1):
         assert f"results/models/resnet18/seed{seed}/fold4/model.pt" in r.stdout
         assert f"results/models/cnn1d/seed{seed}/fold0/predictions.csv" in r.stdout
         assert f"results/models/wavelet_svm/seed{seed}/fold4/model.joblib" in r.stdout
         assert f"results/models/resnet18/seed{seed}/all/model.pt" in r.stdout
+        assert f"results/models/wavelet_svm/seed{seed}/all/model.joblib" in r.stdout
     assert "results/models/resnet18/fold4/model.pt" not in r.stdout
     assert "results/leak/googlenet/predictions.csv" in r.stdout
     # one seed's fold is rebuilt alone

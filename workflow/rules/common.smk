@@ -24,7 +24,9 @@ from ecgcwt.config import (  # noqa: E402
     check_model_specs,
     files_by_model,
     leak_model,
+    model_kind,
     names_of_rule,
+    names_with,
     report_info,
     run_table,
     spec_for_seed,
@@ -50,7 +52,10 @@ MODELS = check_model_specs(config)
 CNN2D = names_of_rule(MODELS, "train")
 CNN1D = names_of_rule(MODELS, "train_cnn1d")
 WAVELET = names_of_rule(MODELS, "train_wavelet")
-BACKBONES = sorted({MODELS[m]["backbone"] for m in CNN2D})
+BACKBONES = sorted({MODELS[m]["backbone"] for m in names_with(MODELS, "backbone")})
+# the models with Grad-CAM maps (rule explain), and those that classify new records (rule external)
+EXPLAINED = names_with(MODELS, "explains")
+PREDICTING = names_with(MODELS, "predicts")
 FOLDS = list(range(config["folds"]["k"]))
 LEAK = [m for m in [leak_model(config, MODELS)] if m is not None]
 EXTERNAL = config["external"]["path"]
@@ -159,10 +164,15 @@ def leak_spec(wildcards):
     return tracked_spec(MODELS[wildcards.model])
 
 
+def model_file(model):
+    """The file a model's learner saves (model.pt, model.joblib: its kind's registry entry)."""
+    return model_kind(MODELS[model]["kind"]).model_file
+
+
 def all_model_files(wildcards):
     """The model trained on every subject, once per seed: external validation averages them."""
     return expand(
-        f"results/models/{wildcards.model}/{SEED_DIR}all/model.pt",
+        f"results/models/{wildcards.model}/{SEED_DIR}all/{model_file(wildcards.model)}",
         seed=SEEDS,
     )
 
@@ -186,10 +196,10 @@ def weights_input(wildcards):
 
 
 def external_targets():
-    """External predictions of every cnn2d model when external.path is set."""
+    """External predictions of every model that classifies new records, when external.path is set."""
     if EXTERNAL is None:
         return []
-    return expand("results/external/{model}/predictions.csv", model=CNN2D)
+    return expand("results/external/{model}/predictions.csv", model=PREDICTING)
 
 
 def leak_report_output():

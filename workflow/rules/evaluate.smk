@@ -1,8 +1,8 @@
 # The runs and explanation maps the report reads, by name: their files are the
 # rule's inputs, and the same mappings reach the job as params (no list order).
 EVALUATION_RUNS = evaluation_runs()
-EXPLAINED = files_by_model(
-    CNN2D, {"png": rules.explain.output.png, "csv": rules.explain.output.csv}
+EXPLANATIONS = files_by_model(
+    EXPLAINED, {"png": rules.explain.output.png, "csv": rules.explain.output.csv}
 )
 LEAK_RUNS = files_by_model(LEAK, {"predictions": rules.leak.output.predictions})
 
@@ -17,8 +17,8 @@ rule evaluate:
         # records left out by data.on_bad_record: skip are listed in the report
         segments_qc=rules.segment.output.qc,
         gallery=rules.gallery.output.png,
-        # Grad-CAM maps of every cnn2d model (rule explain), shown in the report
-        attribution=[f for files in EXPLAINED.values() for f in files.values()],
+        # Grad-CAM maps of every model whose kind explains (rule explain), shown in the report
+        attribution=[f for files in EXPLANATIONS.values() for f in files.values()],
     output:
         # leak.csv, only when leak_comparison.model is set
         **leak_report_output(),
@@ -73,7 +73,7 @@ rule evaluate:
     params:
         models=report_models(),
         runs=EVALUATION_RUNS,
-        attribution=EXPLAINED,
+        attribution=EXPLANATIONS,
         classes=CLASSES,
         leak=LEAK_RUNS,
         evaluate=config["evaluate"],

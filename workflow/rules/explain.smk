@@ -1,4 +1,4 @@
-# Grad-CAM attribution maps of a cnn2d model: fold 0's model (of the first
+# Grad-CAM attribution maps of a model whose kind explains (a cnn2d model): fold 0's model (of the first
 # training seed) on its own test windows, mean per class on seconds x Hz, plus single right and wrong windows
 # beside their scalogram and ECG trace; the CSV gives each class's attribution
 # share per octave band.
@@ -20,7 +20,7 @@ rule explain:
     benchmark:
         "results/benchmarks/explain/{model}.tsv"
     wildcard_constraints:
-        model=one_of(CNN2D),
+        model=one_of(EXPLAINED),
     conda:
         "../../envs/train.yaml"
     threads: 2

@@ -129,6 +129,20 @@ rule train_cnn1d:
         "../scripts/train.py"
 
 
+# The 1D CNN trained on every subject: the model external validation applies.
+use rule train_cnn1d as train_cnn1d_all with:
+    input:
+        segments=rules.segment.output.segments,
+    output:
+        model=update(f"results/models/{{model}}/{SEED_DIR}all/model.pt"),
+        metrics=update(f"results/models/{{model}}/{SEED_DIR}all/metrics.json"),
+        history=update(f"results/models/{{model}}/{SEED_DIR}all/history.csv"),
+    log:
+        f"logs/train/{{model}}/{SEED_DIR}all.log",
+    benchmark:
+        f"results/benchmarks/train/{{model}}_{SEED_TAG}all.tsv"
+
+
 # Wavelet sub-band features with a scikit-learn classifier, same folds.
 rule train_wavelet:
     input:
@@ -161,8 +175,23 @@ rule train_wavelet:
         "../scripts/train.py"
 
 
+# The wavelet baseline trained on every subject: the model external validation applies.
+use rule train_wavelet as train_wavelet_all with:
+    input:
+        segments=rules.segment.output.segments,
+    output:
+        model=update(f"results/models/{{model}}/{SEED_DIR}all/model.joblib"),
+        metrics=update(f"results/models/{{model}}/{SEED_DIR}all/metrics.json"),
+        history=update(f"results/models/{{model}}/{SEED_DIR}all/history.csv"),
+    log:
+        f"logs/train/{{model}}/{SEED_DIR}all.log",
+    benchmark:
+        f"results/benchmarks/train/{{model}}_{SEED_TAG}all.tsv"
+
+
 # External validation: the model trained on every subject predicts every record
-# of external.path (one row per record; records too short are listed with why).
+# of external.path (one row per record; records too short are listed with why),
+# for every model whose kind classifies new records (cnn2d, cnn1d, wavelet).
 rule external:
     input:
         # one model per training seed; several: their mean probability (the ensemble)
@@ -175,7 +204,7 @@ rule external:
     benchmark:
         "results/benchmarks/external/{model}.tsv"
     wildcard_constraints:
-        model=one_of(CNN2D),
+        model=one_of(PREDICTING),
     conda:
         "../../envs/train.yaml"
     threads: 4

@@ -12,7 +12,7 @@ from ecgcwt.apply import predict_external  # noqa: E402
 
 torch.set_num_threads(max(1, snakemake.threads))
 params = snakemake.params
-# one model.pt per training seed (a single one is a plain string); several: their ensemble
+# one model file per training seed (a single one is a plain string); several: their ensemble
 models = snakemake.input.model
 predict_external(
     [models] if isinstance(models, str) else list(models),
@@ -26,5 +26,7 @@ predict_external(
     n_boot=params.get("bootstrap", 1000),
     ci=params.get("ci", 0.95),
     seed=params.get("seed", 0),
+    # the model.joblib of a wavelet baseline is a pickle: this workflow wrote it
+    trust_pickle=True,
     log=log.info,
 )

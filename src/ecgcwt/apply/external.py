@@ -122,12 +122,15 @@ def predict_external(
     n_boot: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
+    trust_pickle: bool = False,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Classify every record of ``external_dir``; write ``out_dir/predictions.csv`` and ``metrics.json``.
 
-    ``model_pt`` is one model file, or several (the workflow's one per training
-    seed) whose mean probability, their ensemble, classifies each record.
+    ``model_pt`` is one model file of any kind that classifies new records
+    (``ecgcwt.config.ModelKind.predictor``), or several (the workflow's one per
+    training seed) whose mean probability, their ensemble, classifies each
+    record. ``trust_pickle``: load a ``model.joblib`` (a pickle; the workflow's own).
 
     ``databases`` maps database names to class labels (``{db: label}``, or the
     config's ``{db: {label: ...}}``); a database of the folder not in it gets
@@ -161,7 +164,7 @@ def predict_external(
     if absent:
         log(f"databases of the config not in {external_dir}: {', '.join(absent)}")
 
-    model = load_predict_model(model_pt, device)
+    model = load_predict_model(model_pt, device, trust_pickle=trust_pickle)
     classes = model.classes
     prob_cols = [f"prob_{c}" for c in classes]
     rows = []
@@ -200,7 +203,8 @@ def predict_external(
         model={
             "path": str(model.paths[0]) if len(model.paths) == 1 else [str(p) for p in model.paths],
             "n_members": len(model.paths),
-            "backbone": model.meta["backbone"],
+            "kind": model.kind,
+            "backbone": model.meta.get("backbone"),
             "classes": classes,
         },
         external_dir=str(external_dir),

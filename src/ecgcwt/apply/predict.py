@@ -35,6 +35,9 @@ reason) and the other records are still classified.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ecgcwt.config import MODEL_KINDS, kind_of_meta
 from ecgcwt.data import (
     CHUNK_WINDOWS,
     QualityLimits,
@@ -57,10 +61,12 @@ from ecgcwt.errors import EcgCwtError, RecordError
 from ecgcwt.imaging import CwtParams, FilterBank, image_colormap, scalogram_indices
 from ecgcwt.learn import BatchFeeder, InMemoryImages, choose_numerics, predict_probabilities, resolve_device
 
-#: The model kinds ``ecgcwt predict`` takes: the scalogram CNNs. The baselines (cnn1d, wavelet) are
-#: evaluated on the folds but not applied to new records.
-PREDICT_KINDS = ("cnn2d",)
-PREDICT_KINDS_TEXT = "the 2D scalogram CNNs (kind cnn2d: a models entry or training.backbones) only"
+
+def predict_kinds() -> tuple[str, ...]:
+    """The model kinds ``ecgcwt predict`` takes: those whose registry entry has a predictor (read at call time)."""
+    return tuple(k for k, v in MODEL_KINDS.items() if v.predicts)
+
+
 #: Keys a ``model.pt``'s ``meta`` must have.
 META_KEYS = ("backbone", "classes", "image_size", "mean", "std", "model_kwargs", "config", "scalogram_attrs")
 #: Cache attributes the images are rebuilt from.
@@ -102,11 +108,27 @@ class PredictModel:
     device: torch.device
     #: an ensemble's models (this one first), all with the same classes and preprocessing; () for one model
     members: tuple = ()
+    kind: str = "cnn2d"
 
     @property
     def paths(self) -> list[Path]:
         """The model file(s): one, or every member of an ensemble."""
         return [m.path for m in self.members] if self.members else [self.path]
+
+    def probabilities(self, windows: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities (n, classes) of float32 windows (n, window): scalograms, then the CNN(s)."""
+        return window_probabilities(self, self.indices(windows), batch_size)
+
+    def preparation(self) -> dict:
+        """What the members of an ensemble must share: the classes, the segmentation and every image setting."""
+        attrs = self.meta["scalogram_attrs"]
+        return {
+            "kind": self.kind,
+            "classes": self.classes,
+            "preprocessing": self.prep,
+            **{f"scalogram_attrs.{k}": attrs[k] for k in IMAGE_ATTRS},
+            "image_size": list(self.meta["image_size"]),
+        }
 
     @property
     def colormap(self) -> np.ndarray:
@@ -134,22 +156,28 @@ class PredictModel:
             )
 
 
+def model_suffixes() -> tuple[str, ...]:
+    """The endings of model files (every kind's ``ModelKind.model_file``), e.g. ``(".joblib", ".pt")``."""
+    return tuple(sorted({Path(k.model_file).suffix for k in MODEL_KINDS.values()}))
+
+
 def model_paths(model_pt) -> list[Path]:
-    """The model files of ``model_pt``: one file, a list of files, or a folder (its ``*.pt`` files, sorted)."""
+    """The model files of ``model_pt``: one file, a list of files, or a folder (its model files, sorted)."""
     given = [model_pt] if isinstance(model_pt, (str, os.PathLike)) else list(model_pt)
     if not given:
         raise ModelFileError("no model file given")
     paths: list[Path] = []
     for p in map(Path, given):
         if p.is_dir():
-            found = sorted(p.glob("*.pt"))
+            found = sorted(q for q in p.iterdir() if q.suffix in model_suffixes() and q.is_file())
             if not found:
                 others = sorted(q.name for q in p.iterdir())
                 shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
                 what = f"it holds {len(others)} other file(s): {shown}" if others else "it is empty"
                 raise ModelFileError(
-                    f"model folder {str(p)!r} holds no model file (*.pt); {what}. Give a model.pt written by the "
-                    "train step, or a folder of them"
+                    f"model folder {str(p)!r} holds no model file "
+                    f"({', '.join('*' + x for x in model_suffixes())}); {what}. Give a model file "
+                    "written by the train step, or a folder of them"
                 )
             paths += found
         else:
@@ -157,35 +185,31 @@ def model_paths(model_pt) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-#: What the members of an ensemble must share: the classes, the segmentation and every image setting.
-def _preparation(model: PredictModel) -> dict:
-    attrs = model.meta["scalogram_attrs"]
-    return {
-        "classes": model.classes,
-        "preprocessing": model.prep,
-        **{f"scalogram_attrs.{k}": attrs[k] for k in IMAGE_ATTRS},
-        "image_size": list(model.meta["image_size"]),
-    }
+def load_predict_model(model_pt, device: str = "cpu", *, trust_pickle: bool = False):
+    """Load ``model_pt`` with its kind's predictor (``ecgcwt.config.ModelKind.predictor``) and its preprocessing.
 
+    A ``model.pt`` is read with weights only: nothing in it is executed. A
+    ``model.joblib`` (the wavelet baseline's scikit-learn pipeline) is a pickle,
+    which runs code when loaded: only with ``trust_pickle`` (a file this
+    workflow wrote, or one you trust as you would a script).
 
-def load_predict_model(model_pt, device: str = "cpu") -> PredictModel:
-    """Load ``model_pt`` (weights only: nothing in it is executed) and rebuild its preprocessing.
-
-    ``model_pt`` may also be several files or a folder of ``*.pt`` files: an
+    ``model_pt`` may also be several files or a folder of model files: an
     ensemble, whose probability is the mean of its members' (windows are
-    prepared once, so every member must have the same classes and
+    prepared once, so every member must have the same kind, classes and
     preprocessing; the first that differs is named).
 
-    Raises :class:`ModelFileError` with a one-line reason for a missing file,
-    a file torch cannot load, or a file that is not a ``model.pt`` of this package.
+    Every loaded model has ``kind``, ``classes``, ``prep``, ``meta``, ``paths``
+    and ``probabilities(windows)``. Raises :class:`ModelFileError` with a
+    one-line reason for a missing file, a file that cannot be loaded, a file
+    that is not a model file of this package, or a kind that cannot classify new records.
     """
     paths = model_paths(model_pt)
     if len(paths) == 1:
-        return _load_one(paths[0], device)
-    models = [_load_one(p, device) for p in paths]
-    first = _preparation(models[0])
+        return _load_one(paths[0], device, trust_pickle)
+    models = [_load_one(p, device, trust_pickle) for p in paths]
+    first = models[0].preparation()
     for m in models[1:]:
-        other = _preparation(m)
+        other = m.preparation()
         differ = [k for k in first if first[k] != other[k]]
         if differ:
             raise ModelFileError(
@@ -193,18 +217,52 @@ def load_predict_model(model_pt, device: str = "cpu") -> PredictModel:
                 f"{', '.join(differ)} differ; give models trained on the same classes and data settings"
             )
     head = models[0]
-    return PredictModel(**{**head.__dict__, "members": tuple(models)})
+    return dataclasses.replace(head, members=tuple(models))
 
 
-def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
-    from ecgcwt.apply.model_file import load_trained_model  # torchvision: imported only when needed
+#: Model files that are pickles (loading runs code): read only when trusted.
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
-    path = check_model_file(model_pt)
-    if path.suffix == ".joblib":  # a pickle: never unpickled here (it could run code)
-        raise ModelFileError(
-            f"model file {str(path)!r} is a wavelet baseline (kind wavelet, a scikit-learn model.joblib): "
-            f"ecgcwt predict classifies with {PREDICT_KINDS_TEXT}; give a model.pt of a cnn2d model"
-        )
+
+def read_model_file(path: str | os.PathLike, *, trust_pickle: bool = False) -> dict:
+    """The content ``{"meta": ..., ...}`` of a model file written by ecgcwt training, any kind.
+
+    A ``.pt`` file is read with ``torch.load(weights_only=True)``, a ``.json``
+    file as JSON (neither runs code); a pickle (``.joblib``) only with
+    ``trust_pickle``. Raises :class:`ModelFileError` saying what the file is instead.
+    """
+    path = check_model_file(path)
+    if path.suffix == ".json":
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ModelFileError(f"model file {str(path)!r} is not readable JSON ({exc})") from None
+        if not isinstance(saved, dict) or not isinstance(saved.get("meta"), dict):
+            raise ModelFileError(f"model file {str(path)!r} is not a model file written by ecgcwt: it has no 'meta'")
+        return saved
+    if path.suffix in PICKLE_SUFFIXES:
+        if not trust_pickle:  # never unpickled unasked: it could run any code
+            raise ModelFileError(
+                f"model file {str(path)!r} is a pickle (a scikit-learn {path.name}, e.g. the wavelet baseline): "
+                "loading it runs code it names. Load it only if you trust where it came from (a file this "
+                "workflow wrote): ecgcwt predict --trust-pickle"
+            )
+        import joblib
+
+        try:
+            saved = joblib.load(path)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ModelFileError(
+                f"model file {str(path)!r} cannot be loaded as a model.joblib written by ecgcwt "
+                f"({type(exc).__name__}: {first})"
+            ) from None
+        if not isinstance(saved, dict) or not isinstance(saved.get("meta"), dict):
+            raise ModelFileError(
+                f"model file {str(path)!r} is not a model file written by ecgcwt training: it holds a "
+                f"{type(saved).__name__} without 'meta'"
+            )
+        return saved
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # random bytes, a pickle needing code, a truncated file
@@ -218,12 +276,33 @@ def _load_one(model_pt: str | os.PathLike, device: str = "cpu") -> PredictModel:
             else f"a {type(saved).__name__} without 'meta'"
         )
         raise ModelFileError(f"model file {str(path)!r} is not a model.pt written by ecgcwt training: it holds {what}")
-    meta = saved["meta"]
-    if meta.get("kind", "cnn2d") != "cnn2d":
+    return saved
+
+
+def _load_one(model_pt: str | os.PathLike, device: str = "cpu", trust_pickle: bool = False):
+    path = check_model_file(model_pt)
+    saved = read_model_file(path, trust_pickle=trust_pickle)
+    kind = kind_of_meta(saved["meta"])
+    entry = MODEL_KINDS.get(kind)
+    if entry is None:
         raise ModelFileError(
-            f"model file {str(path)!r} is a {meta['kind']} baseline: ecgcwt predict classifies with "
-            f"{PREDICT_KINDS_TEXT}; give a model.pt of a cnn2d model"
+            f"model file {str(path)!r} is of kind {kind!r}, which this version of ecgcwt does not know "
+            f"(kinds: {', '.join(MODEL_KINDS)})"
         )
+    if not entry.predicts:
+        raise ModelFileError(
+            f"model file {str(path)!r} is a model of kind {kind!r}, which cannot classify new records; "
+            f"ecgcwt predict takes kinds {', '.join(predict_kinds())}"
+        )
+    module, _, attr = entry.predictor.partition(":")
+    return getattr(importlib.import_module(module), attr)(path, saved, device)
+
+
+def scalogram_predictor(path: Path, saved: dict, device: str = "cpu") -> PredictModel:
+    """A cnn2d ``model.pt`` (``saved``: its content) as a :class:`PredictModel`: its CWT rebuilt, its CNN loaded."""
+    from ecgcwt.apply.model_file import load_trained_model  # torchvision: imported only when needed
+
+    meta = saved["meta"]
     missing = [k for k in META_KEYS if k not in meta]
     attrs = meta.get("scalogram_attrs") or {}
     missing += [f"scalogram_attrs.{k}" for k in IMAGE_ATTRS if k not in attrs]
@@ -470,7 +549,7 @@ def _window_probabilities(model: PredictModel, indices: np.ndarray, batch_size: 
 
 
 def predict_records(
-    model_pt: str | os.PathLike | PredictModel,
+    model_pt,
     records: Sequence[str | os.PathLike],
     *,
     max_windows: int | None = None,
@@ -490,12 +569,13 @@ def predict_records(
     Each record is read, transformed and classified ``batch_size`` windows at a time
     (:func:`iter_record_batches`): memory is bounded by the batch and the part read, whatever the
     record's length; only the windows' probabilities (a few bytes each) are kept for the mean.
+    ``model_pt``: a model loaded by :func:`load_predict_model` (any kind), or its file(s).
     Raises :class:`ModelFileError` for an unusable model file.
     """
     if max_windows is not None and int(max_windows) < 1:
         raise ValueError(f"max_windows must be >= 1, got {max_windows}")
     max_duration_s = check_max_duration(max_duration_s)
-    model = model_pt if isinstance(model_pt, PredictModel) else load_predict_model(model_pt, device)
+    model = model_pt if hasattr(model_pt, "probabilities") else load_predict_model(model_pt, device)
     rows, errors = [], []
     for record in records:
         name = str(record)
@@ -503,7 +583,7 @@ def predict_records(
             batches = iter_record_batches(
                 record, model.prep, batch_size, max_windows=max_windows, max_duration_s=max_duration_s
             )
-            window_probs = [window_probabilities(model, model.indices(w), batch_size) for w in batches]
+            window_probs = [model.probabilities(w, batch_size) for w in batches]
             probs = np.concatenate(window_probs).mean(axis=0)
         except Exception as exc:  # one bad record must not stop the others
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -526,10 +606,13 @@ def predict_records(
     return pd.DataFrame(rows, columns=columns), errors
 
 
-def model_data_source(model: PredictModel) -> str:
-    """What the model was trained on (``scalogram_attrs.data_source``), or "unknown" for older model files."""
+def model_data_source(model) -> str:
+    """What the model was trained on (``meta["data_source"]`` or ``scalogram_attrs.data_source``), or "unknown"."""
     members = model.members or [model]
-    sources = {str((m.meta.get("scalogram_attrs") or {}).get("data_source", "unknown")) for m in members}
+    sources = {
+        str(m.meta.get("data_source") or (m.meta.get("scalogram_attrs") or {}).get("data_source", "unknown"))
+        for m in members
+    }
     return "; ".join(sorted(sources))
 
 
@@ -544,7 +627,7 @@ def is_synthetic_record(record: str | os.PathLike) -> bool:
     return any(line.startswith("#") and "synthetic" in line and "ecgcwt" in line for line in text.splitlines())
 
 
-def synthetic_model_warning(model: PredictModel, record: str | os.PathLike) -> str | None:
+def synthetic_model_warning(model, record: str | os.PathLike) -> str | None:
     """A warning when a model trained on synthetic data classifies a record that is not synthetic."""
     source = model_data_source(model)
     if not source.startswith("synthetic") or is_synthetic_record(record):
@@ -562,7 +645,9 @@ def format_row(row: dict, classes: Sequence[str]) -> str:
 
 
 __all__ = [
-    "PREDICT_KINDS",
+    "predict_kinds",
+    "read_model_file",
+    "scalogram_predictor",
     "ModelFileError",
     "PredictModel",
     "check_model_file",

@@ -13,6 +13,10 @@ into Snakemake params and metrics.json):
 
 A config that lists only ``training.backbones`` gets one cnn2d model per
 backbone, named after it, so a run of 2D CNNs alone needs no ``models:`` section.
+
+What a kind can do (epochs, explanation maps, new records, its model file, how
+the report draws it) is its :data:`MODEL_KINDS` entry: code elsewhere asks the
+entry, never the kind's name.
 """
 
 from __future__ import annotations
@@ -51,10 +55,32 @@ class ModelKind(NamedTuple):
     baseline: bool
     #: the report's colour, marker and line style
     style: tuple[str, str, str]
+    #: the file its learner saves in a run's folder (``Learner.model_file``)
+    model_file: str = "model.pt"
     #: takes the ``training:`` section (merged with the entry's ``training:`` overrides)
     training: bool = True
     #: its own keys (``models.<name>.<key>``) and their defaults
     settings: Mapping[str, Any] = {}
+    #: a torchvision backbone (``models.<name>.backbone``) started from pretrained weights or from scratch:
+    #: the report pairs pretrained against scratch of one backbone, the leaky comparison trains one
+    backbone: bool = False
+    #: trains in epochs (``history.csv`` has one row per epoch): the report draws its training curves
+    has_epochs: bool = True
+    #: Grad-CAM maps of its fold-0 model (workflow rule ``explain``), shown in the report
+    explains: bool = False
+    #: ``"module:function"`` loading its model file to classify new records (``ecgcwt predict``, external
+    #: validation), called as ``function(path, saved, device)`` with the file's loaded content; None: it cannot
+    predictor: str | None = None
+
+    @property
+    def predicts(self) -> bool:
+        """It classifies new records (``ecgcwt predict``, ``external.path``)."""
+        return self.predictor is not None
+
+    @property
+    def report_label(self) -> str:
+        """The report's legend entry: its words, marked when it is a baseline."""
+        return self.text + (" (baseline)" if self.baseline else "")
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
@@ -65,6 +91,9 @@ MODEL_KINDS: dict[str, ModelKind] = {
         text="2D CNN on CWT scalograms",
         baseline=False,
         style=("#1f77b4", "o", "-"),
+        backbone=True,
+        explains=True,
+        predictor="ecgcwt.apply.predict:scalogram_predictor",
     ),
     "cnn1d": ModelKind(
         learner="ecgcwt.learn.baselines.cnn1d:Cnn1dLearner",
@@ -73,6 +102,7 @@ MODEL_KINDS: dict[str, ModelKind] = {
         text="1D CNN on the raw signal",
         baseline=True,
         style=("#ff7f0e", "s", "--"),
+        predictor="ecgcwt.apply.signal_models:cnn1d_predictor",
     ),
     "wavelet": ModelKind(
         learner="ecgcwt.learn.baselines.wavelet:WaveletLearner",
@@ -81,12 +111,40 @@ MODEL_KINDS: dict[str, ModelKind] = {
         text="wavelet features + classifier",
         baseline=True,
         style=("#2ca02c", "D", ":"),
+        model_file="model.joblib",
         training=False,
+        has_epochs=False,
+        predictor="ecgcwt.apply.signal_models:wavelet_predictor",
         settings={"wavelet": "db4", "level": 5, "classifier": "svm", "C": 1.0},
     ),
 }
+#: The kind of each ``training.backbones`` entry.
+BACKBONES_KIND = "cnn2d"
 #: Names that cannot be a model (they are fold or folder names of the workflow).
 RESERVED = {"all"}
+#: The kind of a model file whose metadata names none: cnn2d files were written before ``meta["kind"]`` existed.
+UNNAMED_KIND = "cnn2d"
+
+
+def model_kind(kind: str) -> ModelKind:
+    """The registry entry of ``kind``; :class:`ConfigError` naming the known kinds otherwise.
+
+    Read at call time, so a kind registered later (a plug-in, a test) counts.
+    """
+    try:
+        return MODEL_KINDS[kind]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown model kind {kind!r}; one of {', '.join(MODEL_KINDS)}") from None
+
+
+def kind_of_meta(meta: Mapping[str, Any]) -> str:
+    """The kind of a saved model from its metadata (``meta["kind"]``; older cnn2d files have none)."""
+    return str(meta.get("kind") or UNNAMED_KIND)
+
+
+def names_with(specs: dict[str, dict], capability: str) -> list[str]:
+    """The models whose kind has ``capability`` (a true :class:`ModelKind` field or property), in order."""
+    return [n for n, s in specs.items() if getattr(model_kind(s["kind"]), capability)]
 
 
 def training_seeds(config: dict[str, Any]) -> list[int]:
@@ -129,7 +187,7 @@ def model_specs(config: dict[str, Any]) -> dict[str, dict]:
     """``name -> spec`` of every model of a validated config, backbones first, then ``models`` in order."""
     specs: dict[str, dict] = {}
     for b in config["training"]["backbones"]:
-        specs[b] = {"kind": "cnn2d", "backbone": b, "training": _merged_training(config, None)}
+        specs[b] = {"kind": BACKBONES_KIND, "backbone": b, "training": _merged_training(config, None)}
     for name, entry in (config.get("models") or {}).items():
         if entry is None:  # removed by a later config file
             continue
@@ -150,12 +208,15 @@ def model_specs(config: dict[str, Any]) -> dict[str, dict]:
             raise ConfigError(
                 f"models.{name}: {wrong} apply to kind {', '.join(owners) or '(none)'} only (this model is {kind})"
             )
-        if kind == "cnn2d":
+        if MODEL_KINDS[kind].backbone:
             if not entry.get("backbone"):
-                raise ConfigError(f"models.{name}: kind cnn2d needs a backbone (a torchvision model name)")
+                raise ConfigError(f"models.{name}: kind {kind} needs a backbone (a torchvision model name)")
             spec["backbone"] = entry["backbone"]
         elif entry.get("backbone"):
-            raise ConfigError(f"models.{name}: backbone applies to kind cnn2d only (this model is {kind})")
+            with_backbone = [k for k, v in MODEL_KINDS.items() if v.backbone]
+            raise ConfigError(
+                f"models.{name}: backbone applies to kind {', '.join(with_backbone)} only (this model is {kind})"
+            )
         if MODEL_KINDS[kind].training:
             spec["training"] = _merged_training(config, entry.get("training"), name)
         else:
@@ -182,14 +243,14 @@ def check_model_specs(config: dict[str, Any]) -> dict[str, dict]:
             check_augment(spec["training"]["augment"], key=f"{where}.augment", fs=config["segments"]["fs"])
             if where != "training":  # (training.pretrained itself is checked with the rest of the config)
                 check_weights_file(spec["training"]["pretrained"], key=f"{where}.pretrained")
-        if spec["kind"] == "wavelet":
+        if "wavelet" in MODEL_KINDS[spec["kind"]].settings:  # a discrete wavelet of PyWavelets
             check_wavelet_name(spec["wavelet"], key=f"models.{name}.wavelet")
         # training.backbones themselves are checked with the rest of the config
-        if spec["kind"] == "cnn2d" and name not in config["training"]["backbones"]:
+        if MODEL_KINDS[spec["kind"]].backbone and name not in config["training"]["backbones"]:
             check_backbones([spec["backbone"]], key=f"models.{name}.backbone")
     leak = config.get("leak_comparison", {}).get("model")
-    if leak not in (None, "auto") and (leak not in specs or specs[leak]["kind"] != "cnn2d"):
-        cnn = [n for n, s in specs.items() if s["kind"] == "cnn2d"]
+    if leak not in (None, "auto") and leak not in names_with(specs, "backbone"):
+        cnn = names_with(specs, "backbone")
         raise ConfigError(f"leak_comparison.model {leak!r} is not a cnn2d model of this run; one of {cnn}")
     return specs
 
@@ -249,8 +310,8 @@ def report_info(name: str, spec: dict) -> dict:
         "name": name,
         "kind": spec["kind"],
         "backbone": spec.get("backbone"),
-        "pretrained": str(training["pretrained"]) if spec["kind"] == "cnn2d" else None,
-        "strategy": training.get("strategy") if spec["kind"] == "cnn2d" else None,
+        "pretrained": str(training["pretrained"]) if MODEL_KINDS[spec["kind"]].backbone else None,
+        "strategy": training.get("strategy") if MODEL_KINDS[spec["kind"]].backbone else None,
     }
 
 
@@ -258,6 +319,6 @@ def leak_model(config: dict[str, Any], specs: dict[str, dict]) -> str | None:
     """The model of the leaky comparison: the named one, the first cnn2d model for ``auto``, or None (off)."""
     name = config.get("leak_comparison", {}).get("model", "auto")
     if name == "auto":
-        cnn = names_of_kind(specs, "cnn2d")
+        cnn = names_with(specs, "backbone")
         return cnn[0] if cnn else None
     return name

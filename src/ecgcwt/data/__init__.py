@@ -66,6 +66,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "SegmentStoreWriter": ".segment_store",
         "read_info": ".segment_store",
         "read_table": ".segment_store",
+        "read_source_facts": ".segment_store",
         "iter_signal_batches": ".segment_store",
         "table_from_group": ".segment_store",
         "write_table_group": ".segment_store",

@@ -197,6 +197,21 @@ def read_info(path: str | os.PathLike) -> SegmentStoreInfo:
         )
 
 
+def read_source_facts(path: str | os.PathLike) -> dict:
+    """What a model trained on this store must record to cut new recordings alike (``model file meta``).
+
+    ``{"preprocessing": ...}`` (:func:`ecgcwt.data.settings.preprocessing_from_attrs`: rate, window,
+    leads, quality limits) and ``{"data_source": ...}`` (synthetic, a local folder, PhysioNet; "unknown"
+    for a store written without it).
+    """
+    from ecgcwt.data.settings import preprocessing_from_attrs
+
+    with h5py.File(path, "r") as f:
+        attrs = {k: (decode_str(v) if isinstance(v, bytes) else v) for k, v in f.attrs.items() if k != "classes"}
+    # plain values only: a model.pt is read back with torch.load(weights_only=True)
+    return {"preprocessing": preprocessing_from_attrs(attrs), "data_source": str(attrs.get("data_source", "unknown"))}
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read the whole segment table (small) as a DataFrame, one row per segment."""
     with h5py.File(path, "r") as f:

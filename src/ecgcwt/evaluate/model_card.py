@@ -21,6 +21,7 @@ import os
 from typing import Mapping
 
 from ecgcwt.atomic import write_text
+from ecgcwt.config import kind_of_meta
 
 #: Preprocessing facts shown on a card, in this order, with their wording.
 PREPROCESSING_TEXT = {
@@ -168,7 +169,7 @@ def card_facts_from_meta(meta: Mapping, model_file: str | None = None) -> dict:
     attrs.update(meta.get("preprocessing") or {})
     return {
         "model": meta.get("backbone", "model"),
-        "kind": "cnn2d" if meta.get("backbone") else meta.get("kind"),
+        "kind": kind_of_meta(meta),
         "classes": list(meta.get("classes") or []),
         "fold": meta.get("fold"),
         "backbone": meta.get("backbone"),

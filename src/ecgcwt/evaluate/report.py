@@ -40,13 +40,12 @@ import pandas as pd
 
 from ecgcwt import __version__
 from ecgcwt.atomic import write_csv, write_text
-from ecgcwt.config import validate_section
+from ecgcwt.config import MODEL_KINDS, model_kind, validate_section
 from ecgcwt.errors import DataError
 from ecgcwt.evaluate.calibration import calibration_table
 from ecgcwt.evaluate.metrics import aggregate, bootstrap_metrics, confusion, flat_metrics
 from ecgcwt.evaluate.predictions import read_predictions
 from ecgcwt.evaluate.report_figures import (
-    KIND_STYLE,
     plot_confusion,
     plot_model_comparison,
     plot_reliability,
@@ -78,8 +77,6 @@ from ecgcwt.evaluate.stats import COMPARISON_LEVELS, _first, compare_models, int
 REPORT_LEVELS = ("segment", "recording", "recording_vote", "subject")
 #: Levels with a confusion-matrix figure per model.
 CONFUSION_LEVELS = ("subject", "recording")
-#: The kinds of model the report knows.
-KINDS = tuple(KIND_STYLE)
 
 SUMMARY_COLUMNS = [
     "model",
@@ -172,7 +169,7 @@ class ModelRuns:
     """One named model and its cross-validation runs: a ``predictions.csv`` (and ``history.csv``) per fold."""
 
     name: str  # e.g. "resnet18", "resnet18_scratch", "cnn1d", "wavelet_svm"
-    kind: str  # "cnn2d" | "cnn1d" | "wavelet"
+    kind: str  # a key of ecgcwt.config.MODEL_KINDS
     predictions: list[tuple[int | str, str | os.PathLike]]  # (fold, predictions.csv), one per fold
     histories: list[tuple[int | str, str | os.PathLike]] = ()  # (fold, history.csv)
     backbone: str | None = None  # cnn2d only
@@ -216,8 +213,8 @@ def _check_models(models: Sequence[ModelRuns]) -> list[ModelRuns]:
         if m.name in seen:
             raise DataError(f"model {m.name!r} given twice; every model needs its own name")
         seen.add(m.name)
-        if m.kind not in KINDS:
-            raise ValueError(f"model {m.name!r}: kind must be one of {KINDS}, got {m.kind!r}")
+        if m.kind not in MODEL_KINDS:  # the registry at call time: a kind registered later counts
+            raise ValueError(f"model {m.name!r}: kind must be one of {tuple(MODEL_KINDS)}, got {m.kind!r}")
         if not m.predictions and not m.seeds:
             raise DataError(f"model {m.name!r} has no predictions files")
     for m in models:
@@ -395,7 +392,7 @@ def pretrained_scratch_pairs(models: Sequence[ModelRuns]) -> list[tuple[str, str
     from weights (``imagenet`` or a weights file) and is fine-tuned or
     linearly probed.
     """
-    cnn = [m for m in models if m.kind == "cnn2d" and m.backbone]
+    cnn = [m for m in models if model_kind(m.kind).backbone and m.backbone]
     return [
         (p.name, s.name)
         for p in cnn
@@ -751,8 +748,8 @@ def figures_step(ens: Ensembled, scores: Scores, settings: ReportSettings, fig_d
             confusions.setdefault(m.name, []).append((level, path))
     curves: list[tuple[str, Path]] = []
     for m in scores.ranked:
-        if m.kind == "wavelet" or not m.histories:
-            continue  # a feature classifier has no epochs
+        if not model_kind(m.kind).has_epochs or not m.histories:
+            continue  # e.g. a feature classifier: no epochs, no curves
         runs = [(f, h) for f, h in _read_histories(m) if len(h) > 1]
         if runs:
             path = fig_dir / f"training_curves_{m.name}.png"

@@ -27,10 +27,9 @@ from sklearn.metrics import auc as _area  # noqa: E402
 from sklearn.metrics import roc_curve
 
 from ecgcwt.atomic import atomic_path  # noqa: E402
-from ecgcwt.config import MODEL_KINDS  # noqa: E402
+from ecgcwt.config import MODEL_KINDS, model_kind  # noqa: E402
 
 #: How each kind of model is drawn: (colour, marker, line style, legend text), from the model-kind registry.
-KIND_STYLE = {kind: (*k.style, k.text + (" (baseline)" if k.baseline else "")) for kind, k in MODEL_KINDS.items()}
 
 
 def save_figure(fig, path: Path) -> None:
@@ -69,8 +68,9 @@ def plot_model_comparison(ranking: pd.DataFrame, n_classes: int, ci_text: str, p
     fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.45 * n))
     y = np.arange(n)[::-1]  # rank 1 at the top
     for (_, row), yi in zip(ranking.iterrows(), y):
-        colour, marker, _, _ = KIND_STYLE[row["kind"]]
-        if row["kind"] != "cnn2d":
+        kind = model_kind(row["kind"])
+        colour, marker, _ = kind.style
+        if kind.baseline:
             ax.axhspan(yi - 0.45, yi + 0.45, color="0.93", zorder=0)
         for level, dy, face in (("subject", 0.13, colour), ("recording", -0.13, "white")):
             v = row[f"{level}_balanced_accuracy"]
@@ -87,15 +87,13 @@ def plot_model_comparison(ranking: pd.DataFrame, n_classes: int, ci_text: str, p
     ax.text(1 / n_classes, n - 0.4, " chance", color="0.4", fontsize=7, va="bottom")
     ax.set_yticks(y, [f"{i + 1}. {m}" for i, m in enumerate(ranking["model"])])
     for label, kind in zip(ax.get_yticklabels(), ranking["kind"]):
-        if kind != "cnn2d":
+        if model_kind(kind).baseline:
             label.set_style("italic")
     ax.set_ylim(-0.7, n - 0.1)
     ax.set_xlim(0, 1.02)
     ax.set_xlabel(f"balanced accuracy ({ci_text})")
-    kinds = [k for k in KIND_STYLE if k in set(ranking["kind"])]
-    handles = [
-        Line2D([], [], color=KIND_STYLE[k][0], marker=KIND_STYLE[k][1], ls="", label=KIND_STYLE[k][3]) for k in kinds
-    ]
+    kinds = [k for name, k in MODEL_KINDS.items() if name in set(ranking["kind"])]
+    handles = [Line2D([], [], color=k.style[0], marker=k.style[1], ls="", label=k.report_label) for k in kinds]
     handles += [
         Line2D([], [], color="0.3", marker="o", ls="", label="subject level (filled)"),
         Line2D([], [], color="0.3", marker="o", mfc="white", ls="", label="recording level (hollow)"),
@@ -140,7 +138,7 @@ def plot_roc(
                     fpr,
                     tpr,
                     color=f"C{i % 10}",
-                    ls=KIND_STYLE[kind][2],
+                    ls=model_kind(kind).style[2],
                     lw=1.4,
                     label=f"{model} (AUC {area:.3f})",
                 )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgcwt.config import MODEL_KINDS
+from ecgcwt.config import model_kind
 from ecgcwt.evaluate.metrics import METRIC_FUNCTIONS, PER_CLASS_METRICS, clopper_pearson
 from ecgcwt.evaluate.stats import format_p
 
@@ -28,7 +28,6 @@ LEVEL_TEXT = {
     "subject": "subject (mean probability over all of a person's windows)",
 }
 #: The report's words for each kind of model: one source, the model-kind registry.
-KIND_TEXT = {kind: k.text for kind, k in MODEL_KINDS.items()}
 
 
 @dataclass
@@ -91,8 +90,9 @@ def _fmt_ci(v: float, lo: float, hi: float, signed: bool = False) -> str:
 def setup_text(m) -> str:
     """backbone, weights and strategy of a 2D CNN; the kind's description otherwise."""
     get = m.get if isinstance(m, (dict, pd.Series)) else lambda k: getattr(m, k)
-    if get("kind") != "cnn2d":
-        return KIND_TEXT[get("kind")] + " (baseline)"
+    kind = model_kind(str(get("kind")))
+    if not kind.backbone:
+        return kind.report_label
     parts = [get("backbone"), f"weights: {get('pretrained')}" if get("pretrained") else None, get("strategy")]
     return ", ".join(str(p) for p in parts if p and not (isinstance(p, float) and math.isnan(p)))
 
@@ -138,7 +138,7 @@ def settings_blocks(ctx: Context, extra: dict | None) -> list:
         {
             "model": [m.name for m in ctx.models],
             "kind": [m.kind for m in ctx.models],
-            "what": [KIND_TEXT[m.kind] for m in ctx.models],
+            "what": [model_kind(m.kind).text for m in ctx.models],
             "backbone": [m.backbone or "" for m in ctx.models],
             "pretrained": [m.pretrained or "" for m in ctx.models],
             "strategy": [m.strategy or "" for m in ctx.models],

@@ -75,5 +75,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "WaveletLearner": ".baselines",
         "load_cnn1d": ".baselines",
         "load_wavelet_model": ".baselines",
+        "signal_logits": ".baselines",
+        "wavelet_features": ".baselines",
     },
 )

@@ -15,21 +15,20 @@ from typing import Callable
 
 import pandas as pd
 
-from ecgcwt.config import MODEL_KINDS
+from ecgcwt.config import model_kind
 from ecgcwt.errors import ConfigError
 from ecgcwt.learn.runner import Learner, run_fold
 
 
 def learner_class(kind: str) -> type:
     """The learner class of ``kind``, imported from its registry entry."""
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"unknown model kind {kind!r}; one of {', '.join(MODEL_KINDS)}")
-    module, _, attr = MODEL_KINDS[kind].learner.partition(":")  # read at call time: a kind added later counts
+    module, _, attr = model_kind(kind).learner.partition(":")  # read at call time: a kind added later counts
     return getattr(importlib.import_module(module), attr)
 
 
 def build_learner(spec: dict, **options) -> Learner:
-    """The learner of a model spec; ``options`` (threads, device, weights_file, on_epoch_end) as it takes them."""
+    """The learner of a model spec; ``options`` (threads, device, weights_file, on_epoch_end): a learner's
+    ``from_spec`` takes every option and uses those that apply to it."""
     return learner_class(spec["kind"]).from_spec(spec, **options)
 
 
@@ -68,15 +67,12 @@ def train_model(
     fold number of ``folds_csv`` or ``"all"`` (no test set, no folds file needed).
     """
     kind = spec["kind"]
-    reads = MODEL_KINDS[kind].reads if kind in MODEL_KINDS else None
+    reads = model_kind(kind).reads
     source = {"scalograms": scalograms, "segments": segments}.get(reads)
     if source is None:
         what = "the scalogram cache" if reads == "scalograms" else "the segment store"
         raise ConfigError(f"model {name}: a {kind} model needs {what}")
-    options = {"threads": threads, "device": device}
-    if kind == "cnn2d":
-        options.update(weights_file=weights_file, on_epoch_end=on_epoch_end)
-    learner = build_learner(spec, **options)
+    learner = build_learner(spec, threads=threads, device=device, weights_file=weights_file, on_epoch_end=on_epoch_end)
     # the same seed and inner split for every kind: every model trains on the same subjects
     settings = spec.get("training") or spec
     table, classes = read_source_table(reads, source)

@@ -42,6 +42,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "check_window": ".common",
         "Cnn1dLearner": ".cnn1d",
         "load_cnn1d": ".cnn1d",
+        "signal_logits": ".cnn1d",
         "WaveletLearner": ".wavelet",
         "load_wavelet_model": ".wavelet",
         "wavelet_features": ".wavelet",

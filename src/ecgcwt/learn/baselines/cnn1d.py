@@ -60,7 +60,7 @@ from torch import nn
 from ecgcwt import __version__
 from ecgcwt.atomic import write_torch
 from ecgcwt.config import validate_section
-from ecgcwt.data import iter_signal_batches, read_info
+from ecgcwt.data import iter_signal_batches, read_info, read_source_facts
 from ecgcwt.errors import DataError
 from ecgcwt.learn.augment import augment_settings, augment_signals, draw_plan
 from ecgcwt.learn.balance import balanced_order, class_counts, class_weights
@@ -183,7 +183,7 @@ def load_cnn1d(path: str | Path, device: str = "cpu") -> tuple[Cnn1d, dict]:
     """
     ckpt = torch.load(path, map_location=device, weights_only=True)
     meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
-    if meta.get("kind") != "cnn1d":
+    if meta.get("kind") != Cnn1dLearner.kind:
         raise DataError(f"{str(path)!r} is not a 1D-CNN baseline model written by ecgcwt")
     model = build_cnn1d(meta["arch"])
     model.load_state_dict(ckpt["state_dict"])
@@ -395,6 +395,8 @@ class Cnn1dLearner:
             "temperature": self.temperature,
             "calibration": self.calibration,
             "ecgcwt_version": __version__,
+            # segmentation and data source: new records are cut alike (ecgcwt predict, external validation)
+            **read_source_facts(data.source),
         }
         self._facts = {
             "best_epoch": state.best_epoch,

@@ -49,7 +49,7 @@ import pywt
 from ecgcwt import __version__
 from ecgcwt.atomic import atomic_path
 from ecgcwt.config import MODEL_KINDS
-from ecgcwt.data import iter_signal_batches, read_info
+from ecgcwt.data import iter_signal_batches, read_info, read_source_facts
 from ecgcwt.errors import DataError
 from ecgcwt.learn.baselines.common import BaselineConfigError, check_train_rows, check_window, fold_labels, scores
 
@@ -251,7 +251,7 @@ def load_wavelet_model(path: str | Path):
     import joblib
 
     obj = joblib.load(path)
-    if not isinstance(obj, dict) or obj.get("meta", {}).get("kind") != "wavelet":
+    if not isinstance(obj, dict) or obj.get("meta", {}).get("kind") != WaveletLearner.kind:
         raise DataError(f"{str(path)!r} is not a wavelet baseline model written by ecgcwt")
     return obj["pipeline"], obj["meta"]
 
@@ -345,6 +345,8 @@ class WaveletLearner:
             "seed": self.seed,
             "fold": data.fold,
             "ecgcwt_version": __version__,
+            # segmentation and data source: new records are cut alike (ecgcwt predict, external validation)
+            **read_source_facts(data.source),
         }
         seconds = time.perf_counter() - t0
         self._facts = {
