@@ -200,8 +200,8 @@ def job_img_s(backbone: str, cache: Path, folds: Path, work: Path, device: str, 
     history = pd.read_csv(work / f"job_{backbone}" / "history.csv")
     return {
         "job_img_s": float(history["images_per_s"].iloc[-1]),
-        "precision": metrics["precision"],
-        "channels_last": metrics["channels_last"],
+        "precision": metrics["learner"]["precision"],
+        "channels_last": metrics["learner"]["channels_last"],
         "train_images": metrics["n_segments"]["train"],
     }
 

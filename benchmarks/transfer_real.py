@@ -116,7 +116,7 @@ def main() -> None:
                     "seconds": round(time.perf_counter() - t, 1),
                     "balanced_accuracy": round(seg["balanced_accuracy"], 3),
                     "sensitivity": {k: round(v["sensitivity"], 3) for k, v in seg["per_class"].items()},
-                    "best_epoch": m["best_epoch"],
+                    "best_epoch": m["learner"]["best_epoch"],
                     "n_test": m["n_segments"]["test"],
                 }
                 out["runs"].append(run)

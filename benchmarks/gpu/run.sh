@@ -39,9 +39,9 @@ for slots in ${SLOTS:-1 3}; do
 import glob, json, sys
 rows = []
 for p in sorted(glob.glob("results/models/*/fold*/metrics.json")):
-    m = json.load(open(p)); t = m["timing"]
-    rows.append(f"{m['backbone']} fold {m['fold']}: {t['total_s']:.1f} s, start-up {t['process_startup_s']:.1f} s, "
-                f"train {t.get('train_s', 0):.1f} s, {m['precision']}, channels_last {m['channels_last']}")
+    m = json.load(open(p)); t = m["timing"]; f = m["learner"]
+    rows.append(f"{f['backbone']} fold {m['fold']}: {t['total_s']:.1f} s, start-up {t['process_startup_s']:.1f} s, "
+                f"train {t.get('train_s', 0):.1f} s, {f['precision']}, channels_last {f['channels_last']}")
 open(sys.argv[1], "a").write("\n".join(rows) + "\n")
 PY
 done

@@ -126,7 +126,7 @@ def test_the_2d_cnn_records_its_class_balance(cache, tmp_path, balance):
         log=lines.append,
     )
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["class_balance"] == metrics["class_balance"] == balance
+    assert saved["learner"]["class_balance"] == metrics["learner"]["class_balance"] == balance
     assert any(f"class balance {balance}" in line for line in lines)
     assert any("loss weights" in line for line in lines) == (balance == "loss")
 

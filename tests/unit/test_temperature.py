@@ -89,8 +89,8 @@ def fold0(tmp_path_factory):
 def test_predictions_carry_calibrated_and_raw_probabilities(fold0):
     _, out, metrics = fold0
     preds = read_predictions(out / "predictions.csv", list(CLASSES))
-    t = json.loads((out / "metrics.json").read_text())["temperature"]
-    assert t == metrics["temperature"] > 0
+    t = json.loads((out / "metrics.json").read_text())["learner"]["temperature"]
+    assert t == metrics["learner"]["temperature"] > 0
     saved = torch.load(out / "model.pt", weights_only=True)["meta"]
     assert saved["temperature"] == t and saved["calibration"]["n_windows"] > 0
     raw = preds[[f"prob_raw_{c}" for c in CLASSES]].to_numpy()
@@ -132,7 +132,8 @@ def test_without_any_validation_window_training_runs_every_epoch_and_t_is_one(tm
     finally:
         torch.set_num_threads(before)
     assert m["validation"]["strategy"] == dict.fromkeys(CLASSES, "none") and m["n_segments"]["val"] == 0
-    assert m["epochs_run"] == 2 and not m["stopped_early"]
-    assert m["temperature"] == 1.0 and "no validation windows" in m["calibration"]["reason"]
+    facts = m["learner"]
+    assert facts["epochs_run"] == 2 and not facts["stopped_early"]
+    assert facts["temperature"] == 1.0 and "no validation windows" in facts["calibration"]["reason"]
     assert any("no class has validation windows" in line for line in lines)
     assert torch.load(tmp_path / "all" / "model.pt", weights_only=True)["meta"]["temperature"] == 1.0

@@ -138,7 +138,7 @@ def test_outputs_of_a_fold(reference_run, data):
     assert saved["n_subjects"] == {"train": 6, "val": 3, "test": 3}
     assert saved["n_segments"] == {"train": 36, "val": 18, "test": 18}
     assert saved["levels"]["recording"]["n"] == 6 and saved["levels"]["segment"]["n"] == 18
-    assert 1 <= saved["best_epoch"] <= 2 and saved["early_stopping_monitor"] == "val_loss"
+    assert 1 <= saved["learner"]["best_epoch"] <= 2 and saved["learner"]["early_stopping_monitor"] == "val_loss"
     model = torch.load(out / "model.pt", weights_only=True)
     assert model["meta"]["backbone"] == "squeezenet1_1" and model["meta"]["classes"] == list(CLASSES)
     assert model["meta"]["image_size"] == [32, 32] and len(model["meta"]["mean"]) == 3
@@ -235,9 +235,10 @@ def test_early_stopping_keeps_the_best_epoch(data, tmp_path):
     cfg = {**BASE_CFG, "epochs": 8, "patience": 1, "lr": 0.05, "lr_schedule": "constant"}
     metrics = train_fold(*data, backbone="squeezenet1_1", fold=3, cfg=cfg, out_dir=tmp_path, threads=2, log=QUIET)
     history = pd.read_csv(tmp_path / "history.csv")
-    assert metrics["stopped_early"] and metrics["epochs_run"] < 8
-    assert metrics["best_epoch"] == int(history.loc[history["val_loss"].idxmin(), "epoch"])
-    assert metrics["epochs_run"] == metrics["best_epoch"] + 1  # patience 1
+    facts = metrics["learner"]
+    assert facts["stopped_early"] and facts["epochs_run"] < 8
+    assert facts["best_epoch"] == int(history.loc[history["val_loss"].idxmin(), "epoch"])
+    assert facts["epochs_run"] == facts["best_epoch"] + 1  # patience 1
 
 
 def test_config_validation():
@@ -286,7 +287,7 @@ def test_last_training_batch_of_one_is_dropped(data, tmp_path):
 
 def test_streamed_images_train_exactly_like_images_in_memory(reference_run, data, tmp_path):
     out, metrics = reference_run
-    assert metrics["images"] == "memory"
+    assert metrics["learner"]["images"] == "memory"
     streamed = train_fold(
         *data,
         backbone="squeezenet1_1",
@@ -296,7 +297,7 @@ def test_streamed_images_train_exactly_like_images_in_memory(reference_run, data
         threads=2,
         log=QUIET,
     )
-    assert streamed["images"] == "stream"
+    assert streamed["learner"]["images"] == "stream"
     pd.testing.assert_frame_equal(
         without_timing(pd.read_csv(out / "history.csv")), without_timing(pd.read_csv(tmp_path / "history.csv"))
     )
@@ -367,7 +368,7 @@ def test_a_truncated_checkpoint_is_ignored(data, tmp_path):
     metrics = train_fold(
         *data, backbone="squeezenet1_1", fold=1, cfg={**BASE_CFG, "epochs": 1}, out_dir=tmp_path, threads=2, log=QUIET
     )
-    assert metrics["epochs_run"] == 1 and not (tmp_path / "checkpoint.pt").exists()
+    assert metrics["learner"]["epochs_run"] == 1 and not (tmp_path / "checkpoint.pt").exists()
 
 
 def test_a_relabelled_subject_in_folds_is_refused(data, tmp_path):

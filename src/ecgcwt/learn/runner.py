@@ -21,7 +21,8 @@ fits and predicts. Everything that makes results comparable lives here, once:
 3. **the outputs**, each written atomically: ``predictions.csv`` (the
    contract of :mod:`ecgcwt.evaluate.predictions`; not for ``fold="all"``),
    ``history.csv``, ``metrics.json`` (split sizes, metrics at every level,
-   timing, the learner's own facts) and the learner's model file; for
+   timing, and under ``learner`` the learner's own ``describe()`` facts) and
+   the learner's model file; for
    ``fold="all"`` also ``model_card.md`` beside it
    (:func:`ecgcwt.evaluate.model_card_text`).
 """
@@ -382,9 +383,11 @@ def run_fold(
         write_predictions(preds, out_dir / "predictions.csv")
         metrics["levels"] = evaluate_predictions(preds, classes)
     write_csv(pd.DataFrame(history), out_dir / "history.csv")
-    described = learner.describe()
-    metrics.update(described)
-    timing = dict(described.get("timing") or {})
+    described = dict(learner.describe())
+    # the learner's own facts under a key of their own: a learner cannot overwrite the runner's keys;
+    # its time phases join the job's timing block
+    timing = dict(described.pop("timing", None) or {})
+    metrics["learner"] = described
     timing["total_s"] = time.perf_counter() - t0
     metrics["timing"] = timing
     metrics["seconds"] = timing["total_s"]
@@ -425,6 +428,7 @@ def _source_preprocessing(source: Path) -> dict:
 
 def card_facts(metrics: dict, table: pd.DataFrame, rows: dict, classes, source, learner, seed: int) -> dict:
     """The facts of a model card for a model trained on all subjects (what this job knows)."""
+    facts = metrics.get("learner") or {}
     seen = table.iloc[np.concatenate([rows["train"], rows["val"]])]
     per_class = {c: {"subjects": int(g["subject"].nunique()), "windows": int(len(g))} for c, g in seen.groupby("label")}
     data = {"per_class": per_class, "validation_windows": int(len(rows["val"]))}
@@ -435,12 +439,12 @@ def card_facts(metrics: dict, table: pd.DataFrame, rows: dict, classes, source, 
         "kind": metrics["kind"],
         "classes": list(classes),
         "fold": metrics["fold"],
-        "backbone": metrics.get("backbone"),
-        "pretrained": metrics.get("pretrained"),
-        "strategy": metrics.get("strategy"),
+        "backbone": facts.get("backbone"),
+        "pretrained": facts.get("pretrained"),
+        "strategy": facts.get("strategy"),
         "seeds": int(seed),
-        "epochs_run": metrics.get("epochs_run"),
-        "best_epoch": metrics.get("best_epoch"),
+        "epochs_run": facts.get("epochs_run"),
+        "best_epoch": facts.get("best_epoch"),
         "ecgcwt_version": metrics.get("ecgcwt_version"),
         "model_file": learner.model_file,
         "data": data,
