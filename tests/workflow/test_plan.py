@@ -191,7 +191,10 @@ def test_settings_that_cannot_change_results_retrain_nothing(tmp_path):
     r = snakemake(tmp_path, *targets, configfiles=[cfg])
     assert r.returncode == 0, r.output
     first = pd.read_csv(tmp_path / targets[0])
-    assert json.loads((tmp_path / "results/models/squeezenet1_1/fold0/metrics.json").read_text())["learner"]["images"] == "memory"
+    assert (
+        json.loads((tmp_path / "results/models/squeezenet1_1/fold0/metrics.json").read_text())["learner"]["images"]
+        == "memory"
+    )
     run_only = {
         "training": {"memory_budget_mb": 0, "checkpoint_interval_s": 1},
         "cwt": {"batch_size": 5},
@@ -205,7 +208,10 @@ def test_settings_that_cannot_change_results_retrain_nothing(tmp_path):
     changed = write_config(tmp_path / "stream.yaml", {"training": {"memory_budget_mb": 0}})
     r = snakemake(tmp_path, "--forcerun", "train", targets[0], configfiles=[cfg, changed])
     assert r.returncode == 0, r.output
-    assert json.loads((tmp_path / "results/models/squeezenet1_1/fold0/metrics.json").read_text())["learner"]["images"] == "stream"
+    assert (
+        json.loads((tmp_path / "results/models/squeezenet1_1/fold0/metrics.json").read_text())["learner"]["images"]
+        == "stream"
+    )
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / targets[0]), first)
     # a setting that changes results plans every train job again
     lr = write_config(tmp_path / "lr.yaml", {"training": {"lr": 0.001}})
