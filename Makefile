@@ -56,6 +56,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix $(PY_SOURCES)

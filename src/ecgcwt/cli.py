@@ -55,7 +55,7 @@ def _positive_seconds(text: str) -> float:
     # the config's bound on data.max_duration_s: 1e308 s would overflow into inf samples (OverflowError)
     from ecgcwt.config import schema_range
 
-    top = schema_range("data.max_duration_s")[1]
+    top = schema_range("data.max_duration_s")[1] or math.inf
     if not (math.isfinite(value) and 0 < value <= top):
         raise argparse.ArgumentTypeError(
             f"expected a number of seconds > 0 and at most {top:g} (365 days), got {text!r}"

@@ -52,6 +52,9 @@ def installed(tmp_path_factory) -> Path:
     names = zipfile.ZipFile(wheel).namelist()
     assert "ecgcwt/config/schema.yaml" in names, "the config schema is not in the wheel: see package-data in pyproject"
     assert "ecgcwt/config/CITATION.cff" in names, "the citation file is not in the wheel: see package-data in pyproject"
+    # typed: py.typed and each lazy face's stub, so a type checker sees the installed package's public names
+    typing = {"ecgcwt/py.typed", "ecgcwt/config/__init__.pyi", "ecgcwt/learn/baselines/__init__.pyi"}
+    assert typing <= set(names), f"{sorted(typing - set(names))} not in the wheel: see package-data in pyproject"
     site = tmp / "site"
     install = subprocess.run(
         [*pip, "install", "--no-deps", "-q", "--target", str(site), str(wheel)],

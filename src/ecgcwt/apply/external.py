@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -176,7 +176,7 @@ def predict_external(
             max_duration_s=max_duration_s,
             batch_size=batch_size,
         )
-        row = {"record": name, "database": db, "label": labels.get(db, "")}
+        row: dict[str, Any] = {"record": name, "database": db, "label": labels.get(db, "")}
         if len(table):
             got = table.iloc[0]
             row.update(predicted=got["predicted"], n_windows=int(got["n_windows"]), status="ok", reason="")

@@ -42,7 +42,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,14 @@ from ecgcwt.data import (
 )
 from ecgcwt.errors import EcgCwtError, RecordError
 from ecgcwt.imaging import CwtParams, FilterBank, image_colormap, scalogram_indices
-from ecgcwt.learn import BatchFeeder, InMemoryImages, choose_numerics, predict_probabilities, resolve_device
+from ecgcwt.learn import (
+    BatchFeeder,
+    BuiltModel,
+    InMemoryImages,
+    choose_numerics,
+    predict_probabilities,
+    resolve_device,
+)
 
 
 def predict_kinds() -> tuple[str, ...]:
@@ -98,7 +105,7 @@ class PredictModel:
     """A trained model with everything needed to prepare and classify new recordings."""
 
     path: Path
-    built: object  # ecgcwt.learn.cnn2d.backbones.BuiltModel
+    built: BuiltModel
     meta: dict
     classes: list[str]
     prep: dict
@@ -289,7 +296,7 @@ def _load_one(model_pt: str | os.PathLike, device: str = "cpu", trust_pickle: bo
             f"model file {str(path)!r} is of kind {kind!r}, which this version of ecgcwt does not know "
             f"(kinds: {', '.join(MODEL_KINDS)})"
         )
-    if not entry.predicts:
+    if entry.predictor is None:
         raise ModelFileError(
             f"model file {str(path)!r} is a model of kind {kind!r}, which cannot classify new records; "
             f"ecgcwt predict takes kinds {', '.join(predict_kinds())}"
@@ -332,7 +339,7 @@ def scalogram_predictor(path: Path, saved: dict, device: str = "cpu") -> Predict
         else (float(attrs["fmin_hz"]), float(attrs["fmax_hz"])),
     )
     fb = FilterBank(int(prep["window"]), float(prep["fs"]), params)
-    image = {
+    image: dict[str, Any] = {
         "size": int(attrs["image_size"]),
         "mode": str(attrs["image_mode"]),
         "colors": int(attrs["colors"]),
@@ -501,7 +508,7 @@ def iter_record_batches(
     summaries = parts.summaries
     if not any(s.n_windows for s in summaries):
         shortest = min((s.n_samples for s in summaries), default=0)
-        limited = max_duration_s is not None and parts.record.n_samples >= math.ceil(max_duration_s * opened.fs)
+        limited = max_duration_s is not None and (parts.record.n_samples or 0) >= math.ceil(max_duration_s * opened.fs)
         kept = f" (only the first {max_duration_s:g} s read)" if limited else ""
         raise RecordError(
             f"too short: {shortest} samples at {fs:g} Hz ({shortest / fs:.1f} s){kept}, shorter than one "

@@ -237,7 +237,7 @@ def write_table_group(g: h5py.Group, table: pd.DataFrame) -> None:
 
 
 def iter_signal_batches(
-    path: str | os.PathLike, batch_size: int, rows: Sequence[int] | None = None
+    path: str | os.PathLike, batch_size: int, rows: Sequence[int] | np.ndarray | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(row_indices, signals)`` in batches without loading the whole store."""
     with h5py.File(path, "r") as f:

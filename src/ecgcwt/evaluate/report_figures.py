@@ -88,7 +88,7 @@ def plot_model_comparison(ranking: pd.DataFrame, n_classes: int, ci_text: str, p
     ax.set_yticks(y, [f"{i + 1}. {m}" for i, m in enumerate(ranking["model"])])
     for label, kind in zip(ax.get_yticklabels(), ranking["kind"]):
         if model_kind(kind).baseline:
-            label.set_style("italic")
+            label.set_fontstyle("italic")
     ax.set_ylim(-0.7, n - 0.1)
     ax.set_xlim(0, 1.02)
     ax.set_xlabel(f"balanced accuracy ({ci_text})")

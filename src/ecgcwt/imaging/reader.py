@@ -197,7 +197,7 @@ class ChunkReader:
             return _zstd_decompressor(self.image_bytes)
         return None
 
-    def read(self, rows: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+    def read(self, rows: Sequence[int] | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Index images ``rows`` (any order, repeats allowed) as uint8 ``(len(rows), H, W)``; into ``out`` if given."""
         rows = np.asarray(rows, dtype=np.int64)
         if out is None:

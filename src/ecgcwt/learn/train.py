@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -20,7 +20,7 @@ from ecgcwt.errors import ConfigError
 from ecgcwt.learn.runner import Learner, run_fold
 
 
-def learner_class(kind: str) -> type:
+def learner_class(kind: str) -> Any:
     """The learner class of ``kind``, imported from its registry entry."""
     module, _, attr = model_kind(kind).learner.partition(":")  # read at call time: a kind added later counts
     return getattr(importlib.import_module(module), attr)

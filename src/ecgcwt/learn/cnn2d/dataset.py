@@ -44,7 +44,7 @@ class ScalogramDataset(Dataset):
     def __init__(
         self,
         h5_path: str | os.PathLike,
-        rows: Sequence[int],
+        rows: Sequence[int] | np.ndarray,
         label_index: Sequence[int],
         mean: Sequence[float],
         std: Sequence[float],

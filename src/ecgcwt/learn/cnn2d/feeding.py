@@ -42,7 +42,7 @@ class InMemoryImages:
 
     mode = "memory"
 
-    def __init__(self, reader: ChunkReader, rows: Sequence[int], *, pin_memory: bool = False) -> None:
+    def __init__(self, reader: ChunkReader, rows: Sequence[int] | np.ndarray, *, pin_memory: bool = False) -> None:
         rows = np.unique(np.asarray(rows, dtype=np.int64))  # sorted: sequential reads
         self.image_shape = reader.image_shape
         self.colormap = reader.colormap
@@ -107,7 +107,7 @@ def images_fit(n_images: int, image_shape: Sequence[int], budget_mb: float) -> b
 
 
 def open_image_source(
-    reader: ChunkReader, rows: Sequence[int], budget_mb: float, *, pin_memory: bool = False
+    reader: ChunkReader, rows: Sequence[int] | np.ndarray, budget_mb: float, *, pin_memory: bool = False
 ) -> InMemoryImages | StreamingImages:
     """In memory when the distinct ``rows`` fit ``budget_mb``, else streaming."""
     n = len(np.unique(np.asarray(rows, dtype=np.int64)))
@@ -285,7 +285,7 @@ def _prefetched(read, row_batches: Sequence[np.ndarray], depth: int) -> Iterator
 def predict_logits(
     model: torch.nn.Module,
     feeder: BatchFeeder,
-    rows: Sequence[int],
+    rows: Sequence[int] | np.ndarray,
     batch_size: int,
     autocast,
     n_classes: int,
@@ -307,7 +307,7 @@ def predict_logits(
 def predict_probabilities(
     model: torch.nn.Module,
     feeder: BatchFeeder,
-    rows: Sequence[int],
+    rows: Sequence[int] | np.ndarray,
     batch_size: int,
     autocast,
     n_classes: int,
