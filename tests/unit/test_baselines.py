@@ -203,6 +203,9 @@ def test_wavelet_learner_fits_predicts_saves(store, tmp_path, classifier):
     assert meta["kind"] == "wavelet" and meta["classes"] == ["ARR", "CHF", "NSR"] and meta["window"] == 512
     test_signals = np.concatenate([s for _, s in iter_signal_batches(data.source, 7, data.rows["test"])])
     np.testing.assert_array_equal(predict_wavelet(model, meta, test_signals), probs)
+    # model.joblib classifies raw windows by itself: the wavelet features are the pipeline's first step
+    np.testing.assert_array_equal(model.predict_proba(test_signals), probs)
+    assert list(model.named_steps["features"].get_feature_names_out()) == feature_names("db4", 5)
 
 
 def test_wavelet_spec_errors():

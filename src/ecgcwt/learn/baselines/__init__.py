@@ -44,6 +44,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "load_cnn1d": ".cnn1d",
         "signal_logits": ".cnn1d",
         "WaveletLearner": ".wavelet",
+        "WaveletFeatures": ".wavelet",
         "load_wavelet_model": ".wavelet",
         "wavelet_features": ".wavelet",
         "feature_names": ".wavelet",

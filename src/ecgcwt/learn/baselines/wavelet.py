@@ -25,7 +25,8 @@ This is the kind of model MathWorks' wavelet-based ECG classification example
 uses (wavelet-variance/entropy/energy features + SVM, ~99% accuracy with
 windows split at random; here the folds keep each subject on one side).
 
-The classifier is a :class:`sklearn.pipeline.Pipeline` of a
+The model is one :class:`sklearn.pipeline.Pipeline`: :class:`WaveletFeatures`
+(raw windows in, the features above out), a
 :class:`~sklearn.preprocessing.StandardScaler` and either
 ``LogisticRegression(class_weight="balanced")`` or an RBF ``SVC(class_weight=
 "balanced")`` whose decision values are mapped to probabilities by Platt
@@ -33,7 +34,10 @@ scaling on stratified folds of the training windows
 (``CalibratedClassifierCV(SVC, ensemble=False)``, scikit-learn's replacement of
 the deprecated ``SVC(probability=True)``). It is fitted on the training rows
 only; the validation rows are scored in the history, never used to fit.
-Features are computed batch by batch: only the feature matrix is held.
+So ``model.joblib`` classifies raw windows by itself (``pipeline.predict_proba(windows)``),
+with the features its training computed. While fitting, the learner reads the
+segment store batch by batch and keeps only the feature matrix: the scaler and the
+classifier are fitted on it, the feature step needs nothing but the window length.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pywt
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from ecgcwt import __version__
 from ecgcwt.atomic import atomic_path
@@ -169,6 +174,42 @@ def wavelet_features(signals: np.ndarray, wavelet: str = "db4", level: int = 5) 
     return np.stack(cols, axis=1)
 
 
+class WaveletFeatures(TransformerMixin, BaseEstimator):
+    """The first step of the wavelet pipeline: windows ``(n, window)`` -> :func:`wavelet_features` ``(n, n_features)``.
+
+    ``fit`` learns nothing but the window length (``n_features_in_``; zero rows
+    will do); ``transform`` works :data:`FEATURE_BATCH` windows at a time, so its
+    float64 copies stay small whatever the number of windows.
+    """
+
+    def __init__(self, wavelet: str = "db4", level: int = 5) -> None:
+        self.wavelet = wavelet
+        self.level = level
+
+    def fit(self, X, y=None) -> "WaveletFeatures":
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise DataError(f"wavelet features take windows of shape (n, window), got an array of shape {X.shape}")
+        effective_level(X.shape[1], self.wavelet, self.level)  # refuses windows too short for the wavelet
+        self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"the wavelet model takes windows of {self.n_features_in_} samples, got an array of shape {X.shape}"
+            )
+        names = self.get_feature_names_out()
+        out = np.empty((len(X), len(names)))
+        for i in range(0, len(X), FEATURE_BATCH):
+            out[i : i + FEATURE_BATCH] = wavelet_features(X[i : i + FEATURE_BATCH], self.wavelet, self.level)
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(feature_names(self.wavelet, self.level, self.n_features_in_), dtype=object)
+
+
 # --------------------------------------------------------------------------- spec and classifier
 
 
@@ -194,8 +235,11 @@ def resolve_spec(spec: dict | None) -> dict:
     return out
 
 
-def make_classifier(spec: dict, seed: int, y: np.ndarray):
-    """The unfitted pipeline (scaler + classifier) of ``spec`` for training labels ``y``."""
+def make_classifier(spec: dict, seed: int, y: np.ndarray, level: int | None = None):
+    """The unfitted pipeline (features, scaler, classifier) of ``spec`` for training labels ``y``.
+
+    ``level``: the decomposition level in use (``spec["level"]`` capped for the window length; default: as given).
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -217,7 +261,8 @@ def make_classifier(spec: dict, seed: int, y: np.ndarray):
         svc = SVC(kernel="rbf", C=spec["C"], gamma="scale", class_weight="balanced", random_state=seed)
         folds = StratifiedKFold(n_splits=min(SVM_CALIBRATION_FOLDS, smallest))
         clf = CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False)
-    return Pipeline([("scale", StandardScaler()), ("clf", clf)])
+    features = WaveletFeatures(spec["wavelet"], spec["level"] if level is None else int(level))
+    return Pipeline([("features", features), ("scale", StandardScaler()), ("clf", clf)])
 
 
 def predict_signals(model, meta: dict, signals: np.ndarray) -> np.ndarray:
@@ -231,14 +276,16 @@ def predict_signals(model, meta: dict, signals: np.ndarray) -> np.ndarray:
         raise DataError(
             f"wavelet model expects windows of {meta['window']} samples, got signals of shape {signals.shape}"
         )
-    feats = wavelet_features(signals, meta["wavelet"], meta["level"])
-    return _full_proba(model, feats, len(meta["classes"]))
+    if not isinstance(model.steps[0][1], WaveletFeatures):  # a pipeline fitted on the features themselves
+        signals = wavelet_features(signals, meta["wavelet"], meta["level"])
+    return _full_proba(model, signals, len(meta["classes"]))
 
 
-def _full_proba(model, feats: np.ndarray, n_classes: int) -> np.ndarray:
-    out = np.zeros((len(feats), n_classes))
-    if len(feats):
-        out[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(feats)
+def _full_proba(model, inputs: np.ndarray, n_classes: int) -> np.ndarray:
+    """``model.predict_proba(inputs)`` in columns of every class (0 for a class the model never saw)."""
+    out = np.zeros((len(inputs), n_classes))
+    if len(inputs):
+        out[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(inputs)
     return out
 
 
@@ -297,15 +344,15 @@ class WaveletLearner:
         self._facts: dict = {}
 
     # ---- features of store rows
-    def features(self, source: str | Path, rows: Sequence[int], level: int | None = None) -> np.ndarray:
-        """Feature matrix of segment-store ``rows``, read and computed :data:`FEATURE_BATCH` windows at a time."""
-        info = read_info(source)
-        lev = effective_level(info.window, self.spec["wavelet"], self.spec["level"] if level is None else level)
+    def features(self, source: str | Path, rows: Sequence[int]) -> np.ndarray:
+        """Feature matrix of segment-store ``rows`` (the fitted pipeline's feature step), read
+        :data:`FEATURE_BATCH` windows at a time."""
+        step = self.pipeline.named_steps["features"]
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty((len(rows), (lev + 1) * len(BAND_STATS) + len(TIME_STATS)))
+        out = np.empty((len(rows), len(step.get_feature_names_out())))
         i = 0
         for _, sig in iter_signal_batches(source, FEATURE_BATCH, rows):
-            out[i : i + len(sig)] = wavelet_features(sig, self.spec["wavelet"], lev)
+            out[i : i + len(sig)] = step.transform(sig)
             i += len(sig)
         return out
 
@@ -321,18 +368,20 @@ class WaveletLearner:
                 f"for windows of {info.window} samples"
             )
         with _thread_limit(self.threads):
-            x_train = self.features(data.source, train, level)
-            x_val = self.features(data.source, val, level)
-            t_feat = time.perf_counter() - t0
             y_train, y_val = fold_labels(data, train), fold_labels(data, val)
-            pipeline = make_classifier(self.spec, self.seed, y_train)
+            self.pipeline = pipeline = make_classifier(self.spec, self.seed, y_train, level)
+            pipeline.named_steps["features"].fit(np.empty((0, info.window), np.float32))
+            x_train = self.features(data.source, train)
+            x_val = self.features(data.source, val)
+            t_feat = time.perf_counter() - t0
+            # the scaler and the classifier, on the features computed batch by batch above
+            after_features = pipeline[1:]
             t1 = time.perf_counter()
-            pipeline.fit(x_train, y_train)
+            after_features.fit(x_train, y_train)
             t_fit = time.perf_counter() - t1
             n_classes = len(data.classes)
-            tr = scores(y_train, _full_proba(pipeline, x_train, n_classes))
-            va = scores(y_val, _full_proba(pipeline, x_val, n_classes))
-        self.pipeline = pipeline
+            tr = scores(y_train, _full_proba(after_features, x_train, n_classes))
+            va = scores(y_val, _full_proba(after_features, x_val, n_classes))
         self.meta = {
             "kind": self.kind,
             "classes": list(data.classes),
@@ -384,8 +433,8 @@ class WaveletLearner:
         self._require_fitted()
         check_window("wavelet model was fitted", self.meta["window"], data.source)
         with _thread_limit(self.threads):
-            feats = self.features(data.source, rows, self.meta["level"])
-            return _full_proba(self.pipeline, feats, len(self.meta["classes"]))
+            feats = self.features(data.source, rows)
+            return _full_proba(self.pipeline[1:], feats, len(self.meta["classes"]))
 
     def save(self, path: Path, data: "FoldData") -> None:
         """``joblib.dump`` of ``{"pipeline", "meta"}``, atomically. The file is a pickle: load only files you trust."""
