@@ -20,7 +20,7 @@ import wfdb
 from ecgcwt.data.records import check_record_name, read_record, read_record_list
 from ecgcwt.data.segmentation import DatabaseSource, SegmentSpec, segment_databases
 from ecgcwt.errors import DataError, DownloadError, RecordError
-from ecgcwt.evaluate.report import build_report
+from ecgcwt.evaluate.report_steps import build_report
 
 from ..conftest import require_physionet
 
@@ -331,9 +331,10 @@ def test_report_lists_skipped_records(tmp_path):
     md = (tmp_path / "with" / "report.md").read_text()
     assert "## Skipped records" in md and "1 record(s) could not be used" in md
     assert "| mitdb | 101 | ARR | signal file /data/mitdb/101.dat is truncated: 1000 bytes |" in md
-    assert md.index("## Skipped records") < md.index("## Main table")
+    # said before any result, and listed in its own section
+    assert md.index("1 record(s) could not be used and are left out of every result") < md.index("## Main table")
     page = (tmp_path / "with" / "report.html").read_text()
-    assert "<h2>Skipped records</h2>" in page and "101.dat is truncated" in page
+    assert '<h2 id="skipped-records">Skipped records</h2>' in page and "101.dat is truncated" in page
     # nothing skipped (or an older QC table without a status column): no section
     build_report(
         models,

@@ -22,7 +22,8 @@ from ecgcwt.evaluate.compare import (
     holm,
     training_seconds,
 )
-from ecgcwt.evaluate.report import ModelRuns, build_report
+from ecgcwt.evaluate.report import ModelRuns
+from ecgcwt.evaluate.report_steps import build_report
 
 from ..conftest import REPO
 from .test_report import ALL_SUBJECTS, CLASSES, write_model

@@ -28,20 +28,21 @@ from ecgcwt.evaluate.report import (
     SUMMARY_COLUMNS,
     LeakRun,
     ModelRuns,
-    build_report,
     min_discordant_for_significance,
     pretrained_scratch_pairs,
     resolve_evaluate_config,
     wins_needed,
 )
 from ecgcwt.evaluate.report_figures import roc_points
+from ecgcwt.evaluate.report_render import anchor
+from ecgcwt.evaluate.report_steps import build_report
 
 CLASSES = ["ARR", "CHF", "NSR"]
 N_FOLDS = 3
 PER_FOLD = 6  # subjects per fold: 18 subjects, 6 per class, 2 leads x 3 windows each
 PNG = b"\x89PNG\r\n\x1a\n"
+#: The report's sections in order: the results first, how they were made last.
 SECTIONS = [
-    "Settings",
     "Main table",
     "Model comparison",
     "Statistics",
@@ -50,7 +51,10 @@ SECTIONS = [
     "Per-model details",
     "Training curves",
     "Leaky split (for comparison only)",
+    "Protocol",
+    "Settings",
 ]
+LEAK_SECTION = "Leaky split (for comparison only)"
 
 
 def segment_rows(fold, n_subjects=PER_FOLD, leads=2, windows=3):
@@ -284,7 +288,7 @@ def test_report_sections_in_order_and_self_contained(full, plain):
     out, _ = full
     md = (out / "report.md").read_text()
     assert headings(md, "## ") == SECTIONS
-    assert headings((plain / "report.md").read_text(), "## ") == SECTIONS[:-1]
+    assert headings((plain / "report.md").read_text(), "## ") == [h for h in SECTIONS if h != LEAK_SECTION]
     assert "resamples of *subjects*" in md and "100 resamples" in md and "same 18 subjects" in md
     assert "| training.epochs | 4 |" in md
     assert "figures/model_comparison.png" in md and "figures/roc.png" in md
@@ -293,8 +297,8 @@ def test_report_sections_in_order_and_self_contained(full, plain):
     details = [h.split(":")[0] for h in headings(md, "### ") if not h.startswith(("Against", "Pretrained"))]
     assert details == EXPECTED_RANKING
     page = (out / "report.html").read_text()
-    assert [h for h in SECTIONS if f"<h2>{h}</h2>" in page] == SECTIONS
-    positions = [page.index(f"<h2>{h}</h2>") for h in SECTIONS]
+    assert [h for h in SECTIONS if f'<h2 id="{anchor(h)}">{h}</h2>' in page] == SECTIONS
+    positions = [page.index(f'<h2 id="{anchor(h)}">{h}</h2>') for h in SECTIONS]
     assert positions == sorted(positions)
     # comparison + ROC + 2 confusion matrices x 4 models + 3 training curves + 4 reliability, all embedded
     assert page.count("data:image/png;base64,") == 2 + 8 + 3 + 4
@@ -381,7 +385,9 @@ def test_leak_only_when_given_and_never_ranked(models, leak, full, plain, tmp_pa
 
     out, _ = full
     md = (out / "report.md").read_text()
-    assert headings(md, "## ")[-1] == "Leaky split (for comparison only)"
+    # after every result, before how the report was made (protocol, settings)
+    sections = headings(md, "## ")
+    assert sections[sections.index("Protocol") - 1] == LEAK_SECTION
     assert "Windows of one person then end up on both sides of the split" in md
     assert "window bootstrap" in md
     table = pd.read_csv(out / "leak.csv")

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from ecgcwt.errors import DataError
-from ecgcwt.evaluate.report import (
-    ModelRuns,
+from ecgcwt.evaluate.report import ModelRuns
+from ecgcwt.evaluate.report_steps import (
     ReportSettings,
     compare_step,
     ensemble_step,

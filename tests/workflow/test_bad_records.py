@@ -138,4 +138,4 @@ def test_skipped_record_is_listed_in_the_report(tmp_path):
     md = (work / "results/report/report.md").read_text()
     assert "## Skipped records" in md and "1 record(s) could not be used" in md
     assert f"| mitdb | syn002 | ARR | cannot parse header {root}/mitdb/syn002.hea" in md
-    assert "<h2>Skipped records</h2>" in (work / "results/report/report.html").read_text()
+    assert '<h2 id="skipped-records">Skipped records</h2>' in (work / "results/report/report.html").read_text()

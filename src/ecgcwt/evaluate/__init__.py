@@ -67,7 +67,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         # report
         "ModelRuns": ".report",
         "LeakRun": ".report",
-        "build_report": ".report",
+        "build_report": ".report_steps",
         "resolve_evaluate_config": ".report",
         # several training seeds
         "ensemble_predictions": ".seeds",

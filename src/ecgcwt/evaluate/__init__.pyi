@@ -49,8 +49,8 @@ from ecgcwt.evaluate.predictions import read_predictions as read_predictions
 from ecgcwt.evaluate.predictions import write_predictions as write_predictions
 from ecgcwt.evaluate.report import LeakRun as LeakRun
 from ecgcwt.evaluate.report import ModelRuns as ModelRuns
-from ecgcwt.evaluate.report import build_report as build_report
 from ecgcwt.evaluate.report import resolve_evaluate_config as resolve_evaluate_config
+from ecgcwt.evaluate.report_steps import build_report as build_report
 from ecgcwt.evaluate.report_text import validation_sentence as validation_sentence
 from ecgcwt.evaluate.seeds import ENSEMBLE_SUFFIX as ENSEMBLE_SUFFIX
 from ecgcwt.evaluate.seeds import SEEDS_COLUMNS as SEEDS_COLUMNS

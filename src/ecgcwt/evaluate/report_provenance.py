@@ -72,7 +72,8 @@ def provenance_blocks(
             "made from the same settings by the same code; the machines that trained are listed because fp32 "
             "results can differ in the last digits between CPU instruction sets and GPUs.",
         ),
-        ("table", pd.DataFrame({"fact": list(facts), "value": list(facts.values())})),
+        # "free": hashes and long values may wrap anywhere
+        ("table", pd.DataFrame({"fact": list(facts), "value": list(facts.values())}), "free"),
     ]
     trained = training_environments(environments)
     if len(trained):
@@ -87,6 +88,6 @@ def provenance_blocks(
                 "Every setting that shapes the results (the effective configuration after defaults and config "
                 "files; settings that only change how a job runs, such as memory budgets, are left out):",
             ),
-            ("table", pd.DataFrame({"setting": list(settings), "value": list(settings.values())})),
+            ("table", pd.DataFrame({"setting": list(settings), "value": list(settings.values())}), "free"),
         ]
     return blocks

@@ -97,16 +97,17 @@ def setup_text(m) -> str:
     return ", ".join(str(p) for p in parts if p and not (isinstance(p, float) and math.isnan(p)))
 
 
-def settings_blocks(ctx: Context, extra: dict | None) -> list:
+def protocol_blocks(ctx: Context) -> list:
+    """The "Protocol" section: how the models were trained and tested, the data, and the model list."""
     df = ctx.any_df
     n_folds = df["fold"].nunique()
     windows = sorted({len(d) for d in ctx.pooled.values()})
     windows_text = str(windows[0]) if len(windows) == 1 else f"{windows[0]} to {windows[-1]} (depending on the model)"
-    blocks: list = [("h2", "Settings")]
+    blocks: list = [("h2", "Protocol")]
     blocks.append(
         (
             "p",
-            "Protocol. Subjects (people: both leads of a record, and records known to be the same person, count as "
+            "Subjects (people: both leads of a record, and records known to be the same person, count as "
             f"one) were split into {n_folds} subject-grouped, class-stratified folds. Every model was trained "
             f"{n_folds} times on the same folds, each time tested on the subjects of one fold that it never saw in "
             "training or in its inner validation split (used for early stopping or tuning). The test predictions of "
@@ -146,6 +147,11 @@ def settings_blocks(ctx: Context, extra: dict | None) -> list:
         }
     )
     blocks.append(("table", models))
+    return blocks
+
+
+def settings_blocks(ctx: Context, extra: dict | None) -> list:
+    """The "Settings" section: the report's own settings and any ``extra`` facts given to it."""
     settings = {
         "evaluate.bootstrap": ctx.n_boot,
         "evaluate.ci": ctx.ci,
@@ -153,8 +159,65 @@ def settings_blocks(ctx: Context, extra: dict | None) -> list:
         "significance level (alpha)": ctx.alpha,
     }
     settings.update(extra or {})
-    blocks.append(("table", pd.DataFrame({"setting": list(settings), "value": [str(v) for v in settings.values()]})))
-    return blocks
+    table = pd.DataFrame({"setting": list(settings), "value": [str(v) for v in settings.values()]})
+    return [("h2", "Settings"), ("table", table)]
+
+
+#: Expected calibration error (top label, per window) at most this: "well calibrated"; at most the second: "fairly".
+CALIBRATION_WORDS = ((0.05, "well calibrated"), (0.15, "fairly calibrated"), (float("inf"), "poorly calibrated"))
+
+
+def answer_blocks(
+    ctx: Context, ranking: pd.DataFrame, statistics: pd.DataFrame, calibration: pd.DataFrame, n_skipped: int = 0
+) -> list:
+    """Two or three sentences that answer the report: the best model, its margin over the next, its calibration.
+
+    The best model is the reference of the paired tests (the best of the models with one prediction per
+    subject: a model trained with several seeds counts as its ensemble); the next one is the best of the
+    others in the main table's order. Every number comes from the tables the report writes. ``n_skipped``
+    records left out by the segment step are said first: they change every result.
+    """
+    vs = statistics[(statistics["comparison"] == "vs best") & (statistics["level"] == "subject")]
+    best = str(vs["reference"].iloc[0]) if len(vs) else str(ranking["model"].iloc[0])
+    rows = ranking.set_index("model")
+    r = rows.loc[best]
+    ba = "subject_balanced_accuracy"
+    several = bool(("n_seeds" in rows.columns) and (rows["n_seeds"] > 1).any())
+    who = " (a model trained with several seeds counts as its ensemble)" if several else ""
+    text = [
+        f"The best model{who} is {best} ({setup_text(r)}): subject-level balanced accuracy "
+        f"{_fmt_ci(r[ba], r[f'{ba}_ci_low'], r[f'{ba}_ci_high'])} ({ctx.pct} interval, "
+        f"{int(r['n_subjects'])} subjects)."
+    ]
+    if len(vs):
+        order = {name: i for i, name in enumerate(ranking["model"])}
+        nxt = min(vs.itertuples(), key=lambda t: order.get(t.model, len(order)))
+        margin = -nxt.balanced_accuracy_difference
+        lo, hi = -nxt.balanced_accuracy_difference_ci_high, -nxt.balanced_accuracy_difference_ci_low
+        p = format_p(nxt.p_value, digits=3)
+        tell = "tells them apart" if nxt.significant else "cannot tell them apart"
+        lead = (
+            f"It ties with the next, {nxt.model} ({_fmt(nxt.balanced_accuracy_model)})"
+            if margin == 0
+            else f"It beats the next, {nxt.model} ({_fmt(nxt.balanced_accuracy_model)}), by {_fmt_ci(margin, lo, hi)}"
+        )
+        text.append(
+            f"{lead} in balanced accuracy; the paired McNemar test on the same subjects {tell} "
+            f"({p}, {int(nxt.n_discordant)} discordant subject{'s' if nxt.n_discordant != 1 else ''})."
+        )
+    cal = calibration[(calibration["model"] == best) & (calibration["calibrated"] == "after")].set_index("level")["ece"]
+    if "segment" in cal.index and np.isfinite(cal["segment"]):
+        word = next(w for limit, w in CALIBRATION_WORDS if cal["segment"] <= limit)
+        per_rec = f" and {_fmt(cal['recording'])} per recording" if "recording" in cal.index else ""
+        text.append(
+            f"Its probabilities are {word}: expected calibration error {_fmt(cal['segment'])} per window{per_rec} "
+            "(0 when confidence matches accuracy)."
+        )
+    if n_skipped:
+        text.insert(
+            0, f"{n_skipped} record(s) could not be used and are left out of every result (see Skipped records)."
+        )
+    return [("lead", " ".join(text))]
 
 
 def skipped_blocks(skipped: pd.DataFrame) -> list:
@@ -270,6 +333,7 @@ def ranking_blocks(ctx: Context, ranking: pd.DataFrame) -> list:
     shown["subjects"] = ranking["n_subjects"]
     return [
         ("h2", "Main table"),
+        ("table", shown),
         (
             "p",
             f"Models ranked by balanced accuracy at subject level (ties broken at recording level), value "
@@ -280,12 +344,11 @@ def ranking_blocks(ctx: Context, ranking: pd.DataFrame) -> list:
             "on its own. macro F1 and macro AUC (one-vs-rest ROC AUC averaged over classes) are at subject level. "
             f"Every model was tested on the same {ctx.n_subjects} subjects ({ctx.subjects_per_class()}); the "
             f"intervals are percentile bootstrap intervals over {ctx.n_boot} resamples of these subjects, widened to "
-            "include the exact Clopper-Pearson interval of the counts (see Settings), so they show how much the "
+            "include the exact Clopper-Pearson interval of the counts (see Protocol), so they show how much the "
             "result could change with another sample of people of this size. Overlapping "
             "intervals do not decide a comparison, and neither does the order: see Statistics for paired tests.",
         ),
         *_seed_blocks(ranking),
-        ("table", shown),
     ]
 
 
