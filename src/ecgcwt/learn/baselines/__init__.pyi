@@ -8,6 +8,7 @@ from ecgcwt.learn.baselines.common import check_train_rows as check_train_rows
 from ecgcwt.learn.baselines.common import check_window as check_window
 from ecgcwt.learn.baselines.common import fold_labels as fold_labels
 from ecgcwt.learn.baselines.common import scores as scores
+from ecgcwt.learn.baselines.wavelet import WaveletFeatures as WaveletFeatures
 from ecgcwt.learn.baselines.wavelet import WaveletLearner as WaveletLearner
 from ecgcwt.learn.baselines.wavelet import feature_names as feature_names
 from ecgcwt.learn.baselines.wavelet import load_wavelet_model as load_wavelet_model
@@ -16,6 +17,7 @@ from ecgcwt.learn.baselines.wavelet import wavelet_features as wavelet_features
 __all__ = [
     "BaselineConfigError",
     "Cnn1dLearner",
+    "WaveletFeatures",
     "WaveletLearner",
     "check_train_rows",
     "check_window",
