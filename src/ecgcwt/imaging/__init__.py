@@ -25,9 +25,12 @@ __all__, __getattr__, __dir__ = lazy_face(
         "rescale_per_image": ".image",
         "scalogram_images": ".image",
         "scalogram_indices": ".image",
+        "scalogram_index_tensor": ".image",
         "image_colormap": ".image",
         "apply_colormap": ".image",
         "validate_image_config": ".image",
+        # the cache's transform, rebuilt (images per batch)
+        "ScalogramTransform": ".transform",
         # cache
         "build_scalogram_cache": ".cache",
         "parse_cwt_config": ".cache",

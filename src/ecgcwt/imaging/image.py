@@ -125,13 +125,34 @@ def scalogram_indices(
     log: bool = False,
 ) -> np.ndarray:
     """(B, S, T) magnitudes -> uint8 colour indices (B, size, size) into :func:`image_colormap`."""
-    validate_image_config(size, mode, colors, log)
     m = torch.as_tensor(mag)
+    out = np.empty((m.shape[0] if m.ndim == 3 else 1, size, size), dtype=np.uint8)
+    scalogram_index_tensor(m, size=size, mode=mode, colors=colors, log=log, out=out)
+    return out
+
+
+def scalogram_index_tensor(
+    mag: torch.Tensor,
+    *,
+    size: int = 224,
+    mode: str = "jet",
+    colors: int = 128,
+    log: bool = False,
+    out: np.ndarray | None = None,
+) -> torch.Tensor | None:
+    """:func:`scalogram_indices` kept on the magnitudes' device: a uint8 tensor (B, size, size) there.
+
+    The same operations in the same order, so the same indices: the training job
+    that computes its images per batch (signal augmentation) makes them as the
+    cache did. With ``out`` (a host uint8 array) the indices are written there and None is returned.
+    """
+    validate_image_config(size, mode, colors, log)
+    m = mag
     if m.ndim == 2:
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"magnitudes must have shape (B, S, T), got {tuple(m.shape)}")
-    out = np.empty((m.shape[0], size, size), dtype=np.uint8)
+    result = None if out is not None else torch.empty((m.shape[0], size, size), dtype=torch.uint8, device=m.device)
     top = float((colors - 1) if mode == "jet" else 255)  # colors <= 256: always a uint8
     rows = _resize_weights(m.shape[1], size, m.device)  # (size, S)
     cols_t = _resize_weights(m.shape[2], size, m.device).T  # (T, size)
@@ -145,8 +166,11 @@ def scalogram_indices(
         gain = torch.where(span > 0, top / torch.where(span > 0, span, 1.0), torch.zeros_like(span))  # constant -> 0
         y = torch.matmul(rows, torch.matmul(x, cols_t))  # (b, size, size): the resize
         y.sub_(lo).mul_(gain).clamp_(0.0, top).round_()  # steps 2 and 4: rescale, quantise
-        out[i : i + len(y)] = y.to(torch.uint8).cpu().numpy()
-    return out
+        if out is not None:
+            out[i : i + len(y)] = y.to(torch.uint8).cpu().numpy()
+        else:
+            result[i : i + len(y)] = y.to(torch.uint8)
+    return result
 
 
 @functools.lru_cache(maxsize=32)

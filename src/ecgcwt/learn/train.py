@@ -27,8 +27,8 @@ def learner_class(kind: str) -> Any:
 
 
 def build_learner(spec: dict, **options) -> Learner:
-    """The learner of a model spec; ``options`` (threads, device, weights_file, on_epoch_end): a learner's
-    ``from_spec`` takes every option and uses those that apply to it."""
+    """The learner of a model spec; ``options`` (threads, device, weights_file, on_epoch_end,
+    segments_file): a learner's ``from_spec`` takes every option and uses those that apply to it."""
     return learner_class(spec["kind"]).from_spec(spec, **options)
 
 
@@ -72,7 +72,15 @@ def train_model(
     if source is None:
         what = "the scalogram cache" if reads == "scalograms" else "the segment store"
         raise ConfigError(f"model {name}: a {kind} model needs {what}")
-    learner = build_learner(spec, threads=threads, device=device, weights_file=weights_file, on_epoch_end=on_epoch_end)
+    # segments_file: a cnn2d model with signal augmentation computes its training images from the segments
+    learner = build_learner(
+        spec,
+        threads=threads,
+        device=device,
+        weights_file=weights_file,
+        on_epoch_end=on_epoch_end,
+        segments_file=segments,
+    )
     # the same seed and inner split for every kind: every model trains on the same subjects
     settings = spec.get("training") or spec
     table, classes = read_source_table(reads, source)

@@ -39,6 +39,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "resolve_device": ".numerics",
         "resolve_precision": ".numerics",
         "cpu_has_native_bf16": ".numerics",
+        "SignalImageFeeder": ".signal_images",
         "ScalogramDataset": ".dataset",
         "make_loader": ".dataset",
     },

@@ -171,6 +171,16 @@ class BatchFeeder:
         for host, shift in zip(self._host_batches(row_batches), shifts):
             yield self._to_model_input(host, shift)
 
+    def model_input(self, indices: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """One batch of uint8 index images, on the host or already on the device, as the model's float input.
+
+        (Images computed per batch on the device, :mod:`ecgcwt.learn.cnn2d.signal_images`,
+        come in this way: no round trip through the host.)
+        """
+        if indices.device == self.device:
+            return self._convert(indices, shift)
+        return self._to_model_input(indices, shift)
+
     def close(self) -> None:
         self.source.close()
 
@@ -219,6 +229,10 @@ class BatchFeeder:
             self._events[self._last] = event
         else:
             x = host
+        return self._convert(x, shift)
+
+    def _convert(self, x: torch.Tensor, shift) -> torch.Tensor:
+        """uint8 index images on the device -> normalised float RGB, NCHW view (channels_last strides)."""
         if shift is not None:  # on the index image: one byte per pixel, and the colour map is per pixel
             x = roll_columns(x, shift.to(self.device, non_blocking=True))
         # colour map and normalisation in one gather: (B, H, W) indices -> (B, H, W, 3) float32.

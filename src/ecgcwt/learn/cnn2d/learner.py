@@ -61,6 +61,7 @@ from ecgcwt.learn.cnn2d.numerics import (  # noqa: F401  (resolve_precision and 
     resolve_device,
     resolve_precision,
 )
+from ecgcwt.learn.cnn2d.signal_images import SignalImageFeeder
 from ecgcwt.learn.loop import (  # noqa: F401  (TrainingInterrupted: part of this module's API)
     CHECKPOINT,
     Checkpoint,
@@ -113,6 +114,7 @@ def train_fold(
     model_name: str | None = None,
     log: Callable[[str], None] = print,
     on_epoch_end: Callable[[dict], None] | None = None,
+    segments_h5: str | os.PathLike | None = None,
 ) -> dict:
     """Train ``backbone`` on ``fold`` and write the fold's outputs to ``out_dir``; return metrics.json's content.
 
@@ -125,7 +127,9 @@ def train_fold(
     (always, for results) or ``random_windows`` (the labelled leaky
     comparison). ``on_epoch_end(history_row)`` is called after each epoch (and
     its checkpoint, when one is due); raising :class:`TrainingInterrupted`
-    there stops the run as a kill would (used to test resume).
+    there stops the run as a kill would (used to test resume). ``segments_h5``:
+    the segment store the cache was built from, needed when ``training.augment``
+    turns a signal augmentation on (the training images are then computed per batch).
     """
     from ecgcwt.learn.train import train_model
 
@@ -135,6 +139,7 @@ def train_fold(
         fold=fold,
         out_dir=out_dir,
         scalograms=scalograms_h5,
+        segments=segments_h5,
         folds_csv=folds_csv,
         n_folds=n_folds,
         split=split,
@@ -161,6 +166,7 @@ class Cnn2dLearner:
         device: str = "auto",
         weights_file: str | os.PathLike | None = None,
         on_epoch_end: Callable[[dict], None] | None = None,
+        segments_file: str | os.PathLike | None = None,
     ) -> "Cnn2dLearner":
         """The learner of a cnn2d model's spec (``ecgcwt.config.model_specs``, in ``ecgcwt.config.models``)."""
         return cls(
@@ -170,6 +176,7 @@ class Cnn2dLearner:
             device=device,
             weights_file=weights_file,
             on_epoch_end=on_epoch_end,
+            segments_file=segments_file,
         )
 
     def __init__(
@@ -181,6 +188,7 @@ class Cnn2dLearner:
         device: str = "auto",
         weights_file: str | os.PathLike | None = None,
         on_epoch_end: Callable[[dict], None] | None = None,
+        segments_file: str | os.PathLike | None = None,
     ) -> None:
         self.clock = Clock()
         self.backbone = backbone
@@ -193,6 +201,8 @@ class Cnn2dLearner:
         configure_backends(self.numerics, self.dev)
         self.weights_file = weights_file
         self.on_epoch_end = on_epoch_end
+        # the segment store the cache was built from: training images computed per batch (signal augmentation)
+        self.segments_file = segments_file
         self.reader: ChunkReader | None = None
         self.images: _Images | None = None
         self.temperature = 1.0  # fitted at the end of fit() (training.calibrate)
@@ -203,10 +213,11 @@ class Cnn2dLearner:
         if dev.type == "cpu" and numerics.amp_dtype == torch.bfloat16 and not cpu_has_native_bf16():
             log("warning: training.precision bf16 on a CPU without native bf16: emulated, expect it slower than fp32")
         info = read_scalogram_info(data.source)
-        if augment_settings(c["augment"]).signal_on:
+        augment = augment_settings(c["augment"], fs=float(info.attrs.get("fs", 0)) or None)
+        if augment.signal_on and self.segments_file is None:
             raise ConfigError(
-                "training.augment: the signal augmentations need the training images computed per batch, "
-                "which cnn2d models do not do yet; set their p to 0 for cnn2d models (the cnn1d baseline applies them)"
+                "training.augment: the signal augmentations compute the training images per batch from the "
+                "segment store; give the learner the segments the cache was built from (segments_file)"
             )
         rows = data.rows
         self.info = info
@@ -272,6 +283,24 @@ class Cnn2dLearner:
             weight = torch.tensor(class_weights(train_labels, len(data.classes)), dtype=torch.float32, device=dev)
         images = _Images(feeder, labels, dev, numerics, c["eval_batch_size"], len(data.classes))
         self.images = images
+        signal_images = None
+        if augment.signal_on:  # training images made per batch from augmented windows; the rest from the cache
+            with clock.phase("load_images"):
+                signal_images = SignalImageFeeder(
+                    self.segments_file,
+                    info.attrs,
+                    data.table,
+                    rows["train"],
+                    feeder,
+                    augment,
+                    c["seed"],
+                    cache_path=data.source,
+                )
+            self.images_mode += "+signal"
+            log(
+                f"training images computed per batch from {signal_images.nbytes / 1e6:.1f} MB of augmented windows "
+                f"({self.segments_file}); validation and test images from the cache"
+            )
         log(
             f"class balance {c['class_balance']}: training windows per class "
             f"{class_counts(train_labels, data.classes)}"
@@ -281,7 +310,8 @@ class Cnn2dLearner:
         def train(epoch: int) -> dict:
             set_train_mode(built, c["strategy"])
             order, shifts = _epoch_order(rows["train"], train_labels, c, epoch, info.width)
-            batches = images.training_batches(order, shifts, c["batch_size"], clock)
+            feed = signal_images.epoch(epoch, order) if signal_images is not None else None
+            batches = images.training_batches(order, shifts, c["batch_size"], clock, feeder=feed)
             return train_one_epoch(model, batches, optimizer, weight=weight, autocast=images.autocast, scaler=scaler)
 
         state = fit_epochs(
@@ -392,8 +422,14 @@ class _Images:
     def autocast(self):
         return self.numerics.autocast(self.dev)
 
-    def training_batches(self, order: np.ndarray, shifts: torch.Tensor | None, batch_size: int, clock: Clock):
-        """``(images, labels)`` of ``order`` in batches of ``batch_size``, each image rolled by its shift."""
+    def training_batches(
+        self, order: np.ndarray, shifts: torch.Tensor | None, batch_size: int, clock: Clock, feeder=None
+    ):
+        """``(images, labels)`` of ``order`` in batches of ``batch_size``, each image rolled by its shift.
+
+        ``feeder`` (default: the cache's) makes the images: the epoch's
+        :class:`~ecgcwt.learn.cnn2d.signal_images.EpochImages` with signal augmentation.
+        """
         n = len(order)
         bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
         if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
@@ -403,7 +439,7 @@ class _Images:
         order_dev = torch.from_numpy(order).to(self.dev, non_blocking=True)
         labels = self.labels[order_dev]
         shifts = shifts.to(self.dev, non_blocking=True) if shifts is not None else None
-        batches = self.feeder.batches(
+        batches = (feeder or self.feeder).batches(
             [order[a:b] for a, b in bounds], [shifts[a:b] for a, b in bounds] if shifts is not None else None
         )
         for (a, b), x in zip(bounds, batches):
