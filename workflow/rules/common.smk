@@ -21,6 +21,7 @@ from ecgcwt.data import (  # noqa: E402
     record_files,
 )
 from ecgcwt.config import (  # noqa: E402
+    augment_signal_on,
     check_model_specs,
     files_by_model,
     leak_model,
@@ -192,6 +193,17 @@ def weights_input(wildcards):
     training = spec["training"]
     if training["pretrained"] == "imagenet" and training["strategy"] != "scratch":
         return {"weights": ancient(f"resources/weights/{spec['backbone']}.pth")}
+    return {}
+
+
+def augment_input(wildcards):
+    """The segment store too when the model's training.augment turns a signal augmentation on.
+
+    The job then computes its training images per batch from the augmented
+    windows (validation and test images still come from the scalogram cache).
+    """
+    if augment_signal_on(MODELS[wildcards.model]["training"]["augment"]):
+        return {"segments": rules.segment.output.segments}
     return {}
 
 

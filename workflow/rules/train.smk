@@ -21,6 +21,7 @@ rule weights:
 rule train:
     input:
         unpack(weights_input),
+        unpack(augment_input),
         scalograms=rules.scalograms.output.scalograms,
         folds=rules.folds.output.folds,
     # update(): Snakemake backs up a fold's earlier outputs before the job and
@@ -62,6 +63,7 @@ rule train:
 use rule train as train_all with:
     input:
         unpack(weights_input),
+        unpack(augment_input),
         scalograms=rules.scalograms.output.scalograms,
     output:
         model=update(f"results/models/{{model}}/{SEED_DIR}all/model.pt"),
@@ -78,6 +80,7 @@ use rule train as train_all with:
 use rule train as leak with:
     input:
         unpack(weights_input),
+        unpack(augment_input),
         scalograms=rules.scalograms.output.scalograms,
     output:
         model=update("results/leak/{model}/model.pt"),

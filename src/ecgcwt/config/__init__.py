@@ -21,6 +21,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "load_schema": ".validate",
         "validate_section": ".validate",
         "check_augment": ".validate",
+        "augment_signal_on": ".validate",
         "schema_of": ".validate",
         "schema_range": ".validate",
         "deep_update": ".validate",

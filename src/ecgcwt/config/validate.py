@@ -259,3 +259,14 @@ def check_augment(value, key: str = "training.augment", fs: float | None = None)
             f"{2 * max(bad):g} Hz or set {key}.powerline.p to 0"
         )
     return full
+
+
+def augment_signal_on(value) -> bool:
+    """Whether ``training.augment`` turns on a signal augmentation (some p > 0).
+
+    A cnn2d model's training then computes its images per batch from the
+    segment store (the workflow gives its job the segments too).
+    """
+    if not isinstance(value, dict):
+        return False
+    return any(isinstance(v, dict) and float(v.get("p", 0) or 0) > 0 for v in value.values())

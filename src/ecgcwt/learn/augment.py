@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from ecgcwt.config import check_augment
+from ecgcwt.config import augment_signal_on, check_augment
 
 #: The signal augmentations, in the order they are applied.
 SIGNAL_AUGMENTATIONS = ("time_stretch", "amplitude", "polarity", "baseline_wander", "powerline", "gaussian_noise")
@@ -61,7 +61,7 @@ class AugmentSettings:
     @property
     def signal_on(self) -> bool:
         """Whether any signal augmentation can apply (some p > 0): the training images are then computed per batch."""
-        return any(float(self.signal[name]["p"]) > 0 for name in SIGNAL_AUGMENTATIONS)
+        return augment_signal_on(self.signal)
 
 
 def augment_settings(value, key: str = "training.augment", fs: float | None = None) -> AugmentSettings:
