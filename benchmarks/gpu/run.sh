@@ -3,6 +3,8 @@
 #   WHEELS=.whl OUT=/some/dir bash benchmarks/gpu/run.sh
 # 1. installs the carried wheels (benchmarks/gpu/fetch_wheels.sh) into /tmp/site;
 # 2. benchmarks/bench_train.py --device cuda --json --sweep  -> $OUT/bench_train.json
+# 2b. benchmarks/bench_augment.py --device cuda --json: per-image cost of training images computed per
+#    batch (signal augmentation) against the cache  -> $OUT/bench_augment.json
 # 3. the MathWorks-size workflow (config/mathworks-size.yaml: 1,620 images, 3 backbones x 5 folds
 #    x 10 epochs) from nothing to the report, timed, once per GPU-slot setting in SLOTS
 #    (default "1 3": one train job at a time, then three sharing the GPU) -> $OUT/workflow_*.log,
@@ -24,6 +26,9 @@ fi
 timeout -k 10 "${BENCH_LIMIT:-200}" python3 benchmarks/bench_train.py --device cuda --json --sweep --rounds 3 \
   > "$out/bench_train.json" 2> "$out/bench_train.err"
 echo "bench_train exit $?" | tee -a "$out/summary.txt"
+timeout -k 10 "${AUG_LIMIT:-120}" python3 benchmarks/bench_augment.py --device cuda --threads 4 --json \
+  > "$out/bench_augment.json" 2> "$out/bench_augment.err"
+echo "bench_augment exit $?" | tee -a "$out/summary.txt"
 for slots in ${SLOTS:-1 3}; do
   rm -rf results resources logs .snakemake
   nvidia-smi dmon -s u -d 1 > "$out/dmon_$slots.txt" 2>&1 & dm=$!

@@ -62,6 +62,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "IMAGENET_STD": ".cnn2d",
         "fetch_imagenet_weights": ".cnn2d",
         "BatchFeeder": ".cnn2d",
+        "SignalImageFeeder": ".cnn2d",
         "InMemoryImages": ".cnn2d",
         "StreamingImages": ".cnn2d",
         "open_image_source": ".cnn2d",
