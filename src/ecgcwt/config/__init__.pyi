@@ -55,6 +55,7 @@ from ecgcwt.config.runs import files_by_model as files_by_model
 from ecgcwt.config.runs import run_table as run_table
 from ecgcwt.config.runs import runs_by_model as runs_by_model
 from ecgcwt.config.runs import table_files as table_files
+from ecgcwt.config.validate import augment_signal_on as augment_signal_on
 from ecgcwt.config.validate import check_augment as check_augment
 from ecgcwt.config.validate import check_backbones as check_backbones
 from ecgcwt.config.validate import check_wavelet_name as check_wavelet_name
@@ -76,6 +77,7 @@ __all__ = [
     "RUN_SETTINGS",
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_WARNING",
+    "augment_signal_on",
     "base_config",
     "check_augment",
     "check_backbones",

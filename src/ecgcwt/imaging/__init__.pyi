@@ -24,6 +24,7 @@ from ecgcwt.imaging.image import image_colormap as image_colormap
 from ecgcwt.imaging.image import jet_colormap as jet_colormap
 from ecgcwt.imaging.image import rescale_per_image as rescale_per_image
 from ecgcwt.imaging.image import scalogram_images as scalogram_images
+from ecgcwt.imaging.image import scalogram_index_tensor as scalogram_index_tensor
 from ecgcwt.imaging.image import scalogram_indices as scalogram_indices
 from ecgcwt.imaging.image import validate_image_config as validate_image_config
 from ecgcwt.imaging.pipeline import build_data as build_data
@@ -35,6 +36,7 @@ from ecgcwt.imaging.reader import read_scalogram_info as read_scalogram_info
 from ecgcwt.imaging.reader import read_scalogram_table as read_scalogram_table
 from ecgcwt.imaging.reader import row_delta_decode as row_delta_decode
 from ecgcwt.imaging.reader import row_delta_encode as row_delta_encode
+from ecgcwt.imaging.transform import ScalogramTransform as ScalogramTransform
 
 __all__ = [
     "AmorWavelet",
@@ -50,6 +52,7 @@ __all__ = [
     "OLD_RGB_CACHE",
     "ROW_DELTA_CODECS",
     "ScalogramInfo",
+    "ScalogramTransform",
     "WAVELETS",
     "apply_colormap",
     "build_data",
@@ -69,6 +72,7 @@ __all__ = [
     "row_delta_decode",
     "row_delta_encode",
     "scalogram_images",
+    "scalogram_index_tensor",
     "scalogram_indices",
     "validate_image_config",
     "write_gallery",

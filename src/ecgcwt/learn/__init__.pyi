@@ -28,6 +28,7 @@ from ecgcwt.learn.cnn2d import BuiltModel as BuiltModel
 from ecgcwt.learn.cnn2d import Cnn2dLearner as Cnn2dLearner
 from ecgcwt.learn.cnn2d import InMemoryImages as InMemoryImages
 from ecgcwt.learn.cnn2d import ScalogramDataset as ScalogramDataset
+from ecgcwt.learn.cnn2d import SignalImageFeeder as SignalImageFeeder
 from ecgcwt.learn.cnn2d import StreamingImages as StreamingImages
 from ecgcwt.learn.cnn2d import build_model as build_model
 from ecgcwt.learn.cnn2d import choose_numerics as choose_numerics
@@ -74,6 +75,7 @@ __all__ = [
     "SIGNAL_AUGMENTATIONS",
     "SPLITS",
     "ScalogramDataset",
+    "SignalImageFeeder",
     "StreamingImages",
     "TrainingInterrupted",
     "WaveletLearner",

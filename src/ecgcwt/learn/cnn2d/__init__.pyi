@@ -27,6 +27,7 @@ from ecgcwt.learn.cnn2d.numerics import choose_numerics as choose_numerics
 from ecgcwt.learn.cnn2d.numerics import cpu_has_native_bf16 as cpu_has_native_bf16
 from ecgcwt.learn.cnn2d.numerics import resolve_device as resolve_device
 from ecgcwt.learn.cnn2d.numerics import resolve_precision as resolve_precision
+from ecgcwt.learn.cnn2d.signal_images import SignalImageFeeder as SignalImageFeeder
 from ecgcwt.learn.cnn2d.weights import fetch_imagenet_weights as fetch_imagenet_weights
 from ecgcwt.learn.cnn2d.weights import imagenet_weights_url as imagenet_weights_url
 
@@ -41,6 +42,7 @@ __all__ = [
     "Numerics",
     "STRATEGIES",
     "ScalogramDataset",
+    "SignalImageFeeder",
     "StreamingImages",
     "TrainingInterrupted",
     "build_model",
