@@ -54,13 +54,14 @@ class ScalogramTransform:
             else (float(attrs["fmin_hz"]), float(attrs["fmax_hz"])),
         )
         fb = FilterBank(int(attrs["window"]), float(attrs["fs"]), params, device=device)
+        size = int(attrs["image_size"])
         image = {
-            "size": int(attrs["image_size"]),
+            "size": size,
             "mode": str(attrs["image_mode"]),
             "colors": int(attrs["colors"]),
             "log": bool(attrs.get("log", False)),
         }
-        columns = fb.image_columns(image["size"])
+        columns = fb.image_columns(size)
         freqs = np.asarray(attrs.get("frequencies", fb.frequencies), dtype=np.float64)
         cols = np.asarray(attrs.get("time_columns", columns), dtype=np.int64)
         if not (
@@ -80,4 +81,6 @@ class ScalogramTransform:
     def indices(self, windows: torch.Tensor, *, workers: int | None = None) -> torch.Tensor:
         """uint8 colour indices (B, size, size) of float windows (B, window), on the filter bank's device."""
         mag = self.filter_bank.magnitude(windows, self.columns, workers=workers)
-        return scalogram_index_tensor(mag, **self.image)
+        indices = scalogram_index_tensor(mag, **self.image)
+        assert indices is not None  # (None only when written into an ``out`` array)
+        return indices
