@@ -232,3 +232,21 @@ def test_cnn1d_trains_on_augmented_windows_reproducibly(store, tmp_path):
     plain = Cnn1dLearner({**cfg, "augment": True}, device="cpu", threads=1)
     plain_history = plain.fit(data, tmp_path, lambda s: None)
     assert plain_history[0]["train_loss"] != runs[0][0][0]["train_loss"]  # the augmentations were applied
+
+
+def test_an_experiment_grid_varies_an_augmentation():
+    import yaml
+
+    from ecgcwt.config import augment_signal_on
+    from ecgcwt.config.experiments import expand_experiments
+
+    from ..conftest import REPO
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiment_grid"] = {"training.augment.gaussian_noise.p": [0.0, 0.5]}
+    experiments = expand_experiments(config)
+    assert len(experiments) == 2
+    on = {name: augment_signal_on(cfg["training"]["augment"]) for name, cfg in experiments.items()}
+    assert sorted(on.values()) == [False, True]
+    noisy = next(cfg for name, cfg in experiments.items() if on[name])
+    assert noisy["training"]["augment"]["gaussian_noise"] == {"p": 0.5, "snr_db": [15, 35]}

@@ -82,6 +82,11 @@ def schema_of(key: str) -> dict:
     """The schema of one dotted key (``"cwt.image.size"``), so code checking a value uses the schema's bounds."""
     sub = _read_schema(None)
     for name in key.split("."):
+        if name not in sub.get("properties", {}):
+            # a value-or-mapping key (training.augment: true/false or a mapping): its mapping branch
+            sub = next(
+                (b for b in (*sub.get("oneOf", ()), *sub.get("anyOf", ())) if name in b.get("properties", {})), sub
+            )
         sub = sub["properties"][name]
     return copy.deepcopy(sub)
 
