@@ -185,7 +185,7 @@ def train(d, out, augment, segments=True):
 
 def test_a_cnn2d_job_trains_on_augmented_images_reproducibly(synthetic, tmp_path):
     metrics = train(synthetic, tmp_path / "a", {**EVERY, "shift": True})
-    assert metrics["images"].endswith("+signal")
+    assert metrics["learner"]["images"].endswith("+signal")
     train(synthetic, tmp_path / "b", {**EVERY, "shift": True})
     train(synthetic, tmp_path / "plain", {"shift": True})
     history = {k: pd.read_csv(tmp_path / k / "history.csv") for k in ("a", "b", "plain")}
