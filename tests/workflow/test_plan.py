@@ -51,6 +51,19 @@ def test_external_validation_builds_alone_without_folds(tmp_path):
     assert jobs["train_all"] == 1 and jobs["external"] == 1 and "folds" not in jobs and "train" not in jobs
 
 
+def test_the_report_reads_the_external_scores_of_every_model(tmp_path):
+    ext = tmp_path / "site_b"
+    (ext / "mitdb").mkdir(parents=True)
+    (ext / "mitdb" / "RECORDS").write_text("100\n")
+    cfg = write_config(tmp_path / "ext.yaml", {"external": {"path": str(ext)}, "leak_comparison": {"model": None}})
+    r = snakemake(tmp_path, "-n", "results/report/report.html", configfiles=[cfg])
+    assert r.returncode == 0, r.output
+    jobs = planned_jobs(r)
+    # 3 backbones, the 1D CNN and the wavelet baseline: each one's external scores feed the report
+    assert jobs["external"] == 5 and jobs["train_all"] == 3 and jobs["train_cnn1d_all"] == 1
+    assert jobs["train_wavelet_all"] == 1 and jobs["evaluate"] == 1
+
+
 def test_one_target_plans_only_what_it_needs(tmp_path):
     r = snakemake(tmp_path, "-n", "results/models/resnet18/fold2/metrics.json")
     assert r.returncode == 0, r.output

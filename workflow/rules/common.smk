@@ -207,6 +207,19 @@ def augment_input(wildcards):
     return {}
 
 
+def external_metrics():
+    """model -> its external validation's metrics.json, for every model that classifies new records
+    (none without external.path): the report's "External validation" section."""
+    if EXTERNAL is None:
+        return {}
+    return {
+        m: files["metrics"]
+        for m, files in files_by_model(
+            PREDICTING, {"metrics": "results/external/{model}/metrics.json"}
+        ).items()
+    }
+
+
 def external_targets():
     """External predictions of every model that classifies new records, when external.path is set."""
     if EXTERNAL is None:

@@ -5,6 +5,7 @@ EXPLANATIONS = files_by_model(
     EXPLAINED, {"png": rules.explain.output.png, "csv": rules.explain.output.csv}
 )
 LEAK_RUNS = files_by_model(LEAK, {"predictions": rules.leak.output.predictions})
+EXTERNAL_METRICS = external_metrics()
 
 
 rule evaluate:
@@ -13,6 +14,8 @@ rule evaluate:
         metrics=table_files(EVALUATION_RUNS, "metrics"),
         history=table_files(EVALUATION_RUNS, "history"),
         leak=[files["predictions"] for files in LEAK_RUNS.values()],
+        # external.path set: every model's scores on the external records (rule external)
+        external=list(EXTERNAL_METRICS.values()),
         folds=rules.folds.output.folds,
         # records left out by data.on_bad_record: skip are listed in the report
         segments_qc=rules.segment.output.qc,
@@ -76,6 +79,7 @@ rule evaluate:
         attribution=EXPLANATIONS,
         classes=CLASSES,
         leak=LEAK_RUNS,
+        external=EXTERNAL_METRICS,
         evaluate=config["evaluate"],
     script:
         "../scripts/evaluate.py"

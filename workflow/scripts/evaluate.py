@@ -6,7 +6,7 @@ pretrained, strategy), ``params.runs`` (one row per model x seed x fold with its
 ``params.attribution`` (model -> its explanation ``png``/``csv``); every file
 named there is also an input of the rule. ``params.leak``: the model each leaky
 random-split run mirrors -> its ``predictions`` file (empty without a leaky
-comparison).
+comparison). ``params.external``: model -> its external validation's ``metrics.json`` (external.path set).
 """
 
 from pathlib import Path
@@ -25,10 +25,13 @@ specs = [dict(m) for m in snakemake.params.models]
 runs = [dict(r) for r in snakemake.params.runs]
 attribution = {name: dict(files) for name, files in dict(snakemake.params.attribution).items()}
 leak_runs = {name: dict(files) for name, files in dict(snakemake.params.get("leak", {})).items()}
+# external.path set: model -> its external validation's metrics.json
+external = {name: str(path) for name, path in dict(snakemake.params.get("external", {})).items()}
 check_declared(
     [
         *(f for what in ("predictions", "metrics", "history") for f in table_files(runs, what)),
         *(f for files in [*attribution.values(), *leak_runs.values()] for f in files.values()),
+        *external.values(),
     ],
     snakemake.input,
     "rule evaluate",
@@ -82,5 +85,6 @@ build_report(
     environments=[json.loads(Path(p).read_text()).get("environment") or {} for p in table_files(runs, "metrics")],
     gallery=snakemake.input.gallery,
     attribution=[(name, files["png"], files["csv"]) for name, files in attribution.items()],
+    external=external,
 )
 log.info("report of %d model(s)%s written", len(models), f" and {len(leak)} leaky run(s)" if leak else "")

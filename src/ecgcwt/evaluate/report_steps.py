@@ -16,9 +16,9 @@ models' inputs (:class:`ModelRuns`, :class:`LeakRun`) and the table builders the
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -48,6 +48,7 @@ from ecgcwt.evaluate.report import (
     skipped_records_table,
     statistics_table,
 )
+from ecgcwt.evaluate.report_external import external_blocks, external_table
 from ecgcwt.evaluate.report_figures import (
     plot_confusion,
     plot_model_comparison,
@@ -295,7 +296,8 @@ def write_tables(scores: Scores, tests: PairedTests, out_dir: Path) -> list[str]
 
 @dataclass
 class PageExtras:
-    """What the page shows besides the results: settings, skipped records, provenance, gallery, attribution maps."""
+    """What the page shows besides the results: settings, skipped records, provenance, gallery, attribution maps,
+    external validation."""
 
     extra: dict | None = None
     segments_qc: str | os.PathLike | pd.DataFrame | None = None
@@ -303,6 +305,8 @@ class PageExtras:
     environments: Sequence[dict] = ()
     gallery: str | os.PathLike | None = None
     attribution: Sequence[tuple[str, str | os.PathLike, str | os.PathLike]] = ()
+    #: model -> its external validation's metrics.json (external.path)
+    external: Mapping[str, str | os.PathLike] = field(default_factory=dict)
 
 
 def page_step(
@@ -343,6 +347,7 @@ def page_step(
         *comparison_blocks(ctx, figures.comparison),
         *skipped_blocks(skipped),
         *statistics_blocks(ctx, tests.statistics),
+        *external_blocks(external_table(extras.external, [m.name for m in scores.ranked]), settings.ci),
         *roc_blocks(ctx, figures.roc),
         *calibration_blocks(ctx, scores.calibration, figures.reliability),
         *explanation_blocks(ctx, attribution),
@@ -382,6 +387,7 @@ def build_report(
     environments: Sequence[dict] = (),
     gallery: str | os.PathLike | None = None,
     attribution: Sequence[tuple[str, str | os.PathLike, str | os.PathLike]] = (),
+    external: Mapping[str, str | os.PathLike] | None = None,
 ) -> pd.DataFrame:
     """Write the report of ``models`` into ``out_dir``; returns the summary table.
 
@@ -394,7 +400,8 @@ def build_report(
     ``environments`` (the training jobs' ``metrics.json`` ``environment`` entries) give the
     "Provenance" section, and the banner of a synthetic run; ``gallery`` (a PNG inside
     ``out_dir``) the "Scalograms" section; ``attribution`` ``(model, png, csv)`` triples
-    (from :func:`ecgcwt.apply.attribution_figure`) the "Explanation maps" section.
+    (from :func:`ecgcwt.apply.attribution_figure`) the "Explanation maps" section; ``external`` (model ->
+    its external validation's ``metrics.json``) the "External validation" section.
 
     Raises :class:`~ecgcwt.errors.DataError` for missing or malformed
     predictions, a subject tested in two folds of one model, or models not
@@ -406,6 +413,6 @@ def build_report(
     scores = score_step(ens, settings)
     tests = compare_step(ens, scores, leak, settings)
     figures = figures_step(ens, scores, settings, out_dir / "figures")
-    extras = PageExtras(extra, segments_qc, provenance, environments, gallery, attribution)
+    extras = PageExtras(extra, segments_qc, provenance, environments, gallery, attribution, dict(external or {}))
     page_step(ens, scores, tests, figures, settings, out_dir, extras)
     return scores.summary
