@@ -30,7 +30,10 @@ CHECKOUT_PARTS = (
 
 #: ``make demo``'s job settings on this 2-core machine (the Makefile's DEMO_JOBS with DEMO_TRAININGS = 2):
 #: two trainings at once, one thread each
-DEMO_JOBS = ("--set-threads", "train=1", "train_cnn1d=1", "train_wavelet=1", "--resources", "gpu=2")
+DEMO_JOBS = (
+    *("--set-threads", "train=1", "train_cnn1d=1", "train_wavelet=1", "leak=1", "explain=1"),
+    *("--scheduler", "greedy", "--resources", "gpu=2"),
+)
 
 
 @pytest.fixture(scope="session")
