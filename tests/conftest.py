@@ -36,3 +36,17 @@ def physionet_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+def finish_test_cache(f, *, mode: str, colors: int = 256, classes=None) -> None:
+    """Give a scalogram cache written by a test (``/images``, ``/colormap``, ``/table`` in the open file ``f``) the
+    image attributes and checksums ecgcwt's readers check, as the cache build writes them."""
+    import numpy as np
+
+    from ecgcwt.imaging import seal_cache
+
+    size = f["images"].shape[1]
+    f.attrs.update({"image_size": size, "image_mode": mode, "colors": colors, "log": False})
+    if classes is not None or "classes" not in f.attrs:
+        f.attrs["classes"] = np.array(classes or ["ARR", "CHF", "NSR"], dtype=object)
+    seal_cache(f)

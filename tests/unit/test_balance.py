@@ -20,6 +20,7 @@ from ecgcwt.data import segment_store
 from ecgcwt.evaluate import ModelRuns, validation_sentence
 from ecgcwt.imaging import CACHE_FORMAT, image_colormap
 from ecgcwt.learn import balanced_order, class_weights, split_rows, train_model
+from tests.conftest import finish_test_cache
 
 CLASSES = ("ARR", "CHF", "NSR")
 QUIET = lambda msg: None  # noqa: E731
@@ -95,6 +96,7 @@ def write_cache(path, table: pd.DataFrame, size=24, seed=0) -> None:
         f.attrs["image_size"] = size
         f.attrs["wavelet"] = "morse"
         f.attrs["frequencies"] = np.linspace(40.0, 0.5, size)
+        finish_test_cache(f, mode="gray3", colors=256)
 
 
 @pytest.fixture(scope="module")

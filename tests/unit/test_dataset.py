@@ -15,12 +15,13 @@ from ecgcwt.data import segment_store
 from ecgcwt.errors import DataError
 from ecgcwt.imaging import CACHE_FORMAT, image_colormap, read_scalogram_info, read_scalogram_table
 from ecgcwt.learn.cnn2d.dataset import ScalogramDataset, make_loader
+from tests.conftest import finish_test_cache
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
 
-def make_cache(path, n=20, size=8, seed=0):
+def make_cache(path, n=20, size=16, seed=0):
     """A scalogram cache in the contract format with random colour indices; returns the RGB images they stand for."""
     rng = np.random.default_rng(seed)
     colormap = image_colormap("jet", 128)
@@ -47,6 +48,7 @@ def make_cache(path, n=20, size=8, seed=0):
         f.attrs["classes"] = np.array(["ARR", "CHF", "NSR"], dtype=object)
         f.attrs["image_size"] = size
         f.attrs["frequencies"] = np.linspace(40.0, 0.5, size)
+        finish_test_cache(f, mode="jet", colors=128)
     return colormap[indices]
 
 
@@ -59,7 +61,7 @@ def test_item_is_normalised_chw(tmp_path):
     images = make_cache(tmp_path / "s.h5")
     ds = ScalogramDataset(tmp_path / "s.h5", [3, 7], [1, 2], MEAN, STD)
     x, y, row = ds[1]
-    assert x.shape == (3, 8, 8) and x.dtype == torch.float32
+    assert x.shape == (3, 16, 16) and x.dtype == torch.float32
     assert y == 2 and row == 7
     assert torch.allclose(x, expected(images, 7), atol=1e-6)
 
@@ -121,7 +123,7 @@ def test_augment_rolls_along_time_only(tmp_path):
     ds = ScalogramDataset(tmp_path / "s.h5", [4], [0], MEAN, STD, augment=True)
     x = ds[0][0]
     ref = expected(images, 4)
-    assert any(torch.allclose(x, torch.roll(ref, s, dims=2), atol=1e-6) for s in range(8))
+    assert any(torch.allclose(x, torch.roll(ref, s, dims=2), atol=1e-6) for s in range(16))
 
 
 def test_out_of_range_row_is_a_data_error(tmp_path):
@@ -132,10 +134,10 @@ def test_out_of_range_row_is_a_data_error(tmp_path):
 
 
 def test_info_and_table(tmp_path):
-    make_cache(tmp_path / "s.h5", n=12, size=8)
+    make_cache(tmp_path / "s.h5", n=12, size=16)
     info = read_scalogram_info(tmp_path / "s.h5")
-    assert (info.n_images, info.height, info.width) == (12, 8, 8)
-    assert info.classes == ("ARR", "CHF", "NSR") and info.attrs["image_size"] == 8
+    assert (info.n_images, info.height, info.width) == (12, 16, 16)
+    assert info.classes == ("ARR", "CHF", "NSR") and info.attrs["image_size"] == 16
     table = read_scalogram_table(tmp_path / "s.h5")
     assert len(table) == 12 and table["subject"].iloc[5] == "mitdb/1"
     with pytest.raises(DataError, match="does not exist"):

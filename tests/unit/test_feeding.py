@@ -16,6 +16,7 @@ import torch
 from ecgcwt.errors import DataError
 from ecgcwt.imaging import CACHE_FORMAT, ChunkReader, image_colormap
 from ecgcwt.learn.cnn2d.feeding import BatchFeeder, InMemoryImages, StreamingImages, open_image_source, roll_columns
+from tests.conftest import finish_test_cache
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -32,6 +33,7 @@ def write_cache(path, n=40, size=16, seed=0, **dataset_kwargs):
         f.create_dataset("images", data=images, **kwargs)
         f.create_dataset("colormap", data=COLORMAP)
         f.attrs["cache_format"] = CACHE_FORMAT
+        finish_test_cache(f, mode="jet", colors=128)
     return images
 
 

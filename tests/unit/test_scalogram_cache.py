@@ -211,7 +211,7 @@ def test_a_format_2_cache_is_refused_by_every_reader(store, tmp_path):
     with h5py.File(old, "a") as f:
         f.attrs["cache_format"] = 2
     msg = (
-        r"has format 2 \(built by an older ecgcwt\), this ecgcwt reads format 3; "
+        r"has format 2 \(built by an older ecgcwt\), this ecgcwt reads format 4; "
         r"delete results/scalograms/ and rerun"
     )
     for read in (read_scalogram_info, read_scalogram_attrs, read_scalogram_table, ChunkReader):

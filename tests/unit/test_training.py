@@ -29,6 +29,7 @@ from ecgcwt.learn.cnn2d.learner import (
     split_subjects,
     train_fold,
 )
+from tests.conftest import finish_test_cache
 
 CLASSES = ("ARR", "CHF", "NSR")
 BASE_CFG = {"pretrained": "none", "epochs": 2, "batch_size": 16, "lr": 1e-3, "patience": 3, "seed": 0}
@@ -71,6 +72,7 @@ def make_cache(h5_path, folds_path, size=32, subjects_per_class=4, leads=2, wind
         f.attrs["image_size"] = size
         f.attrs["wavelet"] = "morse"
         f.attrs["frequencies"] = np.linspace(40.0, 0.5, size)
+        finish_test_cache(f, mode="gray3", colors=256)
     pd.DataFrame(fold_rows).to_csv(folds_path, index=False)
 
 
@@ -420,7 +422,7 @@ def test_zeroed_images_in_the_cache_stop_the_job_before_the_first_epoch(data, tm
         fh.seek(offset)
         fh.write(b"\0" * 200)  # part of image 5's compressed chunk zeroed
     epochs = []
-    with pytest.raises(DataError, match=r"image 5 is corrupt.*forcerun scalograms"):
+    with pytest.raises(DataError, match=r"image 5 is damaged.*forcerun scalograms"):
         train_fold(
             damaged,
             data[1],

@@ -42,7 +42,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,15 @@ from ecgcwt.data import (
     preprocessing_from_attrs,
 )
 from ecgcwt.errors import EcgCwtError, RecordError
-from ecgcwt.imaging import CwtParams, FilterBank, image_colormap, scalogram_indices
+from ecgcwt.imaging import (
+    CWT_ATTRS,
+    IMAGE_SETTINGS,
+    CwtParams,
+    FilterBank,
+    image_colormap,
+    image_from_attrs,
+    scalogram_indices,
+)
 from ecgcwt.learn import (
     BatchFeeder,
     BuiltModel,
@@ -76,24 +84,9 @@ def predict_kinds() -> tuple[str, ...]:
 
 #: Keys a ``model.pt``'s ``meta`` must have.
 META_KEYS = ("backbone", "classes", "image_size", "mean", "std", "model_kwargs", "config", "scalogram_attrs")
-#: Cache attributes the images are rebuilt from.
-IMAGE_ATTRS = (
-    "wavelet",
-    "morse_gamma",
-    "morse_time_bandwidth",
-    "amor_omega0",
-    "voices_per_octave",
-    "fmin_hz",
-    "fmax_hz",
-    "freq_limits_source",
-    "boundary",
-    "image_size",
-    "image_mode",
-    "colors",
-    "log",
-    "fs",
-    "window",
-)
+#: Cache attributes the images are rebuilt from: the CWT's and the image's (written by
+#: :meth:`CwtParams.to_attrs` and :func:`ecgcwt.imaging.image_to_attrs`), the rate and the window.
+IMAGE_ATTRS = (*CWT_ATTRS, *IMAGE_SETTINGS, "fs", "window")
 
 
 class ModelFileError(EcgCwtError):
@@ -327,33 +320,28 @@ def scalogram_predictor(path: Path, saved: dict, device: str = "cpu") -> Predict
             f"{meta['backbone']!r} ({type(exc).__name__}: {first}); retrain the model"
         ) from None
     prep = meta.get("preprocessing") or preprocessing_from_attrs(attrs)
-    params = CwtParams(
-        wavelet=str(attrs["wavelet"]),
-        morse_gamma=float(attrs["morse_gamma"]),
-        morse_time_bandwidth=float(attrs["morse_time_bandwidth"]),
-        amor_omega0=float(attrs["amor_omega0"]),
-        voices_per_octave=int(attrs["voices_per_octave"]),
-        boundary=str(attrs["boundary"]),
-        freq_limits=None
-        if attrs["freq_limits_source"] == "matlab_default"
-        else (float(attrs["fmin_hz"]), float(attrs["fmax_hz"])),
-    )
-    fb = FilterBank(int(prep["window"]), float(prep["fs"]), params)
-    image: dict[str, Any] = {
-        "size": int(attrs["image_size"]),
-        "mode": str(attrs["image_mode"]),
-        "colors": int(attrs["colors"]),
-        "log": bool(attrs["log"]),
-    }
+    problem = model_numbers_problem(meta, prep)
+    if problem:
+        raise ModelFileError(f"model file {str(path)!r}: {problem}; the file was changed or damaged: {_RETRAIN}")
+    try:  # the settings the cache was built with, read back by the function that wrote them
+        params = CwtParams.from_attrs(attrs)
+        image = image_from_attrs(attrs)
+        fb = FilterBank(int(prep["window"]), float(prep["fs"]), params)
+    except (ValueError, EcgCwtError) as exc:
+        raise ModelFileError(f"model file {str(path)!r}: its scalogram settings: {exc}; {_RETRAIN}") from None
     columns = fb.image_columns(image["size"])
     # the rebuilt transform must be the training's: same frequencies, same time columns
-    same = np.allclose(
-        fb.frequencies, np.asarray(attrs.get("frequencies", fb.frequencies), dtype=np.float64), rtol=1e-9, atol=0
-    ) and np.array_equal(columns, np.asarray(attrs.get("time_columns", columns), dtype=np.int64))
+    freqs = np.asarray(attrs.get("frequencies", fb.frequencies), dtype=np.float64)
+    cols = np.asarray(attrs.get("time_columns", columns), dtype=np.int64)
+    same = (
+        freqs.shape == fb.frequencies.shape
+        and np.allclose(fb.frequencies, freqs, rtol=1e-9, atol=0)
+        and np.array_equal(columns, cols)
+    )
     if not same or [image["size"]] * 2 != list(meta["image_size"]):
         raise ModelFileError(
-            f"model file {str(path)!r}: its CWT settings do not rebuild the training's transform "
-            "(written by another version of ecgcwt?); retrain the model"
+            f"model file {str(path)!r}: its CWT settings (wavelet, fs, window, image size) do not rebuild the "
+            f"transform its images were made with; {_RETRAIN}"
         )
     return PredictModel(
         path=path,
@@ -366,6 +354,49 @@ def scalogram_predictor(path: Path, saved: dict, device: str = "cpu") -> Predict
         image=image,
         device=resolve_device(device),
     )
+
+
+_RETRAIN = "retrain the model (or copy the model.pt the train step wrote)"
+
+#: Largest window (samples) a model file may ask for: 2**18, 34 minutes at 128 Hz, four times the longest the
+#: configs use (65,536); its filter bank alone is about 0.4 GB. A larger one is a damaged or edited file.
+MAX_WINDOW = 1 << 18
+
+
+def model_numbers_problem(meta: dict, prep: dict) -> str | None:
+    """What number of a model file's metadata is out of range, or None.
+
+    The temperature divides the logits (finite and > 0, else rankings invert
+    or probabilities are NaN), the normalisation's std divides the pixels
+    (finite and > 0), the window sizes the filter bank (16..:data:`MAX_WINDOW`
+    samples) and the sampling rate must be one an ECG has
+    (:data:`ecgcwt.data.records.ECG_FS_RANGE`).
+    """
+    from ecgcwt.data import ECG_FS_RANGE
+
+    def number(v) -> float | None:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            return None
+        return x if math.isfinite(x) else None
+
+    t = number(meta.get("temperature", 1.0))
+    if t is None or t <= 0:
+        return f"temperature {meta.get('temperature')!r} must be a finite number > 0"
+    for key in ("mean", "std"):
+        values = meta.get(key)
+        ok = isinstance(values, (list, tuple)) and len(values) == 3 and all(number(v) is not None for v in values)
+        if not ok or (key == "std" and min(float(v) for v in values) <= 0):
+            return f"normalisation {key} {values!r} must be three finite numbers" + (" > 0" if key == "std" else "")
+    window = prep.get("window")
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not 16 <= window <= MAX_WINDOW:
+        return f"window {window!r} must be a whole number of samples in 16..{MAX_WINDOW}"
+    fs = number(prep.get("fs"))
+    lo, hi = ECG_FS_RANGE
+    if fs is None or not lo <= fs <= hi:
+        return f"sampling rate {prep.get('fs')!r} must be in {lo:g}..{hi:g} Hz"
+    return None
 
 
 def check_model_file(model_pt: str | os.PathLike) -> Path:

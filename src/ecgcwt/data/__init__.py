@@ -21,6 +21,8 @@ __all__, __getattr__, __dir__ = lazy_face(
         "check_record_names": ".records",
         "check_config_record_names": ".records",
         "check_subject_map": ".records",
+        "ECG_FS_RANGE": ".records",
+        "sampling_rate_problem": ".records",
         "record_files": ".records",
         "link_target": ".records",
         "fix_advice": ".records",

@@ -91,6 +91,50 @@ def check_config_record_names(records, *, error: type[Exception] = RecordError) 
             check_record_names(names, f"config data.records.{db}", error=error)
 
 
+#: Sampling rates (Hz) a record may have: ECG recorders sample at 100 Hz (PTB-XL's low rate, the lowest in
+#: common use) up to 10-20 kHz (high-resolution ECG, pacemaker spikes). Below 100 Hz the QRS complex (energy
+#: up to about 40 Hz) is not resolved and the scalograms' upper rows hold nothing a model was trained on;
+#: a rate outside this range is far more often a wrong header than an ECG.
+ECG_FS_RANGE = (100.0, 20_000.0)
+
+
+def sampling_rate_problem(fs) -> str | None:
+    """Why ``fs`` (Hz, from a record's header) is not a plausible ECG sampling rate, or None."""
+    try:
+        value = float(fs)
+    except (TypeError, ValueError):
+        return f"sampling frequency {fs!r} is not a number"
+    lo, hi = ECG_FS_RANGE
+    if not (math.isfinite(value) and lo <= value <= hi):
+        return (
+            f"sampling frequency {value:g} Hz is outside the range of ECG recordings this package reads "
+            f"({lo:g}..{hi:g} Hz); check the header's sampling frequency field"
+        )
+    return None
+
+
+def _declared_fs(hea: Path) -> float | None:
+    """The sampling frequency written in a header's record line, as written (wfdb replaces a negative or
+    malformed one by 250 Hz without a word); None where the line has no such field."""
+    try:
+        with open(hea, encoding="latin-1") as fh:
+            for line in fh:
+                text = line.split("#", 1)[0].split()
+                if text:
+                    break
+            else:
+                return None
+    except OSError:
+        return None
+    if len(text) < 3:
+        return None
+    field = text[2].split("/", 1)[0].split("(", 1)[0]  # "360", "360/12.5", "360(0)"
+    try:
+        return float(field)
+    except ValueError:
+        return float("nan")
+
+
 #: How many unknown ``data.subject_map`` keys an error names, each with its closest record names.
 _SUBJECT_MAP_SHOWN = 3
 
@@ -289,8 +333,10 @@ def open_record(
         raise UnusableRecord(
             f"cannot parse header {hea}: {str(exc) or type(exc).__name__}. The file is corrupt.", fix
         ) from exc
-    if not header.fs or header.fs <= 0:
-        raise UnusableRecord(f"header {hea} has no valid sampling frequency.", fix)
+    declared = _declared_fs(hea)
+    fs_problem = sampling_rate_problem(declared if declared is not None else header.fs)
+    if fs_problem or not header.fs or header.fs <= 0:
+        raise UnusableRecord(f"header {hea}: {fs_problem or 'no valid sampling frequency'}.", fix)
     n_sig = header.n_sig or 0
     if n_sig == 0 or not header.file_name:
         raise UnusableRecord(f"header {hea} declares no signals.", fix)

@@ -162,6 +162,21 @@ def write_model_card(path: str | os.PathLike, facts: Mapping) -> None:
     write_text(path, model_card_text(facts))
 
 
+def preprocessing_facts(attrs: Mapping) -> dict:
+    """The card's preprocessing facts of a cache's or model file's attributes, the CWT and image settings read
+    by the functions that wrote them (:meth:`ecgcwt.imaging.CwtParams.from_attrs`,
+    :func:`ecgcwt.imaging.image_from_attrs`); attributes they refuse are shown as stored."""
+    from ecgcwt.imaging import CwtParams, image_from_attrs, image_to_attrs
+
+    facts = dict(attrs)
+    try:
+        facts.update(CwtParams.from_attrs(attrs).to_attrs())
+        facts.update(image_to_attrs(image_from_attrs(attrs)))
+    except ValueError:
+        pass
+    return {k: facts[k] for k in PREPROCESSING_TEXT if k in facts}
+
+
 def card_facts_from_meta(meta: Mapping, model_file: str | None = None) -> dict:
     """Card facts from a model file's metadata (``model.pt``'s ``meta``) when no card was written beside it."""
     cfg = meta.get("config") or {}
@@ -179,6 +194,6 @@ def card_facts_from_meta(meta: Mapping, model_file: str | None = None) -> dict:
         "best_epoch": meta.get("best_epoch"),
         "ecgcwt_version": meta.get("ecgcwt_version"),
         "model_file": model_file,
-        "preprocessing": {k: attrs[k] for k in PREPROCESSING_TEXT if k in attrs},
+        "preprocessing": preprocessing_facts(attrs),
         "source": "built from the model file's metadata (no model_card.md beside it)",
     }

@@ -10,11 +10,13 @@ __all__, __getattr__, __dir__ = lazy_face(
     __name__,
     {
         # CWT engine
-        "CwtParams": ".cwt",
+        "CwtParams": ".settings",
+        "CWT_ATTRS": ".settings",
+        "transform_geometry": ".cwt",
         "FilterBank": ".cwt",
         "MorseWavelet": ".cwt",
         "AmorWavelet": ".cwt",
-        "WAVELETS": ".cwt",
+        "WAVELETS": ".settings",
         "cwt_freq_bounds": ".cwt",
         "cwt_reference": ".cwt",
         "make_scales": ".cwt",
@@ -31,6 +33,9 @@ __all__, __getattr__, __dir__ = lazy_face(
         "validate_image_config": ".image",
         # the cache's transform, rebuilt (images per batch)
         "ScalogramTransform": ".transform",
+        "IMAGE_SETTINGS": ".image",
+        "image_to_attrs": ".image",
+        "image_from_attrs": ".image",
         # cache
         "build_scalogram_cache": ".cache",
         "parse_cwt_config": ".cache",
@@ -41,6 +46,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "row_delta_encode": ".reader",
         "row_delta_decode": ".reader",
         "IndexImageWriter": ".cache",
+        "seal_cache": ".cache",
         "ChunkReader": ".reader",
         "read_colormap": ".reader",
         "OLD_RGB_CACHE": ".format",
@@ -48,6 +54,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "read_scalogram_info": ".reader",
         "read_scalogram_table": ".reader",
         "read_scalogram_attrs": ".reader",
+        "attrs_checksum": ".reader",
         "write_gallery": ".gallery",
         # the data stages in one call
         "build_data": ".pipeline",

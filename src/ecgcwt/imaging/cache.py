@@ -16,6 +16,11 @@ Layout (the contract with training; one writer, read-only readers):
 ``/colormap``
     uint8 (K, 3): the colour table (``jet(colors)`` rounded, or 256 greys for
     ``gray3``; :func:`~ecgcwt.imaging.image.image_colormap`).
+``/checksums``
+    uint32 (N,): the CRC-32 (``zlib.crc32``) of each image's chunk as stored
+    (compressed), checked by :class:`~ecgcwt.imaging.reader.ChunkReader` on
+    every read, so a damaged chunk is an error naming the file, never a
+    plausible wrong image (``benchmarks/bench_cache.py`` measures the cost).
 ``/table``
     the segment table of ``segments.h5`` (same row order as /images), copied
     with :func:`write_table_group`.
@@ -55,9 +60,16 @@ from ecgcwt.config import validate_section
 from ecgcwt.data import STR_DTYPE, iter_signal_batches, read_info, read_table, write_table_group
 from ecgcwt.errors import ConfigError, DataError
 from ecgcwt.imaging.cwt import _PER_THREAD_INTRAOP, CwtParams, FilterBank
-from ecgcwt.imaging.format import CACHE_CODECS, CACHE_FORMAT, DEFAULT_CODEC, ROW_DELTA_CODECS, ZSTD_FILTER_ID
-from ecgcwt.imaging.image import image_colormap, scalogram_indices, validate_image_config
-from ecgcwt.imaging.reader import per_thread, row_delta_encode
+from ecgcwt.imaging.format import (
+    CACHE_CODECS,
+    CACHE_FORMAT,
+    CHECKSUM_ALGORITHM,
+    DEFAULT_CODEC,
+    ROW_DELTA_CODECS,
+    ZSTD_FILTER_ID,
+)
+from ecgcwt.imaging.image import image_colormap, image_to_attrs, scalogram_indices, validate_image_config
+from ecgcwt.imaging.reader import attrs_checksum, label_problem, per_thread, row_delta_encode
 
 
 def parse_cwt_config(cwt_cfg: Mapping) -> tuple[CwtParams, dict, int]:
@@ -106,6 +118,12 @@ def build_scalogram_cache(
         raise DataError(f"segment store {segments_h5} does not exist; run the segment step first")
     info = read_info(segments_h5)
     table = read_table(segments_h5)
+    problem = label_problem(table, info.classes)
+    if problem:
+        raise DataError(
+            f"segment store {str(segments_h5)!r} is inconsistent: {problem}; rebuild it with "
+            "`snakemake --forcerun segment`"
+        )
     if info.n_segments == 0:
         raise DataError(f"segment store {segments_h5} holds no segments; nothing to transform")
 
@@ -133,6 +151,8 @@ def build_scalogram_cache(
                 build = _build_on_cpu_workers if fb.device.type == "cpu" and _PER_THREAD_INTRAOP else _build_on_device
                 with writer:
                     build(batches, fb, columns, to_indices, writer, workers, info.n_segments, progress)
+                # last: any attribute changed after the build no longer matches it (checked by every reader)
+                f.attrs["attrs_checksum"] = attrs_checksum(f.attrs)
     finally:
         torch.set_num_threads(previous_threads)
     return out_h5
@@ -251,6 +271,9 @@ class IndexImageWriter:
             raise ConfigError(f"codec {codec!r}: row deltas are written with deflate or Zstandard only")
         self._workers = max(1, int(workers))
         self._pool = ThreadPoolExecutor(self._workers) if self._compress is not None else None
+        self._file = f
+        # CRC-32 of each image's stored chunk, written as /checksums when every image is written
+        self.checksums = np.zeros(shape[0], dtype=np.uint32)
 
     def write(self, rows, indices: np.ndarray) -> None:
         """Index images ``indices`` (len(rows), size, size) into rows ``rows``."""
@@ -280,13 +303,25 @@ class IndexImageWriter:
         """Rows ``rows`` from :meth:`encode`'s payloads (call from one thread at a time)."""
         for r, payload in zip(rows, payloads):
             if self._compress is None:
-                self.images[int(r)] = payload
+                self.images[int(r)] = payload  # its checksum is taken from the stored chunk in finish()
             else:
                 self.images.id.write_direct_chunk((int(r), 0, 0), payload)
+                self.checksums[int(r)] = zlib.crc32(payload)
 
     def _encode(self, img: np.ndarray) -> bytes:
         img = np.ascontiguousarray(img, dtype=np.uint8)
         return self._compress((row_delta_encode(img) if self._row_delta else img).tobytes())
+
+    def finish(self) -> None:
+        """Write ``/checksums`` (call once every image is written): the CRC-32 of each stored chunk.
+
+        Chunks HDF5's own filters compressed are read back as stored for theirs.
+        """
+        if self._compress is None:
+            for r in range(self.images.shape[0]):
+                self.checksums[r] = zlib.crc32(self.images.id.read_direct_chunk((r, 0, 0))[1])
+        ds = self._file.create_dataset("checksums", data=self.checksums)
+        ds.attrs["algorithm"] = CHECKSUM_ALGORITHM
 
     def close(self) -> None:
         if self._pool is not None:
@@ -296,8 +331,22 @@ class IndexImageWriter:
     def __enter__(self) -> "IndexImageWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self.close()
+        if exc_type is None:
+            self.finish()
+
+
+def seal_cache(f: h5py.File) -> None:
+    """Write ``/checksums`` (CRC-32 of every ``/images`` chunk as stored) and ``attrs_checksum``: the last step of
+    :func:`build_scalogram_cache`, for a cache assembled by other code (a test, a conversion tool) in ``f``."""
+    images = f["images"]
+    per = images.chunks[0]  # a row's checksum is its chunk's
+    sums = np.array([zlib.crc32(images.id.read_direct_chunk((r - r % per, 0, 0))[1]) for r in range(images.shape[0])])
+    if "checksums" in f:
+        del f["checksums"]
+    f.create_dataset("checksums", data=sums.astype(np.uint32)).attrs["algorithm"] = CHECKSUM_ALGORITHM
+    f.attrs["attrs_checksum"] = attrs_checksum(f.attrs)
 
 
 def _zstd_compressor(level: int) -> Callable[[bytes], bytes]:
@@ -325,19 +374,8 @@ def _create_zstd_dataset(f: h5py.File, name: str, shape, chunks, level: int) -> 
 
 def _write_attrs(f: h5py.File, fb: FilterBank, params: CwtParams, image: dict, info, columns: np.ndarray) -> None:
     a = f.attrs
-    a["wavelet"] = params.wavelet
-    a["morse_gamma"] = float(params.morse_gamma)
-    a["morse_time_bandwidth"] = float(params.morse_time_bandwidth)
-    a["amor_omega0"] = float(params.amor_omega0)
-    a["voices_per_octave"] = int(params.voices_per_octave)
-    a["fmin_hz"] = float(fb.fmin_hz)
-    a["fmax_hz"] = float(fb.fmax_hz)
-    a["freq_limits_source"] = "matlab_default" if params.freq_limits is None else "config"
-    a["boundary"] = params.boundary
-    a["image_size"] = int(image["size"])
-    a["image_mode"] = str(image["mode"])
-    a["colors"] = int(image["colors"])
-    a["log"] = bool(image["log"])
+    for k, v in {**params.to_attrs(fb), **image_to_attrs(image)}.items():
+        a[k] = v
     a["frequencies"] = np.asarray(fb.frequencies, dtype=np.float64)
     a["time_columns"] = np.asarray(columns, dtype=np.int64)
     a["n_fft"] = int(fb.n_fft)

@@ -106,90 +106,21 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 from scipy import integrate, optimize
 
-from ecgcwt.config import schema_range
 from ecgcwt.errors import ConfigError, DataError
-
-WAVELETS = ("morse", "amor")
-BOUNDARIES = ("reflect", "periodic", "zero")
+from ecgcwt.imaging.settings import BOUNDARIES, CWT_ATTRS, WAVELETS, CwtParams  # noqa: F401 (the transform's face)
 
 #: MATLAB's defaults for the frequency bounds: the finest wavelet falls to
 #: ``cutoff`` percent of its peak at Nyquist; ``n_std`` time standard deviations
 #: of the coarsest wavelet span the signal.
 MATLAB_CUTOFF_PERCENT = 50.0
 MATLAB_N_STD = 2.0
-
-
-# --------------------------------------------------------------------------- parameters
-
-
-@dataclass(frozen=True)
-class CwtParams:
-    """Every parameter of the transform (the ``cwt:`` section of config.yaml, minus the image)."""
-
-    wavelet: str = "morse"
-    morse_gamma: float = 3.0
-    morse_time_bandwidth: float = 60.0
-    amor_omega0: float = 6.0
-    voices_per_octave: int = 12
-    freq_limits: tuple[float, float] | None = None
-    boundary: str = "reflect"
-
-    def __post_init__(self) -> None:
-        if self.wavelet not in WAVELETS:
-            raise ConfigError(f"cwt.wavelet must be one of {WAVELETS}, got {self.wavelet!r}")
-        if self.boundary not in BOUNDARIES:
-            raise ConfigError(f"cwt.boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
-        # bounds from the schema: the config check and this one accept the same values
-        lo, hi = schema_range("cwt.voices_per_octave")
-        if not (isinstance(self.voices_per_octave, (int, np.integer)) and lo <= self.voices_per_octave <= hi):
-            raise ConfigError(f"cwt.voices_per_octave must be an integer in {lo}..{hi}, got {self.voices_per_octave!r}")
-        g, p2 = float(self.morse_gamma), float(self.morse_time_bandwidth)
-        g_min = schema_range("cwt.morse_gamma")[0]
-        if not (math.isfinite(g) and g >= g_min):
-            raise ConfigError(f"cwt.morse_gamma must be >= {g_min}, got {self.morse_gamma!r}")
-        if not (math.isfinite(p2) and p2 >= g):
-            raise ConfigError(
-                "cwt.morse_time_bandwidth (P^2 = beta * gamma) must be >= cwt.morse_gamma "
-                f"(beta >= 1), got {self.morse_time_bandwidth!r} with gamma {self.morse_gamma!r}"
-            )
-        w_min = schema_range("cwt.amor_omega0")[0]
-        if not (math.isfinite(float(self.amor_omega0)) and float(self.amor_omega0) >= w_min):
-            raise ConfigError(
-                f"cwt.amor_omega0 must be >= {w_min} (below that the Morlet is not analytic), got {self.amor_omega0!r}"
-            )
-        if self.freq_limits is not None:
-            fl = tuple(self.freq_limits)
-            if len(fl) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in fl):
-                raise ConfigError(f"cwt.freq_limits must be null or [fmin_hz, fmax_hz], got {self.freq_limits!r}")
-            if not 0 < fl[0] < fl[1]:
-                raise ConfigError(f"cwt.freq_limits must satisfy 0 < fmin < fmax, got {list(self.freq_limits)}")
-            object.__setattr__(self, "freq_limits", (float(fl[0]), float(fl[1])))
-
-    @classmethod
-    def from_config(cls, cfg: Mapping) -> "CwtParams":
-        """Build from the ``cwt:`` mapping of config.yaml (extra keys such as ``image`` are ignored)."""
-        known = {f: cfg[f] for f in cls.__dataclass_fields__ if f in cfg}
-        fl = known.get("freq_limits")
-        if fl is not None:
-            if not isinstance(fl, (list, tuple)):
-                raise ConfigError(f"cwt.freq_limits must be null or [fmin_hz, fmax_hz], got {fl!r}")
-            known["freq_limits"] = tuple(fl)
-        return cls(**known)
-
-    def make_wavelet(self) -> "Wavelet":
-        if self.wavelet == "morse":
-            return MorseWavelet(self.morse_gamma, self.morse_time_bandwidth)
-        return AmorWavelet(self.amor_omega0)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- wavelets
@@ -375,6 +306,44 @@ def _extension_index(n: int, L: int, boundary: str) -> tuple[np.ndarray, int]:
 # --------------------------------------------------------------------------- the filter bank
 
 
+def _default_scales(signal_length: int, fs: float, params: CwtParams) -> tuple[np.ndarray, float, float]:
+    """The scales of :class:`FilterBank` without ``scales`` given, and the frequency limits (Hz) they span."""
+    wavelet = params.make_wavelet()
+    if params.freq_limits is None:
+        fmin, fmax = cwt_freq_bounds(signal_length, fs, wavelet, voices_per_octave=params.voices_per_octave)
+    else:
+        fmin, fmax = params.freq_limits
+        if fmax > fs / 2 * (1 + 1e-12):
+            raise ConfigError(
+                f"cwt.freq_limits: fmax {fmax} Hz is above the Nyquist frequency {fs / 2} Hz (fs = {fs} Hz); lower it"
+            )
+    to_scale = lambda f: fs * wavelet.omega_peak / (2 * math.pi * f)
+    return make_scales(to_scale(fmax), to_scale(fmin), params.voices_per_octave), float(fmin), float(fmax)
+
+
+def _image_columns(n: int, n_fft: int, width: int) -> np.ndarray:
+    d = max([d for d in range(1, max(1, n // max(1, width)) + 1) if n_fft % d == 0] or [1])
+    t = n // d
+    t0 = (n - 1 - d * (t - 1)) // 2
+    return t0 + d * np.arange(t)
+
+
+def transform_geometry(signal_length: int, fs: float, params: CwtParams, width: int) -> dict:
+    """What a :class:`FilterBank` of these settings gives an image ``width`` px wide, without building its
+    responses (milliseconds, not seconds for long windows): ``frequencies`` (Hz, image row order),
+    ``fmin_hz``, ``fmax_hz``, ``time_columns`` and ``n_fft``. A cache's or model file's attributes are
+    checked against it."""
+    scales, fmin, fmax = _default_scales(int(signal_length), float(fs), params)
+    n_fft = fft_length(int(signal_length), params.boundary)
+    return {
+        "frequencies": fs * params.make_wavelet().omega_peak / (2 * math.pi * scales),
+        "fmin_hz": fmin,
+        "fmax_hz": fmax,
+        "time_columns": _image_columns(int(signal_length), n_fft, width),
+        "n_fft": n_fft,
+    }
+
+
 class FilterBank:
     """A CWT filter bank for one signal length / sampling rate / parameter set.
 
@@ -401,24 +370,13 @@ class FilterBank:
             raise ConfigError(f"sampling rate fs must be > 0 Hz, got {fs!r}")
         self.device = torch.device(device)
         self.wavelet = self.params.make_wavelet()
-        nv = self.params.voices_per_octave
         to_scale = lambda f: self.fs * self.wavelet.omega_peak / (2 * math.pi * f)
         if scales is not None:
             self.scales = np.sort(np.asarray(scales, dtype=np.float64))
             self.fmin_hz = float(to_scale(self.scales[-1]))
             self.fmax_hz = float(to_scale(self.scales[0]))
         else:
-            if self.params.freq_limits is None:
-                fmin, fmax = cwt_freq_bounds(self.signal_length, self.fs, self.wavelet, voices_per_octave=nv)
-            else:
-                fmin, fmax = self.params.freq_limits
-                if fmax > self.fs / 2 * (1 + 1e-12):
-                    raise ConfigError(
-                        f"cwt.freq_limits: fmax {fmax} Hz is above the Nyquist frequency {self.fs / 2} Hz "
-                        f"(fs = {self.fs} Hz); lower it"
-                    )
-            self.fmin_hz, self.fmax_hz = float(fmin), float(fmax)
-            self.scales = make_scales(to_scale(fmax), to_scale(fmin), nv)
+            self.scales, self.fmin_hz, self.fmax_hz = _default_scales(self.signal_length, self.fs, self.params)
         #: centre frequencies in Hz, high to low (image row order)
         self.frequencies = self.fs * self.wavelet.omega_peak / (2 * math.pi * self.scales)
         self.n_fft = fft_length(self.signal_length, self.params.boundary)
@@ -444,11 +402,7 @@ class FilterBank:
         ``width <= T < 2 width`` for power-of-two-like L; the grid is centred.
         Short signals (N < 2 * width) get every column.
         """
-        n, L = self.signal_length, self.n_fft
-        d = max([d for d in range(1, max(1, n // max(1, width)) + 1) if L % d == 0] or [1])
-        t = n // d
-        t0 = (n - 1 - d * (t - 1)) // 2
-        return t0 + d * np.arange(t)
+        return _image_columns(self.signal_length, self.n_fft, width)
 
     def cone_of_influence(self, n_sigma: float = 2.0) -> np.ndarray:
         """Edge margin (samples) per scale: coefficients closer than this to either end are edge-affected.

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -90,6 +91,39 @@ def validate_image_config(size: int, mode: str, colors: int, log: bool) -> None:
         raise ConfigError(f"cwt.image.colors must be an integer in {lo}..{hi}, got {colors!r}")
     if not isinstance(log, (bool, np.bool_)):
         raise ConfigError(f"cwt.image.log must be true or false, got {log!r}")
+
+
+#: The attributes :func:`image_to_attrs` writes and :func:`image_from_attrs` reads (cache and model file).
+IMAGE_SETTINGS = ("image_size", "image_mode", "colors", "log")
+
+
+def image_to_attrs(image: Mapping) -> dict:
+    """The ``cwt.image`` settings (size, mode, colors, log) as cache / model-file attributes."""
+    return {
+        "image_size": int(image["size"]),
+        "image_mode": str(image["mode"]),
+        "colors": int(image["colors"]),
+        "log": bool(image["log"]),
+    }
+
+
+def image_from_attrs(attrs: Mapping) -> dict:
+    """The image settings :func:`image_to_attrs` wrote, checked; ValueError naming the attribute otherwise."""
+    missing = [k for k in IMAGE_SETTINGS if k not in attrs]
+    if missing:
+        raise ValueError(f"lacks the image setting(s) {', '.join(missing)}")
+    mode = attrs["image_mode"]
+    image = {
+        "size": attrs["image_size"].item() if isinstance(attrs["image_size"], np.generic) else attrs["image_size"],
+        "mode": mode.decode("utf-8") if isinstance(mode, bytes) else str(mode),
+        "colors": attrs["colors"].item() if isinstance(attrs["colors"], np.generic) else attrs["colors"],
+        "log": bool(attrs["log"]) if isinstance(attrs["log"], (bool, np.bool_)) else attrs["log"],
+    }
+    try:
+        validate_image_config(image["size"], image["mode"], image["colors"], image["log"])
+    except ConfigError as exc:
+        raise ValueError(str(exc).replace("cwt.image.size", "image_size").replace("cwt.image.", "")) from None
+    return image
 
 
 def rescale_per_image(mag: torch.Tensor, *, log: bool = False) -> torch.Tensor:

@@ -24,6 +24,7 @@ images per chunk) is read image by image with ``read_direct``; slower, never wro
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import zlib
@@ -74,6 +75,49 @@ def check_cache_format(path: str | os.PathLike, f: h5py.File) -> None:
     cmap = f["colormap"] if "colormap" in f else None
     if cmap is None or cmap.ndim != 2 or cmap.shape[1] != 3 or cmap.dtype != np.uint8 or not 1 <= cmap.shape[0] <= 256:
         raise DataError(f"{str(path)!r}: /colormap must be a uint8 (colors, 3) table; {_REBUILD}")
+    problem = _parts_problem(f)
+    if problem:
+        raise DataError(f"scalogram cache {str(path)!r} is inconsistent: {problem}; {_REBUILD}")
+
+
+def attrs_checksum(attrs) -> int:
+    """CRC-32 of every root attribute but itself (names and values, in name order).
+
+    The cache stores it as ``attrs_checksum`` when it is built; an attribute
+    edited or damaged afterwards (``fs``, ``wavelet``, ``classes``...) no longer
+    matches, and the cache is refused before its settings reach a model file.
+    """
+    items = {k: _plain(v) for k, v in attrs.items() if k != "attrs_checksum"}
+    return zlib.crc32(json.dumps(items, sort_keys=True, default=str).encode("utf-8"))
+
+
+def _parts_problem(f: h5py.File) -> str | None:
+    """What in a cache of this format contradicts the rest (its attributes, images, colour table, checksums)."""
+    from ecgcwt.imaging.image import image_colormap, image_from_attrs
+
+    n, h, w = f["images"].shape
+    sums = f["checksums"] if "checksums" in f else None
+    if sums is None or sums.shape != (n,) or sums.dtype != np.uint32:
+        found = "none" if sums is None else f"{sums.dtype} {sums.shape}"
+        return f"/checksums must be uint32 ({n},), one per image, found {found}"
+    stored = f.attrs.get("attrs_checksum")
+    if stored is None or int(stored) != attrs_checksum(f.attrs):
+        return "its attributes were changed after it was built (attrs_checksum does not match them)"
+    try:
+        image = image_from_attrs(f.attrs)
+    except ValueError as exc:
+        return f"its image attributes: {exc}"
+    if image["size"] != h or image["size"] != w:
+        return f"image_size is {image['size']} but /images holds {h} x {w} images"
+    if not np.array_equal(f["colormap"][:], image_colormap(image["mode"], image["colors"])):
+        return (
+            f"/colormap is not the colour table its image_mode {image['mode']!r} and colors {image['colors']} give "
+            "(training and predict colour images with that table)"
+        )
+    classes = [decode_str(c) for c in f.attrs.get("classes", [])]
+    if not classes or len(set(classes)) != len(classes):
+        return f"its classes attribute {classes} must list distinct class names"
+    return None
 
 
 def read_colormap(path: str | os.PathLike) -> np.ndarray:
@@ -149,9 +193,16 @@ class ChunkReader:
     ``threads`` decompress chunks in parallel (1: inline, no pool). The file is
     opened read-only here and closed by :meth:`close` (or ``with``). One
     reader belongs to one process; it is not shared across ``fork``.
+
+    Opening checks the cache's parts against each other (:func:`check_cache_format`);
+    every read checks each chunk's CRC-32 against ``/checksums`` and, for a
+    table of fewer than 256 colours, that every index is below ``colors``:
+    a damaged image is a :class:`DataError` naming the file, the image and the
+    command that rebuilds the cache. ``verify=False`` skips the per-read
+    checks (for ``benchmarks/bench_cache.py``, which measures their cost).
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int = 1, *, verify: bool = True) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"scalogram cache {str(self.path)!r} does not exist; run the scalograms step first")
@@ -165,7 +216,15 @@ class ChunkReader:
         except DataError:
             self._file.close()
             raise
-        self.colormap = self._file["colormap"][:]
+        from ecgcwt.imaging.image import image_colormap, image_from_attrs
+
+        # the table of the cache's image settings (equal to its /colormap, checked above): the one predict uses
+        image = image_from_attrs(self._file.attrs)
+        self.colormap = image_colormap(image["mode"], image["colors"])
+        self.verify = bool(verify)
+        self._checksums = self._file["checksums"][:]
+        # an index at or past the table's length would be an IndexError far from here, or a wrong colour
+        self._colors = len(self.colormap) if len(self.colormap) < 256 else None
         codec = self._file.attrs.get("codec")
         # stored as row deltas (format 3's rowdelta codecs): decoded after decompression
         self.row_delta = codec is not None and decode_str(codec) in ROW_DELTA_CODECS
@@ -209,9 +268,13 @@ class ChunkReader:
             raise DataError(f"{str(self.path)!r}: image row {bad} requested, the cache has {self.n_images}")
         if not self.raw_chunks:
             for i, r in enumerate(rows):
+                if self.verify:  # the checksum of the chunk holding the row
+                    self._check_sum(int(r), self._read_chunk(int(r) - int(r) % self._images.chunks[0])[1])
                 self._images.read_direct(out, np.s_[int(r) : int(r) + 1], np.s_[i : i + 1])
                 if self.row_delta:
                     row_delta_decode(out[i].copy(), out=out[i])
+                if self.verify:
+                    self._check_indices(int(r), out[i])
             return out
         chunks = [self._read_chunk(int(r)) for r in rows]  # h5py holds its lock here; cheap
         flat = out.reshape(len(rows), -1)
@@ -237,7 +300,23 @@ class ChunkReader:
         for job in jobs:
             self._decode(*job)
 
+    def _check_sum(self, row: int, data: bytes) -> None:
+        if zlib.crc32(data) != int(self._checksums[row]):
+            raise DataError(
+                f"{str(self.path)!r}: image {row} is damaged (its bytes do not match the checksum stored when the "
+                f"cache was built); {_REBUILD}"
+            )
+
+    def _check_indices(self, row: int, image: np.ndarray) -> None:
+        if self._colors is not None and int(image.max()) >= self._colors:
+            raise DataError(
+                f"{str(self.path)!r}: image {row} holds colour index {int(image.max())}, the colour table has "
+                f"{self._colors} colours; the file is damaged: {_REBUILD}"
+            )
+
     def _decode(self, dest: np.ndarray, row, filter_mask: int, data: bytes) -> None:
+        if self.verify:
+            self._check_sum(int(row), data)
         try:
             # the compressor's bit set in filter_mask: HDF5 stored this chunk uncompressed
             raw = data if filter_mask & self._compressor_bit else self._decompress(data)
@@ -253,6 +332,8 @@ class ChunkReader:
             )
         else:
             dest[:] = np.frombuffer(raw, dtype=np.uint8)
+        if self.verify:
+            self._check_indices(int(row), dest)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -303,13 +384,34 @@ def read_scalogram_table(path: str | os.PathLike) -> pd.DataFrame:
         try:
             table = table_from_group(f["table"])
             n = f["images"].shape[0]
+            classes = [decode_str(c) for c in f.attrs.get("classes", [])]
         except (OSError, KeyError, ValueError) as exc:
             raise DataError(
                 f"cannot read the segment table of {str(path)!r} ({exc}); the file is damaged: {_REBUILD}"
             ) from exc
     if len(table) != n:
-        raise DataError(f"{str(path)!r}: table has {len(table)} rows but /images has {n}")
+        raise DataError(f"{str(path)!r}: table has {len(table)} rows but /images has {n}; {_REBUILD}")
+    problem = label_problem(table, classes)
+    if problem:
+        raise DataError(f"scalogram cache {str(path)!r} is inconsistent: {problem}; {_REBUILD}")
     return table
+
+
+def label_problem(table: pd.DataFrame, classes: Sequence[str]) -> str | None:
+    """Where a segment table's ``label_index`` is not the position of its ``label`` in ``classes``, or None."""
+    position = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(table["label"]) - set(position))
+    if unknown:
+        return f"/table/label holds {unknown}, not in the classes attribute {list(classes)}"
+    want = table["label"].map(position).to_numpy()
+    bad = np.flatnonzero(want != table["label_index"].to_numpy())
+    if len(bad):
+        i = int(bad[0])
+        return (
+            f"/table/label_index disagrees with /table/label in {len(bad)} row(s) (row {i}: label "
+            f"{table['label'].iloc[i]!r}, label_index {int(table['label_index'].iloc[i])}, classes {list(classes)})"
+        )
+    return None
 
 
 def _open_cache(path: str | os.PathLike) -> h5py.File:
