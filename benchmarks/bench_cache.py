@@ -39,9 +39,17 @@ could gain (each decodes back to the index image; checked):
     default codec's bytes, which the cache writer and reader compress and
     decompress themselves in threads (raw chunks), here through the filter.
 
+``checksum_verification``
+    the streaming read (shuffled batches of 32, ``threads`` decoding) of a
+    default-codec cache with the reader's per-read checks (each chunk's CRC-32
+    against ``/checksums``, every index below the colour table's length) and
+    without (``ChunkReader(verify=False)``), in ``--verify-rounds`` interleaved
+    rounds in one run: both rates and the median of the paired ratios
+    (target: at least 0.95).
+
 Each rate is the median of ``--rounds`` rounds. Prints one JSON object.
 
-    python benchmarks/bench_cache.py [--subjects 17] [--rounds 3] [--threads 2] [--only NAME,...]
+    python benchmarks/bench_cache.py [--subjects 17] [--rounds 3] [--threads 2] [--only NAME,...] [--verify-rounds 8]
 """
 
 from __future__ import annotations
@@ -106,10 +114,46 @@ def _write_cache(path: Path, indices: np.ndarray, colormap: np.ndarray, codec: s
         with IndexImageWriter(f, n, SIZE, colormap, codec=codec, workers=threads) as w:
             for i in range(0, n, WRITE_BATCH):
                 w.write(np.arange(i, min(n, i + WRITE_BATCH)), indices[i : i + WRITE_BATCH])
+        _cache_attrs(f, colormap)
     elapsed = time.perf_counter() - t0
     with h5py.File(path, "r") as f:
         stored = f["images"].id.get_storage_size()
     return n / elapsed, stored
+
+
+def _cache_attrs(f, colormap: np.ndarray) -> None:
+    """The attributes a reader checks (image settings of the pipeline's jet table, classes, their checksum)."""
+    from ecgcwt.imaging import attrs_checksum, image_to_attrs
+
+    f.attrs.update(image_to_attrs({"size": SIZE, "mode": "jet", "colors": len(colormap), "log": False}))
+    f.attrs["classes"] = np.array(["ARR", "CHF", "NSR"], dtype=object)
+    f.attrs["attrs_checksum"] = attrs_checksum(f.attrs)
+
+
+def _verification_rates(path: Path, n: int, threads: int, rounds: int) -> dict:
+    """The streaming read (shuffled batches of 32, ``threads`` decoding) with and without the per-read checks
+    (CRC-32 of each chunk, indices below the table's length), in interleaved rounds on the same file."""
+    from ecgcwt.imaging import ChunkReader
+
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for k in range(rounds):
+        order = np.random.default_rng(k).permutation(n)
+        for verify in (k % 2 == 0, k % 2 == 1):  # alternate which goes first
+            with ChunkReader(path, threads=threads, verify=verify) as reader:
+                out = np.empty((READ_BATCH, *reader.image_shape), dtype=np.uint8)
+                t0 = time.perf_counter()
+                for i in range(0, n - READ_BATCH + 1, READ_BATCH):
+                    reader.read(order[i : i + READ_BATCH], out=out)
+                rates[verify].append((n // READ_BATCH) * READ_BATCH / (time.perf_counter() - t0))
+    ratios = [a / b for a, b in zip(rates[True], rates[False])]
+    return {
+        "stream_img_s_verified": round(statistics.median(rates[True])),
+        "stream_img_s_unverified": round(statistics.median(rates[False])),
+        "ratio_verified_over_unverified": round(statistics.median(ratios), 3),
+        "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
+        "rounds": rounds,
+        "target": ">= 0.95 (checks cost at most 5% of the streaming rate)",
+    }
 
 
 def _write_rgb_cache(path: Path, rgb: np.ndarray, threads: int):
@@ -290,6 +334,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--rounds", type=int, default=3, help="rounds per codec; rates are medians")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--only", default=None, help="comma-separated candidates to measure (default: all)")
+    ap.add_argument(
+        "--verify-rounds", type=int, default=8, help="interleaved rounds of the streaming read with/without checks"
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -360,6 +407,10 @@ def main(argv=None) -> dict:
         for name, (write, read) in candidates.items():
             if only is None or name in only or name == "rgb_gzip_1":
                 measure(name, write, read)
+        # the reader's per-read integrity checks, on the default codec's cache
+        verified = work / "verify.h5"
+        _write_cache(verified, indices, colormap, DEFAULT_CODEC, args.threads)
+        verification = _verification_rates(verified, n, args.threads, args.verify_rounds)
     before = results["rgb_gzip_1"]["kb_per_image"]
     out = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
@@ -371,6 +422,7 @@ def main(argv=None) -> dict:
         "default_codec": DEFAULT_CODEC,
         "codecs": results,
         "size_vs_rgb_gzip_1": {c: round(r["kb_per_image"] / before, 3) for c, r in results.items()},
+        "checksum_verification": {"codec": DEFAULT_CODEC, **verification},
     }
     print(json.dumps(out, indent=1))
     return out
