@@ -279,6 +279,8 @@ def _output_problem(path: str, *, folder: bool) -> str | None:
 
 
 def _predict(args) -> int:
+    from pathlib import Path
+
     import torch
 
     from ecgcwt.apply import ModelFileError, format_row, load_predict_model, predict_records
@@ -316,14 +318,26 @@ def _predict(args) -> int:
         if warning:
             print(terminal_safe(f"ecgcwt predict: warning: {warning}"), file=sys.stderr, flush=True)
 
+    from ecgcwt.apply import explain_file_names
+
+    # two records of the same name from different folders get different figure names
+    figure_names = explain_file_names(args.records) if args.explain else {}
+
     def show(row: dict) -> None:
         print(terminal_safe(format_row(row, model.classes)), flush=True)
         if args.explain:  # the record was readable: its windows are cut again for the maps
             from ecgcwt.apply import explain_record
 
-            explain_record(
-                model, row["record"], args.explain, max_windows=args.max_windows, max_duration_s=args.max_duration_s
+            png = explain_record(
+                model,
+                row["record"],
+                args.explain,
+                max_windows=args.max_windows,
+                max_duration_s=args.max_duration_s,
+                file_name=figure_names.get(str(row["record"])),
             )
+            if png.name != f"{Path(str(row['record'])).name}.png":
+                print(terminal_safe(f"ecgcwt predict: {row['record']}: Grad-CAM figure {png}"), file=sys.stderr)
 
     table, errors = predict_records(
         model,

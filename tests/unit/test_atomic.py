@@ -144,6 +144,7 @@ rng = np.random.default_rng(0)
 table = pd.DataFrame({c: [str(i) for i in range(n)] for c in TABLE_COLUMNS})
 for c in ("segment", "lead", "start", "label_index"):
     table[c] = np.arange(n) % 2
+table["label"] = np.array(["A", "B"])[np.arange(n) % 2]
 try:
     if which == "segments":
         write_segment_store(f"{d}/segments.h5", rng.normal(size=(n, 256)), table, fs=128, window=256, hop=256,

@@ -102,11 +102,12 @@ def _replace(f, name, data):
     f.create_dataset(name, data=data)
 
 
+NOT_THE_TABLE = "/colormap is not the colour table its image_mode 'jet' and colors 128 give"
 EDITS = {
     # the colour table: black images, reversed (training and predict would colour differently), cut short
-    "colormap zeros": (lambda f: _replace(f, "colormap", np.zeros((128, 3), np.uint8)), "/colormap is not the colour"),
-    "colormap reversed": (lambda f: _replace(f, "colormap", f["colormap"][()][::-1].copy()), "/colormap is not the colour"),
-    "colormap of 4": (lambda f: _replace(f, "colormap", f["colormap"][:4].copy()), "/colormap is not the colour"),
+    "colormap zeros": (lambda f: _replace(f, "colormap", np.zeros((128, 3), np.uint8)), NOT_THE_TABLE),
+    "colormap reversed": (lambda f: _replace(f, "colormap", f["colormap"][()][::-1].copy()), NOT_THE_TABLE),
+    "colormap of 4": (lambda f: _replace(f, "colormap", f["colormap"][:4].copy()), NOT_THE_TABLE),
     # settings that contradict the images (they would be copied into model.pt)
     "image_size": (lambda f: f.attrs.__setitem__("image_size", 64), "attributes were changed after it was built"),
     "fs": (lambda f: f.attrs.__setitem__("fs", 360.0), "attributes were changed after it was built"),

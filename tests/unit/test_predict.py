@@ -638,3 +638,109 @@ def test_csv_cells_that_would_be_spreadsheet_formulas_are_escaped(trained, tmp_p
         cells = [c for line in fh for c in line.rstrip("\n").split(",")]
     assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not c[1:2].isdigit())]
     assert (df.select_dtypes("number") >= 0).all().all()  # numbers are left alone
+
+
+# --------------------------------------------------------------------------- numbers in model files and headers
+
+
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("temperature", -1.0, "temperature -1.0 must be a finite number > 0"),
+        ("temperature", 0.0, "temperature 0.0 must be a finite number > 0"),
+        ("temperature", float("nan"), "temperature nan must be a finite number > 0"),
+        ("std", [0.229, 0.0, 0.225], "normalisation std [0.229, 0.0, 0.225] must be three finite numbers > 0"),
+        ("mean", [0.4, float("inf"), 0.4], "normalisation mean"),
+        ("window", 10**9, "window 1000000000 must be a whole number of samples in 16..262144"),
+        ("fs", 1.0, "sampling rate 1.0 must be in 100..20000 Hz"),
+    ],
+)
+def test_out_of_range_numbers_in_a_model_file_are_refused(trained, tmp_path, key, value, words):
+    saved = torch.load(trained["model"], weights_only=True)
+    if key in ("window", "fs"):
+        saved["meta"]["preprocessing"][key] = value
+    else:
+        saved["meta"][key] = value
+    bad = tmp_path / "model.pt"
+    torch.save(saved, bad)
+    r = run_cli("--model", bad, trained["root"] / "mitdb" / "100")
+    assert r.returncode == 2 and r.stdout == "", r.stdout
+    assert f"model file {str(bad)!r}: {words}" in r.stderr and "retrain the model" in r.stderr, r.stderr
+
+
+def test_a_model_file_whose_scalogram_settings_contradict_its_images_is_refused(trained, tmp_path):
+    for key, value in (("wavelet", "amor"), ("image_size", 64), ("fs", 360.0), ("voices_per_octave", 10**6)):
+        saved = torch.load(trained["model"], weights_only=True)
+        saved["meta"]["scalogram_attrs"][key] = value
+        bad = tmp_path / f"{key}.pt"
+        torch.save(saved, bad)
+        with pytest.raises(ModelFileError) as err:
+            load_predict_model(bad)
+        assert str(bad) in str(err.value) and "retrain the model" in str(err.value), (key, err.value)
+
+
+def _retimed(src_base: Path, out_dir: Path, fs_field: str) -> Path:
+    """A copy of a record whose header declares the sampling frequency ``fs_field`` (samples untouched)."""
+    name = src_base.name
+    lines = (src_base.parent / f"{name}.hea").read_text().splitlines()
+    first = lines[0].split()
+    first[2] = fs_field
+    (out_dir / f"{name}.hea").write_text("\n".join([" ".join(first), *lines[1:]]) + "\n")
+    shutil.copy(src_base.parent / f"{name}.dat", out_dir / f"{name}.dat")
+    return out_dir / name
+
+
+@pytest.mark.parametrize("fs_field, words", [("50", "50 Hz"), ("1", "1 Hz"), ("-360", "-360 Hz"), ("25000", "25000")])
+def test_records_at_implausible_sampling_rates_are_refused_naming_the_header(trained, tmp_path, fs_field, words):
+    rec = _retimed(trained["root"] / "mitdb" / "100", tmp_path, fs_field)
+    r = run_cli("--model", trained["model"], rec, trained["root"] / "mitdb" / "101", "--max-windows", "1")
+    assert r.returncode == 1
+    assert f"{rec}.hea" in r.stderr and f"sampling frequency {words}" in r.stderr and "100..20000 Hz" in r.stderr
+    assert len(r.stdout.strip().splitlines()) == 1  # the other record is still classified
+
+
+# --------------------------------------------------------------------------- outputs credited to the right model
+
+
+def test_explain_figures_of_records_with_the_same_name_do_not_overwrite_each_other(trained, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, src in ((a, "100"), (b, "103")):
+        folder.mkdir()
+        write_copy(trained["root"] / "mitdb" / src, folder, "rec", seconds=20)
+    out = tmp_path / "maps"
+    r = run_cli("--model", trained["model"], "--explain", out, "--max-windows", "2", a / "rec", b / "rec", a / "rec")
+    assert r.returncode == 0, r.stderr
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 2 and all(p.name.startswith("rec.") for p in pngs)
+    assert pngs[0].read_bytes() != pngs[1].read_bytes()
+    # each figure's name is printed beside its record
+    assert all(str(p) in r.stderr for p in pngs)
+
+
+def test_info_shows_a_card_only_beside_the_model_file_it_describes(trained, tmp_path):
+    card = trained["model"].parent / "model_card.md"
+    text = card.read_text()
+    from ecgcwt.evaluate import file_sha256
+
+    assert f"- model file sha256: {file_sha256(trained['model'])}" in text
+    # a fold's model beside the all-subjects card (another file): the card is not shown as its own
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(card, folder / "model_card.md")
+    saved = torch.load(trained["model"], weights_only=True)
+    saved["meta"]["fold"] = 1
+    torch.save(saved, folder / "fold1.pt")
+    r = run_cli("--model", folder / "fold1.pt", "--info")
+    assert r.returncode == 0, r.stderr
+    assert "model_card.md is not shown: it describes another model file" in r.stdout
+    assert f"- model file sha256: {file_sha256(folder / 'fold1.pt')}" in r.stdout
+    assert "all subjects (fold all)" not in r.stdout
+    # the folder form: the card is shown once, for the file it names, and each other file gets its own
+    shutil.copy(trained["model"], folder / "model.pt")
+    r = run_cli("--model", folder, "--info")
+    assert r.returncode == 0 and r.stdout.count("all subjects (fold all)") == 1
+    assert r.stdout.count("is not shown: it describes another model file") == 1
+    # a card without a hash (edited, or of an older version) is not trusted either
+    (folder / "model_card.md").write_text(text.replace(f"- model file sha256: {file_sha256(trained['model'])}\n", ""))
+    r = run_cli("--model", folder / "model.pt", "--info")
+    assert "it names no model file hash" in r.stdout

@@ -38,5 +38,6 @@ __all__, __getattr__, __dir__ = lazy_face(
         "explain_rows": ".explain",
         "attribution_figure": ".explain",
         "explain_record": ".explain",
+        "explain_file_names": ".explain",
     },
 )

@@ -309,6 +309,30 @@ def attribution_figure(
     return bands
 
 
+def explain_file_names(records) -> dict[str, str]:
+    """One figure file name per record path, never the same for two different records.
+
+    A record's own name (``100.png``) where no other record of ``records`` has
+    that name; records of the same name from different folders get their
+    folder's digest too (``100.3f2a9c1e07.png``, the SHA-256 of the resolved
+    path), so no figure overwrites another's.
+    """
+    import hashlib
+
+    records = list(dict.fromkeys(map(str, records)))
+    resolved = {r: str(Path(r).resolve()) for r in records}
+    digest = {r: hashlib.sha256(resolved[r].encode()).hexdigest()[:10] for r in records}
+    folders: dict[str, set] = {}
+    for r in records:  # one resolved path under two spellings is one record
+        folders.setdefault(Path(r).name, set()).add(resolved[r])
+    names = {r: f"{Path(r).name}.png" if len(folders[Path(r).name]) == 1 else None for r in records}
+    taken = {n for n in names.values() if n}
+    for r in records:
+        if names[r] is None or (names[r] in taken and sum(v == names[r] for v in names.values()) > 1):
+            names[r] = f"{Path(r).name}.{digest[r]}.png"
+    return names
+
+
 def explain_record(
     model,
     record: str | os.PathLike,
@@ -317,10 +341,13 @@ def explain_record(
     top: int = 4,
     max_windows: int | None = None,
     max_duration_s: float | None = None,
+    file_name: str | None = None,
 ) -> Path:
     """Grad-CAM figure of one record's ``top`` most confident windows (for the record's predicted class).
 
-    ``model`` is a :class:`ecgcwt.apply.PredictModel`; writes ``out_dir/<record name>.png`` and returns it.
+    ``model`` is a :class:`ecgcwt.apply.PredictModel`; writes ``out_dir/<file_name>`` (default
+    ``<record name>.png``; :func:`explain_file_names` gives names that differ for records of the same
+    name) and returns it.
     """
     import matplotlib
 
@@ -358,7 +385,7 @@ def explain_record(
     fig.tight_layout()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    png = out / f"{Path(record).name}.png"
+    png = out / (file_name or f"{Path(record).name}.png")
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return png

@@ -338,6 +338,7 @@ def scalogram_predictor(path: Path, saved: dict, device: str = "cpu") -> Predict
         and np.allclose(fb.frequencies, freqs, rtol=1e-9, atol=0)
         and np.array_equal(columns, cols)
     )
+    same = same and float(attrs["fs"]) == float(prep["fs"]) and int(attrs["window"]) == int(prep["window"])
     if not same or [image["size"]] * 2 != list(meta["image_size"]):
         raise ModelFileError(
             f"model file {str(path)!r}: its CWT settings (wavelet, fs, window, image size) do not rebuild the "

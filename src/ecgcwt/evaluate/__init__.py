@@ -55,6 +55,9 @@ __all__, __getattr__, __dir__ = lazy_face(
         "model_card_text": ".model_card",
         "write_model_card": ".model_card",
         "card_facts_from_meta": ".model_card",
+        "card_model_sha256": ".model_card",
+        "file_sha256": ".model_card",
+        "MODEL_HASH_FIELD": ".model_card",
         # statistics
         "mcnemar_exact": ".stats",
         "mcnemar_p_value": ".stats",

@@ -51,6 +51,30 @@ INTENDED_USE = (
 FEW_SUBJECTS = 20
 
 
+#: The card's line naming the SHA-256 of the model file it describes (``- model file sha256: <hex>``).
+MODEL_HASH_FIELD = "model file sha256"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def card_model_sha256(card: str) -> str | None:
+    """The model file SHA-256 a card names (:data:`MODEL_HASH_FIELD`), or None."""
+    prefix = f"- {MODEL_HASH_FIELD}: "
+    for line in card.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+    return None
+
+
 def _value(v) -> str:
     if isinstance(v, float):
         return f"{v:g}"
@@ -86,6 +110,7 @@ def model_card_text(facts: Mapping) -> str:
         ("best epoch (kept)", facts.get("best_epoch")),
         ("classes", classes),
         ("model file", facts.get("model_file")),
+        (MODEL_HASH_FIELD, facts.get("model_sha256")),
         ("ecgcwt version", facts.get("ecgcwt_version")),
     ]
     lines += [f"- {k}: {_value(v)}" for k, v in what if v not in (None, "", [])]

@@ -402,7 +402,8 @@ def label_problem(table: pd.DataFrame, classes: Sequence[str]) -> str | None:
     position = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(table["label"]) - set(position))
     if unknown:
-        return f"/table/label holds {unknown}, not in the classes attribute {list(classes)}"
+        shown = ", ".join(map(repr, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        return f"/table/label holds {shown}, not in the classes attribute {list(classes)}"
     want = table["label"].map(position).to_numpy()
     bad = np.flatnonzero(want != table["label_index"].to_numpy())
     if len(bad):

@@ -47,6 +47,7 @@ from ecgcwt.evaluate import (
     PREPROCESSING_TEXT,
     build_predictions,
     evaluate_predictions,
+    file_sha256,
     write_model_card,
     write_predictions,
 )
@@ -395,7 +396,10 @@ def run_fold(
     metrics["environment"] = environment_facts(device=described.get("device_name") or described.get("device") or "cpu")
     write_json(metrics, out_dir / "metrics.json")
     if fold == "all":
-        write_model_card(out_dir / "model_card.md", card_facts(metrics, table, rows, classes, source, learner, seed))
+        facts = card_facts(metrics, table, rows, classes, source, learner, seed)
+        # the card names the file it describes: `ecgcwt predict --info` shows it only beside that file
+        facts["model_sha256"] = file_sha256(out_dir / learner.model_file)
+        write_model_card(out_dir / "model_card.md", facts)
     log(f"{name} fold {fold}: done in {metrics['seconds']:.1f} s, outputs in {out_dir}")
     return metrics
 
