@@ -371,3 +371,19 @@ def test_code_and_schema_accept_the_same_range(key):
             job_check(bad)
         with pytest.raises(ConfigError, match=key):
             validate_config(_nested(key.split("."), bad))
+
+
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        ({"data": {"source": "local", "path": "/data/</script x><img src=x onerror=alert(1)>"}}, "data.path"),
+        ({"external": {"path": "ecg\x1b]0;pwned\x07"}}, "external.path"),
+        ({"training": {"pretrained": "w<b>.pth"}}, "training.pretrained"),
+        ({"models": {"m": {"kind": "cnn1d", "training": {"pretrained": "a\nb"}}}}, "models.m.training.pretrained"),
+    ],
+)
+def test_paths_that_could_become_markup_or_terminal_commands_are_refused_naming_the_key(config, key):
+    with pytest.raises(ConfigError) as err:
+        validate_config(config)
+    msg = str(err.value)
+    assert msg.startswith(f"{key} ") and "may not contain '<', '>' or control characters" in msg

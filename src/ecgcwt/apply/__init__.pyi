@@ -3,6 +3,7 @@
 from ecgcwt.apply.card import model_card_of as model_card_of
 from ecgcwt.apply.explain import attribution_figure as attribution_figure
 from ecgcwt.apply.explain import band_shares as band_shares
+from ecgcwt.apply.explain import explain_file_names as explain_file_names
 from ecgcwt.apply.explain import explain_record as explain_record
 from ecgcwt.apply.explain import explain_rows as explain_rows
 from ecgcwt.apply.explain import find_target_layer as find_target_layer
@@ -39,6 +40,7 @@ __all__ = [
     "band_shares",
     "check_max_duration",
     "database_labels",
+    "explain_file_names",
     "explain_record",
     "explain_rows",
     "external_metrics",

@@ -387,8 +387,9 @@ def model_numbers_problem(meta: dict, prep: dict) -> str | None:
         return f"temperature {meta.get('temperature')!r} must be a finite number > 0"
     for key in ("mean", "std"):
         values = meta.get(key)
-        ok = isinstance(values, (list, tuple)) and len(values) == 3 and all(number(v) is not None for v in values)
-        if not ok or (key == "std" and min(float(v) for v in values) <= 0):
+        if not (
+            isinstance(values, (list, tuple)) and len(values) == 3 and all(number(v) is not None for v in values)
+        ) or (key == "std" and min(float(v) for v in values) <= 0):
             return f"normalisation {key} {values!r} must be three finite numbers" + (" > 0" if key == "std" else "")
     window = prep.get("window")
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not 16 <= window <= MAX_WINDOW:

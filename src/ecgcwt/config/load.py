@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -101,8 +102,39 @@ def load_config(path: str | os.PathLike, overrides: dict | None = None) -> dict:
     return merge_config_files([path], overrides)
 
 
+#: Characters a configured path or name may not hold: ``<`` and ``>`` (Snakemake's report embeds rule
+#: parameters in its page as they are, where they would be markup) and control characters (a terminal
+#: or log reader would act on them).
+_UNSAFE_IN_PATHS = re.compile(r"[<>\x00-\x1f\x7f-\x9f]")
+
+
+def _configured_paths(config: dict) -> list[tuple[str, Any]]:
+    """(key, value) of every configured path and of every name that becomes part of one."""
+    out = [("data.path", config["data"].get("path")), ("external.path", config.get("external", {}).get("path"))]
+    out.append(("training.pretrained", config["training"].get("pretrained")))
+    out += [(f"data.databases.{db}", db) for db in config["data"]["databases"]]
+    for name, spec in (config.get("models") or {}).items():
+        out.append((f"models.{name}", name))
+        if isinstance(spec, dict) and isinstance(spec.get("training"), dict):
+            out.append((f"models.{name}.training.pretrained", spec["training"].get("pretrained")))
+    return out
+
+
+def check_config_paths(config: dict) -> None:
+    """A ConfigError naming the key of a configured path or name holding ``<``, ``>`` or a control character."""
+    for key, value in _configured_paths(config):
+        if isinstance(value, str) and _UNSAFE_IN_PATHS.search(value):
+            bad = sorted(set(_UNSAFE_IN_PATHS.findall(value)))
+            raise ConfigError(
+                f"{key} {value!r} holds {', '.join(repr(c) for c in bad)}: paths and names in the configuration "
+                "may not contain '<', '>' or control characters (they would reach the reports and logs as "
+                "markup or terminal commands); rename the folder or file."
+            )
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Rules across keys that JSON Schema cannot express."""
+    check_config_paths(config)
     data, seg, cwt = config["data"], config["segments"], config["cwt"]
     dbs = data["databases"]
     labels = {v["label"] for v in dbs.values()}

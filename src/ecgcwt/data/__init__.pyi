@@ -19,6 +19,7 @@ from ecgcwt.data.mathworks import read_ecgdata as read_ecgdata
 from ecgcwt.data.mathworks import row_records as row_records
 from ecgcwt.data.mathworks import write_mathworks_database as write_mathworks_database
 from ecgcwt.data.records import DATA_SOURCES as DATA_SOURCES
+from ecgcwt.data.records import ECG_FS_RANGE as ECG_FS_RANGE
 from ecgcwt.data.records import OpenRecord as OpenRecord
 from ecgcwt.data.records import Record as Record
 from ecgcwt.data.records import UnusableRecord as UnusableRecord
@@ -32,6 +33,7 @@ from ecgcwt.data.records import open_record as open_record
 from ecgcwt.data.records import read_record as read_record
 from ecgcwt.data.records import read_record_list as read_record_list
 from ecgcwt.data.records import record_files as record_files
+from ecgcwt.data.records import sampling_rate_problem as sampling_rate_problem
 from ecgcwt.data.segment_store import STR_DTYPE as STR_DTYPE
 from ecgcwt.data.segment_store import SegmentStoreInfo as SegmentStoreInfo
 from ecgcwt.data.segment_store import SegmentStoreWriter as SegmentStoreWriter
@@ -67,6 +69,7 @@ __all__ = [
     "DROP_REASONS",
     "DatabaseSource",
     "DownloadSummary",
+    "ECG_FS_RANGE",
     "ENV_INDEX_URL",
     "FOLD_COLUMNS",
     "LeadSummary",
@@ -112,6 +115,7 @@ __all__ = [
     "record_files",
     "resample",
     "row_records",
+    "sampling_rate_problem",
     "segment_databases",
     "segment_to_store",
     "skipped_records",

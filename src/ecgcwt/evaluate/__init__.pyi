@@ -35,8 +35,11 @@ from ecgcwt.evaluate.metrics import macro_f1 as macro_f1
 from ecgcwt.evaluate.metrics import mean_recall as mean_recall
 from ecgcwt.evaluate.metrics import subject_resample_weights as subject_resample_weights
 from ecgcwt.evaluate.model_card import INTENDED_USE as INTENDED_USE
+from ecgcwt.evaluate.model_card import MODEL_HASH_FIELD as MODEL_HASH_FIELD
 from ecgcwt.evaluate.model_card import PREPROCESSING_TEXT as PREPROCESSING_TEXT
 from ecgcwt.evaluate.model_card import card_facts_from_meta as card_facts_from_meta
+from ecgcwt.evaluate.model_card import card_model_sha256 as card_model_sha256
+from ecgcwt.evaluate.model_card import file_sha256 as file_sha256
 from ecgcwt.evaluate.model_card import model_card_text as model_card_text
 from ecgcwt.evaluate.model_card import write_model_card as write_model_card
 from ecgcwt.evaluate.predictions import ID_COLUMNS as ID_COLUMNS
@@ -80,6 +83,7 @@ __all__ = [
     "LeakRun",
     "METRIC_FUNCTIONS",
     "MIN_SUBJECTS_PER_CLASS",
+    "MODEL_HASH_FIELD",
     "ModelRuns",
     "N_BINS",
     "PER_CLASS_METRICS",
@@ -99,6 +103,7 @@ __all__ = [
     "build_report",
     "calibration_table",
     "card_facts_from_meta",
+    "card_model_sha256",
     "check_predictions",
     "classes_of",
     "classification_metrics",
@@ -109,6 +114,7 @@ __all__ = [
     "evaluate_predictions",
     "exact_intervals",
     "expected_calibration_error",
+    "file_sha256",
     "flat_metrics",
     "format_p",
     "holm",

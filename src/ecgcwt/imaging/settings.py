@@ -37,6 +37,12 @@ BOUNDARIES = ("reflect", "periodic", "zero")
 # --------------------------------------------------------------------------- parameters
 
 
+def _range(key: str) -> tuple[float, float]:
+    """The schema's bounds of ``key`` (unbounded sides as infinities)."""
+    lo, hi = schema_range(key)
+    return (-math.inf if lo is None else lo), (math.inf if hi is None else hi)
+
+
 @dataclass(frozen=True)
 class CwtParams:
     """Every parameter of the transform (the ``cwt:`` section of config.yaml, minus the image)."""
@@ -55,11 +61,11 @@ class CwtParams:
         if self.boundary not in BOUNDARIES:
             raise ConfigError(f"cwt.boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
         # bounds from the schema: the config check and this one accept the same values
-        lo, hi = schema_range("cwt.voices_per_octave")
+        lo, hi = _range("cwt.voices_per_octave")
         if not (isinstance(self.voices_per_octave, (int, np.integer)) and lo <= self.voices_per_octave <= hi):
             raise ConfigError(f"cwt.voices_per_octave must be an integer in {lo}..{hi}, got {self.voices_per_octave!r}")
         g, p2 = float(self.morse_gamma), float(self.morse_time_bandwidth)
-        g_min = schema_range("cwt.morse_gamma")[0]
+        g_min = _range("cwt.morse_gamma")[0]
         if not (math.isfinite(g) and g >= g_min):
             raise ConfigError(f"cwt.morse_gamma must be >= {g_min}, got {self.morse_gamma!r}")
         if not (math.isfinite(p2) and p2 >= g):
@@ -67,7 +73,7 @@ class CwtParams:
                 "cwt.morse_time_bandwidth (P^2 = beta * gamma) must be >= cwt.morse_gamma "
                 f"(beta >= 1), got {self.morse_time_bandwidth!r} with gamma {self.morse_gamma!r}"
             )
-        w_min = schema_range("cwt.amor_omega0")[0]
+        w_min = _range("cwt.amor_omega0")[0]
         if not (math.isfinite(float(self.amor_omega0)) and float(self.amor_omega0) >= w_min):
             raise ConfigError(
                 f"cwt.amor_omega0 must be >= {w_min} (below that the Morlet is not analytic), got {self.amor_omega0!r}"
