@@ -43,8 +43,11 @@ def finish_test_cache(f, *, mode: str, colors: int = 256, classes=None) -> None:
     image attributes and checksums ecgcwt's readers check, as the cache build writes them."""
     import numpy as np
 
-    from ecgcwt.imaging import seal_cache
+    from ecgcwt.imaging import CwtParams, seal_cache
 
+    for key, value in CwtParams().to_attrs().items():  # the default transform's settings, where not given
+        if key not in f.attrs:
+            f.attrs[key] = value
     size = f["images"].shape[1]
     f.attrs.update({"image_size": size, "image_mode": mode, "colors": colors, "log": False})
     if classes is not None or "classes" not in f.attrs:

@@ -177,3 +177,39 @@ def test_a_segment_store_whose_labels_disagree_is_refused_by_the_cache_build(bui
     msg = str(err.value)
     assert str(store) in msg and "/table/label_index disagrees" in msg and "snakemake --forcerun segment`" in msg
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_a_cache_built_with_other_settings_than_the_runs_is_refused(built):
+    from ecgcwt.imaging import check_cache_settings
+
+    check_cache_settings(built["cache"], {"image": {"size": 32}})  # the settings it was built with
+    for cfg, words in (
+        ({"wavelet": "amor", "image": {"size": 32}}, "built with wavelet 'morse', this run's cwt settings give 'amor'"),
+        ({"image": {"size": 32, "mode": "gray3"}}, "built with image_mode 'jet', this run's cwt settings give 'gray3'"),
+        ({"image": {"size": 32, "colors": 64}}, "built with colors 128, this run's cwt settings give 64"),
+        ({"freq_limits": [1.0, 40.0], "image": {"size": 32}}, "built with freq_limits_source 'matlab_default'"),
+    ):
+        with pytest.raises(DataError) as err:
+            check_cache_settings(built["cache"], cfg)
+        assert str(built["cache"]) in str(err.value) and words in str(err.value) and REBUILD in str(err.value)
+
+
+def test_a_damaged_chunk_of_the_segment_store_is_an_error_never_other_samples(built, tmp_path):
+    from ecgcwt.data import iter_signal_batches
+
+    store = tmp_path / "segments.h5"
+    shutil.copy(built["segments"], store)
+    with h5py.File(store, "r") as f:
+        info = f["signals"].id.get_chunk_info(0)
+        n = f["signals"].shape[0]
+    for k, bit in enumerate((5, 1000, info.size * 8 - 70)):
+        raw = bytearray(built["segments"].read_bytes())
+        raw[info.byte_offset + bit // 8] ^= 1 << (bit % 8)
+        store.write_bytes(bytes(raw))
+        with pytest.raises(DataError) as err:
+            list(iter_signal_batches(store, 4))
+        msg = str(err.value)
+        assert str(store) in msg and "the file is damaged" in msg and "snakemake --forcerun segment`" in msg
+        with pytest.raises(DataError, match="forcerun segment"):
+            build_scalogram_cache(store, tmp_path / f"s{k}.h5", {"image": {"size": 32}})
+    assert n > 4

@@ -12,7 +12,12 @@ label = " ".join(
 )
 
 from ecgcwt.config import with_run_settings  # noqa: E402
+from ecgcwt.imaging import check_cache_settings  # noqa: E402
 from ecgcwt.learn import train_model  # noqa: E402
+
+if snakemake.input.get("scalograms"):
+    # a cache of other settings (a copied file, --rerun-triggers mtime) would train a model that says otherwise
+    check_cache_settings(snakemake.input.scalograms, snakemake.config["cwt"])
 
 train_model(
     # the tracked spec plus the settings that cannot change a result (memory budget, checkpoint

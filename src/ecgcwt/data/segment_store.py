@@ -5,6 +5,10 @@ Layout (one writer, any number of read-only readers):
 ``/signals``
     float32, shape (n_segments, window), one chunk per block of rows; the
     resampled, un-normalised signal in the record's physical units (mV).
+    Each chunk carries HDF5's Fletcher-32 checksum (of its compressed bytes),
+    which HDF5 checks on every read: a damaged chunk is an error
+    (:func:`iter_signal_batches` names the file and the rebuild command),
+    never wrong samples.
 ``/table/<column>``
     one 1-D dataset per column of :data:`TABLE_COLUMNS`, row ``i`` describes
     ``signals[i]``. Strings are stored as UTF-8 variable-length strings.
@@ -31,6 +35,10 @@ import pandas as pd
 
 from ecgcwt import __version__
 from ecgcwt.atomic import atomic_path, hdf5_writer
+from ecgcwt.errors import DataError
+
+#: How to rebuild a damaged or inconsistent segment store.
+SEGMENTS_REBUILD = "rebuild it with `snakemake --forcerun segment`"
 
 #: Columns of the segment table, with their numpy kinds ("str" or a dtype).
 TABLE_COLUMNS: dict[str, str] = {
@@ -89,6 +97,7 @@ def write_segment_store(
                 compression="gzip" if len(signals) else None,
                 compression_opts=1 if len(signals) else None,
                 shuffle=bool(len(signals)),
+                fletcher32=bool(len(signals)),
             )
             _write_table_and_attrs(f, table, fs, window, hop, classes, extra_attrs)
 
@@ -146,6 +155,7 @@ class SegmentStoreWriter:
                 compression="gzip",
                 compression_opts=1,
                 shuffle=True,
+                fletcher32=True,
             )
         if self._buffered:
             start = self._signals.shape[0]
@@ -245,10 +255,17 @@ def iter_signal_batches(
         idx = np.arange(ds.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
         for i in range(0, len(idx), batch_size):
             b = idx[i : i + batch_size]
-            if len(b) and np.all(np.diff(b) == 1):
-                yield b, ds[int(b[0]) : int(b[-1]) + 1]
-            else:
-                yield b, np.stack([ds[int(j)] for j in b]) if len(b) else np.empty((0, ds.shape[1]), np.float32)
+            try:
+                if len(b) and np.all(np.diff(b) == 1):
+                    block = ds[int(b[0]) : int(b[-1]) + 1]
+                else:
+                    block = np.stack([ds[int(j)] for j in b]) if len(b) else np.empty((0, ds.shape[1]), np.float32)
+            except OSError as exc:  # HDF5's checksum or decompression of a damaged chunk
+                raise DataError(
+                    f"segment store {str(path)!r}: windows {int(b[0])}..{int(b[-1])} cannot be read ({exc}); the "
+                    f"file is damaged: {SEGMENTS_REBUILD}"
+                ) from exc
+            yield b, block
 
 
 def decode_str(v) -> str:

@@ -55,6 +55,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "read_scalogram_table": ".reader",
         "read_scalogram_attrs": ".reader",
         "attrs_checksum": ".reader",
+        "check_cache_settings": ".reader",
         "write_gallery": ".gallery",
         # the data stages in one call
         "build_data": ".pipeline",

@@ -34,6 +34,7 @@ from ecgcwt.imaging.pipeline import build_data as build_data
 from ecgcwt.imaging.reader import ChunkReader as ChunkReader
 from ecgcwt.imaging.reader import ScalogramInfo as ScalogramInfo
 from ecgcwt.imaging.reader import attrs_checksum as attrs_checksum
+from ecgcwt.imaging.reader import check_cache_settings as check_cache_settings
 from ecgcwt.imaging.reader import read_colormap as read_colormap
 from ecgcwt.imaging.reader import read_scalogram_attrs as read_scalogram_attrs
 from ecgcwt.imaging.reader import read_scalogram_info as read_scalogram_info
@@ -67,6 +68,7 @@ __all__ = [
     "attrs_checksum",
     "build_data",
     "build_scalogram_cache",
+    "check_cache_settings",
     "cwt_freq_bounds",
     "cwt_reference",
     "fft_length",

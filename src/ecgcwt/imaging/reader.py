@@ -31,7 +31,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Mapping, Sequence, TypeVar
 
 import h5py
 import numpy as np
@@ -80,6 +80,33 @@ def check_cache_format(path: str | os.PathLike, f: h5py.File) -> None:
         raise DataError(f"scalogram cache {str(path)!r} is inconsistent: {problem}; {_REBUILD}")
 
 
+def check_cache_settings(path: str | os.PathLike, cwt_cfg: Mapping) -> None:
+    """DataError unless the cache at ``path`` was built with the ``cwt:`` settings ``cwt_cfg`` of this run.
+
+    Snakemake rebuilds the cache when a setting changes (a parameter of its
+    rule), but not with ``--rerun-triggers mtime`` or a cache copied from
+    another run: a training job checks, so its model never carries settings
+    other than the run's.
+    """
+    from ecgcwt.config import validate_section
+    from ecgcwt.imaging.image import image_to_attrs
+    from ecgcwt.imaging.settings import CwtParams
+
+    cfg = validate_section("cwt", dict(cwt_cfg))
+    want = {**CwtParams.from_config(cfg).to_attrs(), **image_to_attrs(cfg["image"])}
+    with _open_cache(path) as f:
+        check_cache_format(path, f)
+        have = {k: _plain(f.attrs[k]) for k in want if k in f.attrs}
+    for key, value in want.items():
+        stored = have.get(key)
+        same = stored == value if not isinstance(value, float) else stored is not None and abs(stored - value) <= 1e-9
+        if not same:
+            raise DataError(
+                f"scalogram cache {str(path)!r} was built with {key} {stored!r}, this run's cwt settings give "
+                f"{value!r}; {_REBUILD}"
+            )
+
+
 def attrs_checksum(attrs) -> int:
     """CRC-32 of every root attribute but itself (names and values, in name order).
 
@@ -94,6 +121,7 @@ def attrs_checksum(attrs) -> int:
 def _parts_problem(f: h5py.File) -> str | None:
     """What in a cache of this format contradicts the rest (its attributes, images, colour table, checksums)."""
     from ecgcwt.imaging.image import image_colormap, image_from_attrs
+    from ecgcwt.imaging.settings import CwtParams
 
     n, h, w = f["images"].shape
     sums = f["checksums"] if "checksums" in f else None
@@ -104,9 +132,10 @@ def _parts_problem(f: h5py.File) -> str | None:
     if stored is None or int(stored) != attrs_checksum(f.attrs):
         return "its attributes were changed after it was built (attrs_checksum does not match them)"
     try:
+        CwtParams.from_attrs(f.attrs)
         image = image_from_attrs(f.attrs)
     except ValueError as exc:
-        return f"its image attributes: {exc}"
+        return f"its settings: {exc}"
     if image["size"] != h or image["size"] != w:
         return f"image_size is {image['size']} but /images holds {h} x {w} images"
     if not np.array_equal(f["colormap"][:], image_colormap(image["mode"], image["colors"])):

@@ -125,11 +125,13 @@ class CwtParams:
         Raises :class:`ValueError` naming the attribute for one missing or out
         of range (callers name the file and what to do).
         """
-        missing = [k for k in CWT_ATTRS if k not in attrs]
+        text = lambda k: attrs[k].decode("utf-8") if isinstance(attrs[k], bytes) else str(attrs[k])
+        source = text("freq_limits_source") if "freq_limits_source" in attrs else None
+        # the limits are settings only when the configuration gave them (else MATLAB's, from the window and rate)
+        needed = CWT_ATTRS if source == "config" else [k for k in CWT_ATTRS if k not in ("fmin_hz", "fmax_hz")]
+        missing = [k for k in needed if k not in attrs]
         if missing:
             raise ValueError(f"lacks the CWT setting(s) {', '.join(missing)}")
-        text = lambda k: attrs[k].decode("utf-8") if isinstance(attrs[k], bytes) else str(attrs[k])
-        source = text("freq_limits_source")
         if source not in ("matlab_default", "config"):
             raise ValueError(f"freq_limits_source is {source!r}, not matlab_default or config")
         try:
