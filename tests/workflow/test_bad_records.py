@@ -103,11 +103,16 @@ def test_bad_name_in_config_records_stops_before_any_job(tmp_path, broken_folder
     assert "Job stats" not in r.output
 
 
-def test_skipped_record_is_listed_in_the_report(tmp_path):
-    # the whole workflow, kept tiny: synthetic records in a local folder, one damaged, one epoch of one backbone
+#: A folder name with what the configuration allows in a path that HTML and JSON must escape.
+ODD_FOLDER = "wfdb \"q\" & 'a'; `x` $HOME"
+
+
+def test_skipped_record_is_listed_in_the_report_and_no_path_reaches_either_report_raw(tmp_path):
+    # the whole workflow, kept tiny: synthetic records in a local folder, one damaged, one epoch of one backbone;
+    # the folder's name has quotes, an ampersand and a backtick, which rule parameters carry into both reports
     from ecgcwt.data.synthetic import generate_database
 
-    root = tmp_path / "wfdb"
+    root = tmp_path / ODD_FOLDER
     for db, label in (("mitdb", "ARR"), ("chfdb", "CHF"), ("nsrdb", "NSR")):
         generate_database(db, label, root / db, subjects=4, duration_s=16, seed=0)
     (root / "mitdb" / "syn002.hea").write_text("not a header\n")
@@ -138,4 +143,28 @@ def test_skipped_record_is_listed_in_the_report(tmp_path):
     md = (work / "results/report/report.md").read_text()
     assert "## Skipped records" in md and "1 record(s) could not be used" in md
     assert f"| mitdb | syn002 | ARR | cannot parse header {root}/mitdb/syn002.hea" in md
-    assert '<h2 id="skipped-records">Skipped records</h2>' in (work / "results/report/report.html").read_text()
+    html = (work / "results/report/report.html").read_text()
+    assert '<h2 id="skipped-records">Skipped records</h2>' in html
+    # Snakemake's own report holds every rule's parameters (data.path among them)
+    r = snakemake(work, "--report", str(work / "snakemake_report.html"), configfiles=[cfg])
+    assert r.returncode == 0, r.output[-5000:]
+    smk = (work / "snakemake_report.html").read_text()
+    for page, text in (("report.html", html), ("snakemake --report", smk)):
+        assert ODD_FOLDER not in text, page  # escaped wherever the path appears, never as it is
+    assert ODD_FOLDER.replace("&", "&amp;") in html  # in text: the ampersand escaped (quotes are text there)
+    # in the report's script data: the path is there with its quotes escaped, so no string ends early
+    assert "wfdb \\" in smk and 'wfdb "q"' not in smk
+
+    # a cache edited after it was built: the job reading it stops with advice, and the advice works
+    import h5py
+    import numpy as np
+
+    with h5py.File(work / "results/scalograms/scalograms.h5", "r+") as f:
+        f.attrs["classes"] = np.array(["NSR", "CHF", "ARR"], dtype=object)
+    gallery = "results/report/figures/scalogram_gallery.png"
+    r = snakemake(work, gallery, "--forcerun", "gallery", configfiles=[cfg])
+    assert r.returncode != 0 and "scalograms.h5' is inconsistent" in r.output, r.output[-3000:]
+    advice = r.output.split("rebuild it with `", 1)[1].split("`", 1)[0]
+    assert advice == "snakemake --forcerun scalograms"
+    r = snakemake(work, gallery, "--forcerun", "scalograms", configfiles=[cfg])
+    assert r.returncode == 0, r.output[-3000:]
