@@ -37,7 +37,7 @@ _NO_SPACE_TEXT = {
 }
 
 
-def no_space_error(exc: BaseException, path: str | os.PathLike) -> DiskFullError | None:
+def no_space_error(exc: BaseException | None, path: str | os.PathLike) -> DiskFullError | None:
     """A :class:`DiskFullError` naming ``path`` when ``exc`` (or an exception it came from) is a full disk, else None.
 
     Follows ``__cause__`` and ``__context__``: h5py, pandas, joblib and torch

@@ -87,7 +87,7 @@ def is_synthetic(config: dict[str, Any]) -> bool:
 
 def _drop(config: dict[str, Any], dotted: str) -> None:
     *parents, leaf = dotted.split(".")
-    node = config
+    node: Any = config
     for key in parents:
         node = node.get(key) if isinstance(node, dict) else None
         if node is None:

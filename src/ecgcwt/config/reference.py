@@ -52,7 +52,7 @@ def _json(value: Any) -> str:
 
 def _type(node: dict) -> str:
     if "oneOf" in node or "anyOf" in node:
-        return " or ".join(_type(alt) for alt in node.get("oneOf", node.get("anyOf")))
+        return " or ".join(_type(alt) for alt in node.get("oneOf", node.get("anyOf", [])))
     kind = node.get("type")
     if kind is None:
         return "any"

@@ -143,7 +143,8 @@ def calibration_table(
     :func:`reliability_bins` behind each row.
     """
     classes = list(classes)
-    rows, bins = [], {}
+    rows: list[dict] = []
+    bins: dict[str, dict] = {}
     for model, df in pooled.items():
         bins[model] = {}
         for calibrated, version in _versions(df, classes):
