@@ -9,22 +9,30 @@ squeezenet1_1, googlenet; batch 32; the precision and memory format
 
 ``raw_img_s``
     the bare training step (forward, cross-entropy, backward, AdamW step) on
-    random batches already on the device, in the same precision and memory
+    a random batch already on the device, in the same precision and memory
     format as our job, one step per batch of the job's epoch (the same
     images, the same last partial batch): the ceiling.
 ``job_img_s``
-    our training phase, data path included: ``train_fold`` on fold 0 for 2
-    epochs, the second epoch's ``images_per_s`` from ``history.csv``
-    (the first pays one-off warm-up: kernel selection, allocations).
+    our training phase, data path included: one epoch of ``train_fold`` on
+    fold 0, its ``images_per_s`` in ``history.csv``.
 ``ratio``
-    ``job_img_s / raw_img_s``, paired: after one job not counted (warm-up),
-    the runs go job, bare, job, bare, ..., job (``--rounds``, default 5, bare
-    steps, one job more), each bare step is compared
-    with the mean of the two jobs around it, and ``ratio`` is the median of
-    these paired ratios (each round's figures in ``rounds``). On a machine
-    whose speed drifts between rounds, a ratio of medians taken at different
-    moments is not a ratio of two things measured alike. ``raw_img_s`` and
-    ``job_img_s`` are the medians of their runs.
+    ``job_img_s / raw_img_s``, interleaved in one process: after one job not
+    counted (a backbone's first job in a process runs slower), one job of
+    ``--rounds`` + 1 epochs (default 8 with ``--quick``, else 5) runs a bare
+    epoch after each of its epochs (``on_epoch_end``), so the two alternate
+    epoch by epoch: job, bare, job, bare, ... Each job epoch from the second
+    on is compared with the mean of the bare epochs just before and just
+    after it, and ``ratio`` is the median of these paired ratios; ``spread``
+    gives their lowest, quartiles and highest, and ``rounds`` every figure.
+    On a shared machine whose speed moves within seconds, only figures taken
+    this close together measure the two alike. ``raw_img_s`` and
+    ``job_img_s`` are the medians of their epochs.
+``--profile BACKBONE``
+    instead of the above, the training phase of one job epoch (the ``train``
+    range the shared loop marks) and one bare epoch under ``torch.profiler``:
+    self time per operator and batch, side by side, largest difference first
+    (wall time: on a busy machine the operators that wait for a descheduled
+    thread absorb it, so profile on a quiet one).
 
 and once:
 
@@ -139,53 +147,126 @@ def epoch_batch_sizes(n_train: int, batch: int) -> list[int]:
     return sizes
 
 
-def raw_step_img_s(backbone: str, dev, amp_dtype, channels_last: bool, batch_sizes, warmup: int) -> float:
-    """Images/s of the bare training step over random batches already on the device, one step per
-    entry of ``batch_sizes`` (the job's epoch: the same images, the same last partial batch)."""
-    import torch
-    from torch import nn
+class BareStep:
+    """The bare training step of ``backbone``: one model, optimizer and random batch, kept across epochs."""
 
-    from ecgcwt.learn import build_model
+    def __init__(self, backbone: str, dev, amp_dtype, channels_last: bool, batch: int = BATCH) -> None:
+        import torch
 
-    torch.manual_seed(0)
-    model = build_model(backbone, 3, pretrained="none", image_size=SIZE).model
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(dev, memory_format=fmt).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    x = torch.randn(max(batch_sizes), 3, SIZE, SIZE, device=dev).contiguous(memory_format=fmt)
-    y = torch.randint(0, 3, (max(batch_sizes),), device=dev)
+        from ecgcwt.learn import build_model
 
-    def step(b: int):
-        with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model(x[:b])
-        loss = nn.functional.cross_entropy(logits.float(), y[:b])
-        opt.zero_grad(set_to_none=True)
+        torch.manual_seed(0)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.dev, self.amp_dtype = dev, amp_dtype
+        self.model = build_model(backbone, 3, pretrained="none", image_size=SIZE).model.to(dev, memory_format=fmt)
+        self.model.train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=3e-4)
+        self.x = torch.randn(batch, 3, SIZE, SIZE, device=dev).contiguous(memory_format=fmt)
+        self.y = torch.randint(0, 3, (batch,), device=dev)
+
+    def step(self, b: int) -> None:
+        import torch
+        from torch import nn
+
+        with torch.autocast(self.dev.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            logits = self.model(self.x[:b])
+        loss = nn.functional.cross_entropy(logits.float(), self.y[:b])
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        self.opt.step()
 
+    def epoch_img_s(self, batch_sizes) -> float:
+        """Images/s of one step per entry of ``batch_sizes`` (the job's epoch: same images, same last batch)."""
+        _sync(self.dev)
+        t = time.perf_counter()
+        for b in batch_sizes:
+            self.step(b)
+        _sync(self.dev)
+        return sum(batch_sizes) / (time.perf_counter() - t)
+
+
+def raw_step_img_s(backbone: str, dev, amp_dtype, channels_last: bool, batch_sizes, warmup: int) -> float:
+    """Images/s of the bare training step over a random batch already on the device, one step per
+    entry of ``batch_sizes``, after ``warmup`` steps."""
+    bare = BareStep(backbone, dev, amp_dtype, channels_last, max(batch_sizes))
     for _ in range(warmup):
-        step(batch_sizes[0])
-    _sync(dev)
-    t = time.perf_counter()
-    for b in batch_sizes:
-        step(b)
-    _sync(dev)
-    return sum(batch_sizes) / (time.perf_counter() - t)
+        bare.step(batch_sizes[0])
+    return bare.epoch_img_s(batch_sizes)
 
 
 def paired_ratios(jobs: list[float], raws: list[float]) -> list[float]:
-    """Round ``r``'s ratio: the bare step ``raws[r]`` against the mean of the jobs run just before and
-    just after it (``jobs`` has one more entry), so that a drift of the machine's speed over a round
-    falls on both sides."""
-    return [(jobs[r] + jobs[r + 1]) / 2 / raws[r] for r in range(len(raws))]
+    """Job epoch ``k`` (from the second on) against the mean of the bare epochs just before and just
+    after it: ``raws[k - 1]`` and ``raws[k]`` (``raws[k]`` ran right after ``jobs[k]``), so that a drift
+    of the machine's speed over a round falls on both sides."""
+    return [jobs[k] / ((raws[k - 1] + raws[k]) / 2) for k in range(1, len(jobs))]
 
 
-def job_img_s(backbone: str, cache: Path, folds: Path, work: Path, device: str, threads: int) -> dict:
+def spread(values: list[float]) -> dict:
+    """Lowest, quartiles and highest of ``values``."""
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+    return {
+        "min": round(min(values), 3),
+        "q1": round(q1, 3),
+        "median": round(q2, 3),
+        "q3": round(q3, 3),
+        "max": round(max(values), 3),
+    }
+
+
+def interleaved(
+    backbone: str, cache: Path, folds: Path, work: Path, device: str, threads: int, rounds: int, warmup: int
+) -> dict:
+    """Job and bare epochs alternating in one process: one job of ``rounds + 1`` epochs, a bare epoch
+    after each (see the module docstring); returns both series, the paired ratios and the job's numerics."""
+    import pandas as pd
+    import torch
+
+    from ecgcwt.learn import choose_numerics
+
+    dev = torch.device(device)
+    num = choose_numerics({"precision": "auto", "channels_last": "auto"}, dev, backbone)
+    # a first job, not counted: measured on 2 cores, a backbone's first job in a process ran
+    # 10-30% slower than the next ones even in its second epoch (13.4 against 18-20 img/s);
+    # it also gives the number of training images, hence the batches of an epoch
+    first = job_img_s(backbone, cache, folds, work, device, threads)
+    sizes = epoch_batch_sizes(first["train_images"], BATCH)
+    bare = BareStep(backbone, dev, num.amp_dtype, num.channels_last)
+    for _ in range(warmup):
+        bare.step(sizes[0])
+    raws: list[float] = []
+    # patience: no early stop; no checkpoint (it is written outside the training phase measured here)
+    cfg = {"epochs": rounds + 1, "patience": rounds + 1, "checkpoint_interval_s": 3600}
+    job_img_s(
+        backbone,
+        cache,
+        folds,
+        work,
+        device,
+        threads,
+        cfg=cfg,
+        on_epoch_end=lambda row: raws.append(bare.epoch_img_s(sizes)),
+    )
+    jobs = pd.read_csv(work / f"job_{backbone}" / "history.csv")["images_per_s"].tolist()
+    return {"jobs": jobs, "raws": raws, "ratios": paired_ratios(jobs, raws), **first}
+
+
+def job_img_s(
+    backbone: str,
+    cache: Path,
+    folds: Path,
+    work: Path,
+    device: str,
+    threads: int,
+    *,
+    cfg: dict | None = None,
+    on_epoch_end=None,
+) -> dict:
+    """A ``train_fold`` job on fold 0 (2 epochs unless ``cfg`` says otherwise): its last epoch's training throughput."""
     import pandas as pd
 
     from ecgcwt.learn import train_fold
 
-    cfg = {"pretrained": "none", "epochs": 2, "batch_size": BATCH, "seed": 0}
+    cfg = {"pretrained": "none", "epochs": 2, "batch_size": BATCH, "seed": 0, **(cfg or {})}
     metrics = train_fold(
         cache,
         folds,
@@ -196,6 +277,7 @@ def job_img_s(backbone: str, cache: Path, folds: Path, work: Path, device: str, 
         threads=threads,
         device=device,
         log=lambda m: None,
+        on_epoch_end=on_epoch_end,
     )
     history = pd.read_csv(work / f"job_{backbone}" / "history.csv")
     return {
@@ -313,6 +395,64 @@ def startup(cache: Path, folds: Path, work: Path, device: str, threads: int) -> 
     }
 
 
+def profile(backbone: str, cache: Path, folds: Path, work: Path, dev, threads: int, warmup: int) -> None:
+    """Print self CPU time per operator and batch: the training phase of one job epoch (its second, the
+    ``train`` range the loop marks) against one bare epoch over the same batch sizes."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from ecgcwt.learn import choose_numerics
+
+    num = choose_numerics({"precision": "auto", "channels_last": "auto"}, dev, backbone)
+    first = job_img_s(backbone, cache, folds, work, dev.type, threads)  # warm-up, and the batches of an epoch
+    sizes = epoch_batch_sizes(first["train_images"], BATCH)
+    prof = torch_profile(activities=[ProfilerActivity.CPU])
+
+    def on_epoch_end(row: dict) -> None:
+        if row["epoch"] == 1:
+            prof.__enter__()
+        else:
+            prof.__exit__(None, None, None)
+
+    job_img_s(
+        backbone, cache, folds, work, dev.type, threads, cfg={"checkpoint_interval_s": 3600}, on_epoch_end=on_epoch_end
+    )
+    bare = BareStep(backbone, dev, num.amp_dtype, num.channels_last)
+    for _ in range(warmup):
+        bare.step(sizes[0])
+    with torch_profile(activities=[ProfilerActivity.CPU]) as bare_prof:
+        bare.epoch_img_s(sizes)
+    job = _self_ms(prof, inside="train")
+    base = _self_ms(bare_prof)
+    rows = sorted(((job.get(k, 0.0) - base.get(k, 0.0), k) for k in set(job) | set(base)), key=lambda r: -abs(r[0]))
+    n = len(sizes)
+    print(
+        f"{backbone}: self CPU ms per batch, the job's training phase against the bare step "
+        f"({n} batches, {first['precision']})"
+    )
+    print(f"{'operator':<48}{'job':>9}{'bare':>9}{'job-bare':>10}")
+    for d, k in rows[:25]:
+        print(f"{k[:47]:<48}{job.get(k, 0.0) / n:>9.2f}{base.get(k, 0.0) / n:>9.2f}{d / n:>10.2f}")
+    total_job, total_bare = sum(job.values()) / n, sum(base.values()) / n
+    print(f"{'total':<48}{total_job:>9.2f}{total_bare:>9.2f}{total_job - total_bare:>10.2f}")
+
+
+def _self_ms(prof, inside: str | None = None) -> dict[str, float]:
+    """Self CPU milliseconds per operator of a profile; with ``inside``, only events within a range of that name."""
+    out: dict[str, float] = {}
+    for e in prof.events():
+        if e.name == inside:
+            continue
+        if inside is not None:
+            parent = e.cpu_parent
+            while parent is not None and parent.name != inside:
+                parent = parent.cpu_parent
+            if parent is None:
+                continue
+        out[e.name] = out.get(e.name, 0.0) + e.self_cpu_time_total / 1e3
+    return out
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -320,17 +460,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    ap.add_argument("--quick", action="store_true", help="6 subjects per class, fewer steps (~5 min on 2 cores)")
+    ap.add_argument("--quick", action="store_true", help="6 subjects per class, fewer steps (~8 min on 2 cores)")
     ap.add_argument("--sweep", action="store_true", help="also time fp32/bf16 x contiguous/channels_last")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     ap.add_argument("--backbones", default=",".join(BACKBONES))
-    ap.add_argument("--rounds", type=int, default=5, help="bare steps between jobs (median of the paired ratios)")
+    ap.add_argument(
+        "--rounds", type=int, default=None, help="paired job/bare epochs per backbone (default 8 with --quick, else 5)"
+    )
+    ap.add_argument("--startup-rounds", type=int, default=5, help="start-up runs (median)")
+    ap.add_argument("--profile", metavar="BACKBONE", help="profile one job epoch against one bare epoch, then stop")
     ap.add_argument("--workdir", default=None, help="keep the caches here (default: a temporary folder)")
     args = ap.parse_args()
 
     import torch
-
-    from ecgcwt.learn import choose_numerics
 
     torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -340,6 +482,7 @@ def main() -> None:
     if gpu:
         steps *= 5
     subjects = 6 if args.quick else 27
+    rounds = args.rounds or (8 if args.quick else 5)
     stream_images = 4000 if args.quick else 20000
     backbones = [b for b in args.backbones.split(",") if b]
 
@@ -355,38 +498,32 @@ def main() -> None:
             "threads": args.threads,
             "torch": torch.__version__,
             "quick": args.quick,
+            "rounds": rounds,
             "batch": BATCH,
             "image_px": SIZE,
             "cache_images": _n_images(cache),
             "cache_build_s": time.perf_counter() - t,
         }
 
+        if args.profile:
+            profile(args.profile, cache, folds, work, dev, args.threads, warmup)
+            return
+
         for b in backbones:
-            num = choose_numerics({"precision": "auto", "channels_last": "auto"}, dev, b)
-            # a first job, not counted: measured on 2 cores, a backbone's first job in a process ran
-            # 10-30% slower than the next ones even in its second epoch (13.4 against 18-20 img/s)
-            job = job_img_s(b, cache, folds, work, device, args.threads)
-            sizes = epoch_batch_sizes(job["train_images"], BATCH)
-            # job, bare, job, bare, ..., job: each bare step is compared with the jobs on either side
-            # of it, over the same batches as the job's epoch (same images, same last partial batch);
-            # the ratio is the median of these paired ratios
-            jobs, raws = [job_img_s(b, cache, folds, work, device, args.threads)["job_img_s"]], []
-            for _ in range(args.rounds):
-                raws.append(raw_step_img_s(b, dev, num.amp_dtype, num.channels_last, sizes, warmup))
-                jobs.append(job_img_s(b, cache, folds, work, device, args.threads)["job_img_s"])
-            ratios = paired_ratios(jobs, raws)
-            raw, job_rate = statistics.median(raws), statistics.median(jobs)
+            m = interleaved(b, cache, folds, work, device, args.threads, rounds, warmup)
+            ratios = m["ratios"]
             result[b] = {
-                "raw_img_s": round(raw, 1),
-                "job_img_s": round(job_rate, 1),
+                "raw_img_s": round(statistics.median(m["raws"]), 1),
+                "job_img_s": round(statistics.median(m["jobs"][1:]), 1),
                 "ratio": round(statistics.median(ratios), 3),
+                "spread": spread(ratios),
                 "rounds": {
-                    "raw_img_s": [round(x, 1) for x in raws],
-                    "job_img_s": [round(x, 1) for x in jobs],
+                    "raw_img_s": [round(x, 1) for x in m["raws"]],
+                    "job_img_s": [round(x, 1) for x in m["jobs"]],
                     "ratio": [round(x, 3) for x in ratios],
                 },
-                "precision": job["precision"],
-                "channels_last": job["channels_last"],
+                "precision": m["precision"],
+                "channels_last": m["channels_last"],
             }
             if args.sweep:
                 result[b]["sweep_raw_img_s"] = {
@@ -414,7 +551,7 @@ def main() -> None:
         }
         # a job's start-up beside a bare `import torch, torchvision`, alternating, medians of the rounds
         starts, imports = [], []
-        for _ in range(args.rounds):
+        for _ in range(args.startup_rounds):
             imports.append(torch_import_s())
             starts.append(startup(cache, folds, work, device, args.threads))
         st = min(starts, key=lambda x: abs(x["startup_s"] - statistics.median(y["startup_s"] for y in starts)))
@@ -449,12 +586,17 @@ def _targets(r: dict, backbones, gpu: bool) -> dict:
 
 def _table(r: dict, backbones) -> None:
     print(f"device: {r['device']}")
-    print(f"{'backbone':<14}{'precision':>10}{'ch_last':>9}{'raw img/s':>11}{'job img/s':>11}{'ratio':>7}")
+    print(
+        f"{'backbone':<14}{'precision':>10}{'ch_last':>9}{'raw img/s':>11}{'job img/s':>11}{'ratio':>7}"
+        "   spread of the rounds: min [q1 q3] max"
+    )
     for b in backbones:
         x = r[b]
+        s = x["spread"]
         print(
             f"{b:<14}{x['precision']:>10}{str(x['channels_last']):>9}{x['raw_img_s']:>11.1f}"
             f"{x['job_img_s']:>11.1f}{x['ratio']:>7.3f}"
+            f"   rounds {s['min']:.3f} [{s['q1']:.3f} {s['q3']:.3f}] {s['max']:.3f}"
         )
         if "sweep_raw_img_s" in x:
             print("    sweep: " + ", ".join(f"{k} {v:.1f}" for k, v in x["sweep_raw_img_s"].items()))

@@ -437,10 +437,11 @@ class Clock:
 
     @contextlib.contextmanager
     def phase(self, name: str):
-        """Add the time spent in the ``with`` block to phase ``name``."""
+        """Add the time spent in the ``with`` block to phase ``name`` (a range of that name in profiler traces)."""
         t = time.perf_counter()
         try:
-            yield
+            with torch.profiler.record_function(name):
+                yield
         finally:
             self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - t
 
