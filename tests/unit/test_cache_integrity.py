@@ -20,7 +20,7 @@ from ecgcwt.imaging import (
     read_scalogram_table,
     seal_cache,
 )
-from ecgcwt.learn.cnn2d.feeding import BatchFeeder, StreamingImages
+from ecgcwt.learn.cnn2d.feeding import BatchFeeder, StreamingImages, open_image_source
 
 REBUILD = "rebuild it with `snakemake --forcerun scalograms`"
 
@@ -91,10 +91,14 @@ def test_indices_past_the_colour_table_with_a_matching_checksum_are_refused(buil
 
         f["images"].id.write_direct_chunk((2, 0, 0), zstandard.ZstdCompressor(level=3).compress(raw.tobytes()))
         seal_cache(f)
-    with ChunkReader(path) as reader, pytest.raises(DataError) as err:
-        reader.read([2])
-    assert "image 2 holds colour index 200, the colour table has 128 colours" in str(err.value)
-    assert REBUILD in str(err.value)
+    for budget_mb in (0, 100):  # streamed, and in memory
+        with ChunkReader(path) as reader:
+            feeder = BatchFeeder(open_image_source(reader, np.arange(6), budget_mb), "cpu", (0.5,) * 3, (0.25,) * 3)
+            with pytest.raises(DataError) as err:
+                list(feeder.batches([np.arange(6)]))
+        msg = str(err.value)
+        assert str(path) in msg and "holds colour index 200, the colour table has 128 colours" in msg
+        assert REBUILD in msg
 
 
 def _replace(f, name, data):

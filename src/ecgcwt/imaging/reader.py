@@ -224,11 +224,13 @@ class ChunkReader:
     reader belongs to one process; it is not shared across ``fork``.
 
     Opening checks the cache's parts against each other (:func:`check_cache_format`);
-    every read checks each chunk's CRC-32 against ``/checksums`` and, for a
-    table of fewer than 256 colours, that every index is below ``colors``:
-    a damaged image is a :class:`DataError` naming the file, the image and the
-    command that rebuilds the cache. ``verify=False`` skips the per-read
-    checks (for ``benchmarks/bench_cache.py``, which measures their cost).
+    every read checks each chunk's CRC-32 against ``/checksums``: a damaged
+    image is a :class:`DataError` naming the file, the image and the command
+    that rebuilds the cache. (The checksum holds the bytes the build wrote, and
+    the build writes indices below ``colors``; the device-side colouring
+    reports an index past the table, :meth:`index_error`, without a per-image
+    scan here.) ``verify=False`` skips the per-read check (for
+    ``benchmarks/bench_cache.py``, which measures its cost).
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 1, *, verify: bool = True) -> None:
@@ -252,8 +254,6 @@ class ChunkReader:
         self.colormap = image_colormap(image["mode"], image["colors"])
         self.verify = bool(verify)
         self._checksums = self._file["checksums"][:]
-        # an index at or past the table's length would be an IndexError far from here, or a wrong colour
-        self._colors = len(self.colormap) if len(self.colormap) < 256 else None
         codec = self._file.attrs.get("codec")
         # stored as row deltas (format 3's rowdelta codecs): decoded after decompression
         self.row_delta = codec is not None and decode_str(codec) in ROW_DELTA_CODECS
@@ -302,8 +302,6 @@ class ChunkReader:
                 self._images.read_direct(out, np.s_[int(r) : int(r) + 1], np.s_[i : i + 1])
                 if self.row_delta:
                     row_delta_decode(out[i].copy(), out=out[i])
-                if self.verify:
-                    self._check_indices(int(r), out[i])
             return out
         chunks = [self._read_chunk(int(r)) for r in rows]  # h5py holds its lock here; cheap
         flat = out.reshape(len(rows), -1)
@@ -336,12 +334,12 @@ class ChunkReader:
                 f"cache was built); {_REBUILD}"
             )
 
-    def _check_indices(self, row: int, image: np.ndarray) -> None:
-        if self._colors is not None and int(image.max()) >= self._colors:
-            raise DataError(
-                f"{str(self.path)!r}: image {row} holds colour index {int(image.max())}, the colour table has "
-                f"{self._colors} colours; the file is damaged: {_REBUILD}"
-            )
+    def index_error(self, found: int) -> DataError:
+        """The error for a colour index ``found`` at or past the table's length in an image of this cache."""
+        return DataError(
+            f"{str(self.path)!r}: an image holds colour index {found}, the colour table has {len(self.colormap)} "
+            f"colours; the file is damaged: {_REBUILD}"
+        )
 
     def _decode(self, dest: np.ndarray, row, filter_mask: int, data: bytes) -> None:
         if self.verify:
@@ -361,8 +359,6 @@ class ChunkReader:
             )
         else:
             dest[:] = np.frombuffer(raw, dtype=np.uint8)
-        if self.verify:
-            self._check_indices(int(row), dest)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -31,6 +31,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from ecgcwt.errors import DataError
 from ecgcwt.imaging import ChunkReader
 
 #: Rows decoded per call while filling the in-memory copy (bounds the temporary chunk list).
@@ -46,6 +47,7 @@ class InMemoryImages:
         rows = np.unique(np.asarray(rows, dtype=np.int64))  # sorted: sequential reads
         self.image_shape = reader.image_shape
         self.colormap = reader.colormap
+        self.origin: ChunkReader | None = reader  # names the cache in errors
         self._position = np.full(reader.n_images, -1, dtype=np.int64)
         self._position[rows] = np.arange(len(rows))
         self.images = torch.empty((len(rows), *self.image_shape), dtype=torch.uint8, pin_memory=pin_memory)
@@ -70,6 +72,7 @@ class InMemoryImages:
         if indices.ndim != 3 or indices.dtype != np.uint8:
             raise ValueError(f"indices must be uint8 (N, H, W), got {indices.dtype} {indices.shape}")
         self = cls.__new__(cls)
+        self.origin = None
         self.colormap = np.asarray(colormap, dtype=np.uint8)
         self.images = torch.from_numpy(np.ascontiguousarray(indices))
         self.image_shape = tuple(self.images.shape[1:])
@@ -238,9 +241,21 @@ class BatchFeeder:
         # colour map and normalisation in one gather: (B, H, W) indices -> (B, H, W, 3) float32.
         # embedding takes int32 indices (a uint8 index tensor would be read as a mask); measured on
         # 2 cores, 3.5x the uint8 RGB gather + float conversion + multiply-add it replaces.
-        y = torch.nn.functional.embedding(x.to(torch.int32), self._table)
+        idx = x.to(torch.int32)
+        if self._cuda and int(idx.max()) >= len(self._table):  # past the table: a device-side assert on CUDA
+            raise self._index_error(int(idx.max()))
+        try:
+            y = torch.nn.functional.embedding(idx, self._table)
+        except IndexError:  # the CPU's check of the same thing, at no cost when the indices are in range
+            raise self._index_error(int(idx.max())) from None
         y = y.permute(0, 3, 1, 2)  # NCHW view with channels_last strides
         return y if self.channels_last else y.contiguous()
+
+    def _index_error(self, found: int) -> Exception:
+        reader = getattr(self.source, "reader", None) or getattr(self.source, "origin", None)
+        if reader is not None and hasattr(reader, "index_error"):
+            return reader.index_error(found)
+        return DataError(f"a colour index {found} is past the colour table of {len(self._table)} colours")
 
 
 def roll_columns(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
