@@ -22,14 +22,14 @@ include: "workflow/rules/scalograms.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/explain.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/compare.smk"
 include: "workflow/rules/cluster.smk"
 
 
 rule all:
     default_target: True
     input:
-        rules.evaluate.output.summary,
-        rules.evaluate.output.html,
-        rules.gallery.output.png,
+        # the report (with experiments: each experiment's, and results/compare/)
+        report_targets(),
         # external.path set: every cnn2d model trained on all subjects predicts its records
-        external_targets(),
+        [f for run in RUNS.values() for f in external_targets(run)],

@@ -182,3 +182,21 @@ def test_unknown_reference_and_unpaired_subjects_are_refused(experiments, tmp_pa
     )
     with pytest.raises(DataError, match="short vs morse, resnet18"):
         build_comparison([experiments[0], short], tmp_path, reference="morse", classes=CLASSES)
+
+
+def test_the_reference_s_own_trained_model_is_not_compared(experiments, tmp_path):
+    # amor's cnn1d is the very model morse trained (same key): its settings do not reach it
+    keyed = [
+        ExperimentResult(
+            name=e.name, summary=e.summary, models=e.models, model_keys={"cnn1d": "k1" if e.name != "small" else "k2"}
+        )
+        for e in experiments
+    ]
+    _, differences = build_comparison(keyed, tmp_path, reference="morse", classes=CLASSES, n_boot=50)
+    assert list(zip(differences["experiment"], differences["model"])) == [
+        ("amor", "resnet18"),
+        ("small", "resnet18"),
+        ("small", "cnn1d"),
+    ]
+    assert "Not compared, being the reference's own trained model" in (tmp_path / "report.md").read_text()
+    assert "amor (cnn1d)" in (tmp_path / "report.md").read_text()

@@ -20,18 +20,23 @@ from ecgcwt.data import (  # noqa: E402
     read_record_list,
     record_files,
 )
+from ecgcwt.imaging import CACHE_FORMAT, DEFAULT_CODEC  # noqa: E402
 from ecgcwt.config import (  # noqa: E402
     augment_signal_on,
     check_model_specs,
-    files_by_model,
+    expand_experiments,
+    experiment_overrides,
+    flat_settings,
+    reference_experiment,
+    stage_keys,
     leak_model,
     model_kind,
     names_of_rule,
     names_with,
     report_info,
     run_table,
-    spec_for_seed,
     table_files,
+    spec_for_seed,
     tracked_section,
     tracked_spec,
     training_seeds,
@@ -46,27 +51,179 @@ check_config_record_names(config["data"]["records"], error=ConfigError)
 
 DATABASES = list(config["data"]["databases"])
 CLASSES = sorted({v["label"] for v in config["data"]["databases"].values()})
-# every model of the run by name: training.backbones (named after the backbone)
-# plus the models: entries; spec = kind, backbone, merged training settings
-MODELS = check_model_specs(config)
-# the models each training rule trains (a model kind names the rule in ecgcwt.config.MODEL_KINDS)
-CNN2D = names_of_rule(MODELS, "train")
-CNN1D = names_of_rule(MODELS, "train_cnn1d")
-WAVELET = names_of_rule(MODELS, "train_wavelet")
+# The scalogram cache's layout: a cache of another format or codec is rebuilt
+# (a light import: ecgcwt/imaging/format.py, no torch or h5py at parse time)
+CACHE_LAYOUT = {"format": CACHE_FORMAT, "codec": DEFAULT_CODEC}
+# experiments: / experiment_grid: -> name -> that experiment's whole config,
+# each validated here, before the first job; {} for a run without experiments
+EXPERIMENTS = expand_experiments(config)
+GRID = bool(EXPERIMENTS)
+EXTERNAL = config["external"]["path"]
+
+
+class Run:
+    """One experiment (or, without experiments, the run itself): its models, seeds, folds and stage keys."""
+
+    def __init__(self, name, cfg):
+        self.name = name
+        self.config = cfg
+        # every model by name: training.backbones (named after the backbone)
+        # plus the models: entries; spec = kind, backbone, merged training settings
+        self.models = check_model_specs(cfg)
+        self.seeds = training_seeds(cfg)
+        self.folds = list(range(cfg["folds"]["k"]))
+        leak = leak_model(cfg, self.models)
+        self.leak = [leak] if leak is not None else []
+        self.keys = stage_keys(cfg, CACHE_LAYOUT) if GRID else None
+
+    def names_of_rule(self, rule):
+        """The models a training rule trains (a model kind names the rule in ecgcwt.config.MODEL_KINDS)."""
+        return names_of_rule(self.models, rule)
+
+    def names_with(self, capability):
+        """The models whose kind has ``capability`` (explains, predicts, backbone)."""
+        return names_with(self.models, capability)
+
+    def values(self, model=None, seed=None):
+        """The wildcard values of this run's paths (model, its key, seed), for fill()."""
+        out = {"experiment": self.name or ""}
+        if self.keys is not None:
+            out.update(
+                seg=self.keys["segments"],
+                folds=self.keys["folds"],
+                cwt=self.keys["scalograms"],
+            )
+            if model is not None:
+                out["mkey"] = self.keys["models"][model]
+        if model is not None:
+            out["model"] = model
+        # without a seed its field stays a field (a folder pattern of every seed)
+        out["seed"] = "{seed}" if seed is None else seed
+        return out
+
+    def path(self, what, model=None, seed=None, **more):
+        """A file of this run: PATHS[what] with this run's wildcard values."""
+        return PATHS[what].format(**self.values(model, seed), **more)
+
+
+RUNS = (
+    {name: Run(name, cfg) for name, cfg in EXPERIMENTS.items()}
+    if GRID
+    else {None: Run(None, config)}
+)
+# Without experiments: one run, the paths as always. With several training
+# seeds each seed's models have their own folder (results/models/{model}/seed{s}/fold{k}/).
+RUN = next(iter(RUNS.values()))
+# all models, backbones and seeds of every run, for the rules' wildcards (a model
+# name is one kind in every experiment: checked by expand_experiments)
+MODELS = {m: spec for run in RUNS.values() for m, spec in run.models.items()}
+CNN2D = list(dict.fromkeys(m for r in RUNS.values() for m in r.names_of_rule("train")))
+CNN1D = list(
+    dict.fromkeys(m for r in RUNS.values() for m in r.names_of_rule("train_cnn1d"))
+)
+WAVELET = list(
+    dict.fromkeys(m for r in RUNS.values() for m in r.names_of_rule("train_wavelet"))
+)
 BACKBONES = sorted({MODELS[m]["backbone"] for m in names_with(MODELS, "backbone")})
 # the models with Grad-CAM maps (rule explain), and those that classify new records (rule external)
-EXPLAINED = names_with(MODELS, "explains")
-PREDICTING = names_with(MODELS, "predicts")
-FOLDS = list(range(config["folds"]["k"]))
-LEAK = [m for m in [leak_model(config, MODELS)] if m is not None]
-EXTERNAL = config["external"]["path"]
-# training.seeds: one job per model x fold x seed. One seed keeps the paths of
-# a one-seed run (results/models/{model}/fold{k}/); several put each seed's
-# runs in their own folder (results/models/{model}/seed{s}/fold{k}/).
-SEEDS = training_seeds(config)
-SEED_DIR = "seed{seed}/" if len(SEEDS) > 1 else ""
+EXPLAINED = list(
+    dict.fromkeys(m for r in RUNS.values() for m in r.names_with("explains"))
+)
+PREDICTING = list(
+    dict.fromkeys(m for r in RUNS.values() for m in r.names_with("predicts"))
+)
+SEEDS = sorted({s for run in RUNS.values() for s in run.seeds})
+SEED_DIR = "seed{seed}/" if GRID or len(SEEDS) > 1 else ""
 SEED_TAG = "seed{seed}_" if len(SEEDS) > 1 else ""
-FIRST_SEED_DIR = SEED_DIR.format(seed=SEEDS[0])
+FIRST_SEED_DIR = SEED_DIR.format(seed=SEEDS[0]) if not GRID else SEED_DIR
+if GRID:
+    has_leak = {name: bool(run.leak) for name, run in RUNS.items()}
+    if len(set(has_leak.values())) > 1:
+        raise ConfigError(
+            "leak_comparison: on in experiments "
+            f"{[n for n, on in has_leak.items() if on]} and off in {[n for n, on in has_leak.items() if not on]}; "
+            "the per-experiment reports have the same files, so set leak_comparison.model in the base "
+            "configuration (null for none) or in every experiment"
+        )
+LEAK = RUN.leak
+# The stage a job belongs to, by the key in its wildcards: with experiments each
+# stage's files are keyed by a short hash of the settings that shape it (plus the
+# keys of the stages before it), so experiments agreeing on those share the files.
+STAGE_RUNS = {}
+for _run in RUNS.values():
+    if _run.keys is not None:
+        STAGE_RUNS.setdefault(("seg", _run.keys["segments"]), _run)
+        STAGE_RUNS.setdefault(("folds", _run.keys["folds"]), _run)
+        STAGE_RUNS.setdefault(("cwt", _run.keys["scalograms"]), _run)
+        for _model, _key in _run.keys["models"].items():
+            STAGE_RUNS.setdefault(("mkey", _model, _key), _run)
+
+# Every file of the workflow, by stage. Without experiments the paths of a
+# one-run workflow; with experiments each stage's folder holds its key.
+if GRID:
+    PATHS = {
+        "segments": "results/segments/{seg}/segments.h5",
+        "segments_qc": "results/segments/{seg}/segments_qc.csv",
+        "segment_log": "logs/segment/{seg}.log",
+        "segment_benchmark": "results/benchmarks/segment/{seg}.tsv",
+        "folds": "results/folds/{folds}/folds.csv",
+        "folds_log": "logs/folds/{folds}.log",
+        "scalograms": "results/scalograms/{cwt}/scalograms.h5",
+        "scalograms_log": "logs/scalograms/{cwt}.log",
+        "scalograms_benchmark": "results/benchmarks/scalograms/{cwt}.tsv",
+        "gallery": "results/scalograms/{cwt}/gallery.png",
+        "gallery_log": "logs/gallery/{cwt}.log",
+        # + fold{fold}/ or all/ and the file
+        "model_dir": "results/models/{model}/{mkey}/seed{seed}/",
+        "train_log": "logs/train/{model}/{mkey}/seed{seed}/",
+        "train_benchmark": "results/benchmarks/train/{model}/{mkey}/seed{seed}/",
+        "leak_dir": "results/leak/{model}/{mkey}/seed{seed}/",
+        "leak_log": "logs/leak/{model}/{mkey}/seed{seed}.log",
+        "leak_benchmark": "results/benchmarks/leak/{model}/{mkey}/seed{seed}.tsv",
+        # fold 0's model of the experiment's first training seed
+        "explain_model_dir": "results/models/{model}/{mkey}/seed{seed}/",
+        "explain_png": "results/explain/{model}/{mkey}/seed{seed}/attribution.png",
+        "explain_csv": "results/explain/{model}/{mkey}/seed{seed}/attribution.csv",
+        "explain_log": "logs/explain/{model}/{mkey}/seed{seed}.log",
+        "explain_benchmark": "results/benchmarks/explain/{model}/{mkey}/seed{seed}.tsv",
+        "external_dir": "results/experiments/{experiment}/external/{model}/",
+        "external_log": "logs/external/{experiment}/{model}.log",
+        "external_benchmark": "results/benchmarks/external/{experiment}/{model}.tsv",
+        "report_dir": "results/experiments/{experiment}/report/",
+        "evaluate_log": "logs/evaluate/{experiment}.log",
+        "evaluate_benchmark": "results/benchmarks/evaluate/{experiment}.tsv",
+    }
+else:
+    PATHS = {
+        "segments": "results/data/segments.h5",
+        "segments_qc": "results/data/segments_qc.csv",
+        "segment_log": "logs/segment.log",
+        "segment_benchmark": "results/benchmarks/segment.tsv",
+        "folds": "results/data/folds.csv",
+        "folds_log": "logs/folds.log",
+        "scalograms": "results/scalograms/scalograms.h5",
+        "scalograms_log": "logs/scalograms.log",
+        "scalograms_benchmark": "results/benchmarks/scalograms.tsv",
+        "gallery": "results/report/figures/scalogram_gallery.png",
+        "gallery_log": "logs/gallery.log",
+        "model_dir": f"results/models/{{model}}/{SEED_DIR}",
+        "train_log": f"logs/train/{{model}}/{SEED_DIR}",
+        "train_benchmark": f"results/benchmarks/train/{{model}}_{SEED_TAG}",
+        "leak_dir": "results/leak/{model}/",
+        "leak_log": "logs/leak/{model}.log",
+        "leak_benchmark": "results/benchmarks/leak/{model}.tsv",
+        "explain_model_dir": f"results/models/{{model}}/{FIRST_SEED_DIR}",
+        "explain_png": "results/report/figures/attribution_{model}.png",
+        "explain_csv": "results/report/attribution_{model}.csv",
+        "explain_log": "logs/explain/{model}.log",
+        "explain_benchmark": "results/benchmarks/explain/{model}.tsv",
+        "external_dir": "results/external/{model}/",
+        "external_log": "logs/external/{model}.log",
+        "external_benchmark": "results/benchmarks/external/{model}.tsv",
+        "report_dir": "results/report/",
+        "evaluate_log": "logs/evaluate.log",
+        "evaluate_benchmark": "results/benchmarks/evaluate.tsv",
+    }
 
 
 def one_of(names):
@@ -80,6 +237,40 @@ wildcard_constraints:
     model=one_of(MODELS),
     fold=r"\d+",
     seed=one_of([str(s) for s in SEEDS]),
+    experiment=one_of([n for n in RUNS if n is not None]),
+    seg=one_of(sorted({k for kind, k, *_ in STAGE_RUNS if kind == "seg"})),
+    folds=one_of(sorted({k for kind, k, *_ in STAGE_RUNS if kind == "folds"})),
+    cwt=one_of(sorted({k for kind, k, *_ in STAGE_RUNS if kind == "cwt"})),
+    mkey=one_of(sorted({key[-1] for key in STAGE_RUNS if key[0] == "mkey"})),
+
+
+def run_of(wildcards):
+    """The run a job belongs to: its experiment, or the first experiment with the stage key in its wildcards."""
+    if not GRID:
+        return RUN
+    if "experiment" in wildcards.keys():
+        return RUNS[wildcards.experiment]
+    if "mkey" in wildcards.keys():
+        return STAGE_RUNS[("mkey", wildcards.model, wildcards.mkey)]
+    for kind in ("cwt", "folds", "seg"):
+        if kind in wildcards.keys():
+            return STAGE_RUNS[(kind, wildcards[kind])]
+    raise ConfigError(f"no experiment for the job with wildcards {dict(wildcards)}")
+
+
+def conf(wildcards):
+    """The configuration a job's settings come from (its run's)."""
+    return run_of(wildcards).config
+
+
+def file_of(what):
+    """An input function: the file ``what`` of the job's run (e.g. its segments or scalogram cache)."""
+
+    def files(wildcards):
+        return run_of(wildcards).path(what)
+
+    files.__name__ = f"{what}_of"
+    return files
 
 
 def database_dir(db):
@@ -138,15 +329,30 @@ def records_of(db):
 check_subject_map(config["data"]["subject_map"], known_records(), error=ConfigError)
 
 
-def evaluation_runs():
-    """Every model x seed x fold the report pools, one row each with its files by name.
+def evaluation_runs(run=None):
+    """Every model x seed x fold a run's report pools, one row each with its files by name.
 
     Rule evaluate declares these files as inputs and passes the same rows as a
     parameter, so the report finds a run's files by (model, seed, fold).
     """
-    return run_table(
-        MODELS, SEEDS, FOLDS, f"results/models/{{model}}/{SEED_DIR}fold{{fold}}"
-    )
+    run = run or RUN
+    return [
+        row
+        for model in run.models
+        for row in run_table(
+            [model], run.seeds, run.folds, f"{run.path('model_dir', model)}fold{{fold}}"
+        )
+    ]
+
+
+def run_files(what):
+    """An input function: the ``what`` file of every model x seed x fold of the job's run."""
+    return lambda wildcards: table_files(evaluation_runs(run_of(wildcards)), what)
+
+
+def model_spec(wildcards):
+    """The spec of the job's model (with experiments: the model of that key)."""
+    return run_of(wildcards).models[wildcards.model]
 
 
 def job_spec(wildcards):
@@ -157,12 +363,19 @@ def job_spec(wildcards):
     must retrain nothing. The job reads them from its config (scripts/train.py).
     """
     seed = int(wildcards.get("seed", SEEDS[0]))
-    return tracked_spec(spec_for_seed(MODELS[wildcards.model], seed))
+    return tracked_spec(spec_for_seed(model_spec(wildcards), seed))
 
 
 def leak_spec(wildcards):
     """The leaky comparison's spec (the run's first seed), without the run settings."""
-    return tracked_spec(MODELS[wildcards.model])
+    spec = model_spec(wildcards)
+    if "seed" in wildcards.keys():
+        spec = spec_for_seed(spec, int(wildcards.seed))
+    return tracked_spec(spec)
+
+
+def n_folds(wildcards):
+    return conf(wildcards)["folds"]["k"]
 
 
 def model_file(model):
@@ -172,15 +385,17 @@ def model_file(model):
 
 def all_model_files(wildcards):
     """The model trained on every subject, once per seed: external validation averages them."""
-    return expand(
-        f"results/models/{wildcards.model}/{SEED_DIR}all/{model_file(wildcards.model)}",
-        seed=SEEDS,
-    )
+    run = run_of(wildcards)
+    return [
+        f"{run.path('model_dir', wildcards.model, seed)}all/{model_file(wildcards.model)}"
+        for seed in run.seeds
+    ]
 
 
-def report_models():
+def report_models(run=None):
     """Name, kind, backbone, weights and strategy of every model, in the order of the config."""
-    return [report_info(name, spec) for name, spec in MODELS.items()]
+    run = run or RUN
+    return [report_info(name, spec) for name, spec in run.models.items()]
 
 
 def weights_input(wildcards):
@@ -189,7 +404,7 @@ def weights_input(wildcards):
     ancient(): the file's content is fixed (checked against torchvision's hash),
     so a re-fetched or hand-placed copy with a newer time does not retrain.
     """
-    spec = MODELS[wildcards.model]
+    spec = model_spec(wildcards)
     training = spec["training"]
     if training["pretrained"] == "imagenet" and training["strategy"] != "scratch":
         return {"weights": ancient(f"resources/weights/{spec['backbone']}.pth")}
@@ -202,29 +417,50 @@ def augment_input(wildcards):
     The job then computes its training images per batch from the augmented
     windows (validation and test images still come from the scalogram cache).
     """
-    if augment_signal_on(MODELS[wildcards.model]["training"]["augment"]):
-        return {"segments": rules.segment.output.segments}
+    if augment_signal_on(model_spec(wildcards)["training"]["augment"]):
+        return {"segments": run_of(wildcards).path("segments")}
     return {}
 
 
-def external_metrics():
-    """model -> its external validation's metrics.json, for every model that classifies new records
-    (none without external.path): the report's "External validation" section."""
-    if EXTERNAL is None:
-        return {}
+def predicting(run):
+    """The models of a run that classify external.path (none when it is not set)."""
+    return run.names_with("predicts") if run.config["external"]["path"] else []
+
+
+def external_metrics(run=None):
+    """model -> its external validation's metrics.json, for every model of a run that classifies new
+    records (none without external.path): the report's "External validation" section."""
+    run = run or RUN
+    return {m: f"{run.path('external_dir', m)}metrics.json" for m in predicting(run)}
+
+
+def external_targets(run=None):
+    """External predictions of every model that classifies new records, when external.path is set."""
+    run = run or RUN
+    return [
+        f"{run.path('external_dir', model)}predictions.csv" for model in predicting(run)
+    ]
+
+
+def leak_runs(run):
+    """Model -> the predictions file of its leaky run (the run's first seed), when the run has one."""
     return {
-        m: files["metrics"]
-        for m, files in files_by_model(
-            PREDICTING, {"metrics": "results/external/{model}/metrics.json"}
-        ).items()
+        model: {
+            "predictions": f"{run.path('leak_dir', model, run.seeds[0])}predictions.csv"
+        }
+        for model in run.leak
     }
 
 
-def external_targets():
-    """External predictions of every model that classifies new records, when external.path is set."""
-    if EXTERNAL is None:
-        return []
-    return expand("results/external/{model}/predictions.csv", model=PREDICTING)
+def explanations(run):
+    """Model -> its Grad-CAM png and csv (fold 0, the run's first seed), for every model that explains."""
+    return {
+        model: {
+            what: run.path(f"explain_{what}", model, run.seeds[0])
+            for what in ("png", "csv")
+        }
+        for model in run.names_with("explains")
+    }
 
 
 def leak_report_output():
@@ -233,8 +469,92 @@ def leak_report_output():
         return {}
     return {
         "leak": report(
-            "results/report/leak.csv",
+            PATHS["report_dir"] + "leak.csv",
             caption="../report/leak.rst",
             category="Evaluation",
         )
+    }
+
+
+def report_targets():
+    """The run's report and scalogram gallery; with experiments every experiment's report and the comparison."""
+    files = [
+        run.path("report_dir") + name
+        for run in RUNS.values()
+        for name in ("summary.csv", "report.html")
+    ]
+    if not GRID:
+        return [*files, RUN.path("gallery")]
+    return [*files, *COMPARE_OUTPUTS.values()]
+
+
+COMPARE_OUTPUTS = {
+    "comparison": "results/compare/comparison.csv",
+    "differences": "results/compare/differences.csv",
+    "forest": "results/compare/figures/forest.png",
+    "markdown": "results/compare/report.md",
+    "html": "results/compare/report.html",
+}
+
+
+def compare_layout():
+    """Every experiment's files the comparison reads: report tables, predictions by model and seed, timings."""
+    out = {}
+    for name, run in RUNS.items():
+        report_dir = run.path("report_dir")
+        out[name] = {
+            "summary": f"{report_dir}summary.csv",
+            "calibration": f"{report_dir}calibration.csv",
+            "models": [
+                {
+                    "name": model,
+                    "kind": spec["kind"],
+                    "seeds": {
+                        seed: [
+                            [
+                                fold,
+                                run.path("model_dir", model, seed)
+                                + f"fold{fold}/predictions.csv",
+                            ]
+                            for fold in run.folds
+                        ]
+                        for seed in run.seeds
+                    },
+                }
+                for model, spec in run.models.items()
+            ],
+            # the Snakemake benchmark file of every training job of the model
+            "timings": {
+                model: [
+                    run.path("train_benchmark", model, seed) + f"fold{fold}.tsv"
+                    for seed in run.seeds
+                    for fold in run.folds
+                ]
+                for model in run.models
+            },
+            "external": {
+                model: f"{run.path('external_dir', model)}metrics.json"
+                for model in predicting(run)
+            },
+            "model_keys": run.keys["models"],
+        }
+    return out
+
+
+def compare_inputs():
+    """The files of compare_layout(), flat: the comparison's inputs."""
+    files = []
+    for entry in compare_layout().values():
+        files += [entry["summary"], entry["calibration"], *entry["external"].values()]
+        for model in entry["models"]:
+            files += [path for runs in model["seeds"].values() for _, path in runs]
+        files += [f for paths in entry["timings"].values() for f in paths]
+    return list(dict.fromkeys(files))
+
+
+def experiment_settings():
+    """Each experiment's own settings (dotted key -> value as text), for the comparison report."""
+    return {
+        name: flat_settings(overrides)
+        for name, overrides in experiment_overrides(config).items()
     }

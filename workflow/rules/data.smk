@@ -63,16 +63,16 @@ rule segment:
     input:
         segment_inputs,
     output:
-        segments="results/data/segments.h5",
+        segments=PATHS["segments"],
         qc=report(
-            "results/data/segments_qc.csv",
+            PATHS["segments_qc"],
             caption="../report/segments_qc.rst",
             category="Data",
         ),
     log:
-        "logs/segment.log",
+        PATHS["segment_log"],
     benchmark:
-        "results/benchmarks/segment.tsv"
+        PATHS["segment_benchmark"]
     conda:
         "../../envs/data.yaml"
     resources:
@@ -88,7 +88,8 @@ rule segment:
         },
         max_duration_s=config["data"]["max_duration_s"],
         subject_map=config["data"]["subject_map"],
-        segments=config["segments"],
+        # an experiment's segments settings (the rest of data is every experiment's)
+        segments=lambda wc: conf(wc)["segments"],
         source=config["data"]["source"],
         on_bad_record=config["data"]["on_bad_record"],
     script:
@@ -97,19 +98,19 @@ rule segment:
 
 rule folds:
     input:
-        segments=rules.segment.output.segments,
+        segments=file_of("segments"),
     output:
         folds=report(
-            "results/data/folds.csv",
+            PATHS["folds"],
             caption="../report/folds.rst",
             category="Data",
         ),
     log:
-        "logs/folds.log",
+        PATHS["folds_log"],
     conda:
         "../../envs/data.yaml"
     params:
-        k=config["folds"]["k"],
-        seed=config["folds"]["seed"],
+        k=lambda wc: conf(wc)["folds"]["k"],
+        seed=lambda wc: conf(wc)["folds"]["seed"],
     script:
         "../scripts/folds.py"

@@ -1,85 +1,80 @@
 # The runs and explanation maps the report reads, by name: their files are the
 # rule's inputs, and the same mappings reach the job as params (no list order).
-EVALUATION_RUNS = evaluation_runs()
-EXPLANATIONS = files_by_model(
-    EXPLAINED, {"png": rules.explain.output.png, "csv": rules.explain.output.csv}
-)
-LEAK_RUNS = files_by_model(LEAK, {"predictions": rules.leak.output.predictions})
-EXTERNAL_METRICS = external_metrics()
-
-
+# With experiments, each experiment's (the job's {experiment}).
 rule evaluate:
     input:
-        predictions=table_files(EVALUATION_RUNS, "predictions"),
-        metrics=table_files(EVALUATION_RUNS, "metrics"),
-        history=table_files(EVALUATION_RUNS, "history"),
-        leak=[files["predictions"] for files in LEAK_RUNS.values()],
+        predictions=run_files("predictions"),
+        metrics=run_files("metrics"),
+        history=run_files("history"),
+        leak=lambda wc: [f["predictions"] for f in leak_runs(run_of(wc)).values()],
         # external.path set: every model's scores on the external records (rule external)
-        external=list(EXTERNAL_METRICS.values()),
-        folds=rules.folds.output.folds,
+        external=lambda wc: list(external_metrics(run_of(wc)).values()),
+        folds=file_of("folds"),
         # records left out by data.on_bad_record: skip are listed in the report
-        segments_qc=rules.segment.output.qc,
-        gallery=rules.gallery.output.png,
+        segments_qc=file_of("segments_qc"),
+        gallery=file_of("gallery"),
         # Grad-CAM maps of every model whose kind explains (rule explain), shown in the report
-        attribution=[f for files in EXPLANATIONS.values() for f in files.values()],
+        attribution=lambda wc: [
+            f for files in explanations(run_of(wc)).values() for f in files.values()
+        ],
     output:
         # leak.csv, only when leak_comparison.model is set
         **leak_report_output(),
         ranking=report(
-            "results/report/ranking.csv",
+            PATHS["report_dir"] + "ranking.csv",
             caption="../report/ranking.rst",
             category="Evaluation",
         ),
         statistics=report(
-            "results/report/statistics.csv",
+            PATHS["report_dir"] + "statistics.csv",
             caption="../report/statistics.rst",
             category="Evaluation",
         ),
         summary=report(
-            "results/report/summary.csv",
+            PATHS["report_dir"] + "summary.csv",
             caption="../report/summary.rst",
             category="Evaluation",
         ),
-        per_fold="results/report/per_fold.csv",
+        per_fold=PATHS["report_dir"] + "per_fold.csv",
         seeds=report(
-            "results/report/seeds.csv",
+            PATHS["report_dir"] + "seeds.csv",
             caption="../report/seeds.rst",
             category="Evaluation",
         ),
         calibration=report(
-            "results/report/calibration.csv",
+            PATHS["report_dir"] + "calibration.csv",
             caption="../report/calibration.rst",
             category="Evaluation",
         ),
         comparison=report(
-            "results/report/figures/model_comparison.png",
+            PATHS["report_dir"] + "figures/model_comparison.png",
             caption="../report/model_comparison.rst",
             category="Evaluation",
         ),
         roc=report(
-            "results/report/figures/roc.png",
+            PATHS["report_dir"] + "figures/roc.png",
             caption="../report/roc.rst",
             category="Evaluation",
         ),
-        markdown="results/report/report.md",
+        markdown=PATHS["report_dir"] + "report.md",
         html=report(
-            "results/report/report.html",
+            PATHS["report_dir"] + "report.html",
             caption="../report/report.rst",
             category="Evaluation",
         ),
     log:
-        "logs/evaluate.log",
+        PATHS["evaluate_log"],
     benchmark:
-        "results/benchmarks/evaluate.tsv"
+        PATHS["evaluate_benchmark"]
     conda:
         "../../envs/report.yaml"
     params:
-        models=report_models(),
-        runs=EVALUATION_RUNS,
-        attribution=EXPLANATIONS,
+        models=lambda wc: report_models(run_of(wc)),
+        runs=lambda wc: evaluation_runs(run_of(wc)),
+        attribution=lambda wc: explanations(run_of(wc)),
         classes=CLASSES,
-        leak=LEAK_RUNS,
-        external=EXTERNAL_METRICS,
-        evaluate=config["evaluate"],
+        leak=lambda wc: leak_runs(run_of(wc)),
+        external=lambda wc: external_metrics(run_of(wc)),
+        evaluate=lambda wc: conf(wc)["evaluate"],
     script:
         "../scripts/evaluate.py"

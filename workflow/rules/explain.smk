@@ -4,21 +4,21 @@
 # share per octave band.
 rule explain:
     input:
-        model=f"results/models/{{model}}/{FIRST_SEED_DIR}fold0/model.pt",
-        predictions=f"results/models/{{model}}/{FIRST_SEED_DIR}fold0/predictions.csv",
-        scalograms=rules.scalograms.output.scalograms,
-        segments=rules.segment.output.segments,
+        model=PATHS["explain_model_dir"] + "fold0/model.pt",
+        predictions=PATHS["explain_model_dir"] + "fold0/predictions.csv",
+        scalograms=file_of("scalograms"),
+        segments=file_of("segments"),
     output:
         png=report(
-            "results/report/figures/attribution_{model}.png",
+            PATHS["explain_png"],
             caption="../report/attribution.rst",
             category="Explanation",
         ),
-        csv="results/report/attribution_{model}.csv",
+        csv=PATHS["explain_csv"],
     log:
-        "logs/explain/{model}.log",
+        PATHS["explain_log"],
     benchmark:
-        "results/benchmarks/explain/{model}.tsv"
+        PATHS["explain_benchmark"]
     wildcard_constraints:
         model=one_of(EXPLAINED),
     conda:

@@ -1,16 +1,12 @@
-# a light import: ecgcwt/imaging/format.py, no torch or h5py at parse time
-from ecgcwt.imaging import CACHE_FORMAT, DEFAULT_CODEC
-
-
 rule scalograms:
     input:
-        segments=rules.segment.output.segments,
+        segments=file_of("segments"),
     output:
-        scalograms="results/scalograms/scalograms.h5",
+        scalograms=PATHS["scalograms"],
     log:
-        "logs/scalograms.log",
+        PATHS["scalograms_log"],
     benchmark:
-        "results/benchmarks/scalograms.tsv"
+        PATHS["scalograms_benchmark"]
     conda:
         "../../envs/train.yaml"
     threads: 4
@@ -21,25 +17,25 @@ rule scalograms:
         # rerun trigger), changing a training setting does not; cwt.batch_size
         # only batches the work (bit-identical images), so it is left out and
         # the job reads it from its config
-        cwt=tracked_section("cwt", config["cwt"]),
+        cwt=lambda wc: tracked_section("cwt", conf(wc)["cwt"]),
         # the cache's layout: a cache of an older format (e.g. RGB images) or
         # codec is rebuilt by the same params trigger
-        cache={"format": CACHE_FORMAT, "codec": DEFAULT_CODEC},
+        cache=CACHE_LAYOUT,
     script:
         "../scripts/scalograms.py"
 
 
 rule gallery:
     input:
-        scalograms=rules.scalograms.output.scalograms,
+        scalograms=file_of("scalograms"),
     output:
         png=report(
-            "results/report/figures/scalogram_gallery.png",
+            PATHS["gallery"],
             caption="../report/gallery.rst",
             category="Scalograms",
         ),
     log:
-        "logs/gallery.log",
+        PATHS["gallery_log"],
     conda:
         "../../envs/train.yaml"
     script:

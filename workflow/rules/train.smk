@@ -22,22 +22,20 @@ rule train:
     input:
         unpack(weights_input),
         unpack(augment_input),
-        scalograms=rules.scalograms.output.scalograms,
-        folds=rules.folds.output.folds,
+        scalograms=file_of("scalograms"),
+        folds=file_of("folds"),
     # update(): Snakemake backs up a fold's earlier outputs before the job and
     # puts them back if it fails, instead of deleting them first; the job
     # itself replaces each file atomically, so none is ever half-written.
     output:
-        model=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/model.pt"),
-        metrics=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/metrics.json"),
-        predictions=update(
-            f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/predictions.csv"
-        ),
-        history=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/history.csv"),
+        model=update(PATHS["model_dir"] + "fold{fold}/model.pt"),
+        metrics=update(PATHS["model_dir"] + "fold{fold}/metrics.json"),
+        predictions=update(PATHS["model_dir"] + "fold{fold}/predictions.csv"),
+        history=update(PATHS["model_dir"] + "fold{fold}/history.csv"),
     log:
-        f"logs/train/{{model}}/{SEED_DIR}fold{{fold}}.log",
+        PATHS["train_log"] + "fold{fold}.log",
     benchmark:
-        f"results/benchmarks/train/{{model}}_{SEED_TAG}fold{{fold}}.tsv"
+        PATHS["train_benchmark"] + "fold{fold}.tsv"
     wildcard_constraints:
         model=one_of(CNN2D),
     conda:
@@ -51,7 +49,7 @@ rule train:
         gpu=1,
     params:
         spec=job_spec,
-        n_folds=config["folds"]["k"],
+        n_folds=n_folds,
         split="subject",
     script:
         "../scripts/train.py"
@@ -64,15 +62,15 @@ use rule train as train_all with:
     input:
         unpack(weights_input),
         unpack(augment_input),
-        scalograms=rules.scalograms.output.scalograms,
+        scalograms=file_of("scalograms"),
     output:
-        model=update(f"results/models/{{model}}/{SEED_DIR}all/model.pt"),
-        metrics=update(f"results/models/{{model}}/{SEED_DIR}all/metrics.json"),
-        history=update(f"results/models/{{model}}/{SEED_DIR}all/history.csv"),
+        model=update(PATHS["model_dir"] + "all/model.pt"),
+        metrics=update(PATHS["model_dir"] + "all/metrics.json"),
+        history=update(PATHS["model_dir"] + "all/history.csv"),
     log:
-        f"logs/train/{{model}}/{SEED_DIR}all.log",
+        PATHS["train_log"] + "all.log",
     benchmark:
-        f"results/benchmarks/train/{{model}}_{SEED_TAG}all.tsv"
+        PATHS["train_benchmark"] + "all.tsv"
 
 
 # The labelled leaky comparison: one cnn2d model trained and tested on windows
@@ -81,38 +79,36 @@ use rule train as leak with:
     input:
         unpack(weights_input),
         unpack(augment_input),
-        scalograms=rules.scalograms.output.scalograms,
+        scalograms=file_of("scalograms"),
     output:
-        model=update("results/leak/{model}/model.pt"),
-        metrics=update("results/leak/{model}/metrics.json"),
-        predictions=update("results/leak/{model}/predictions.csv"),
-        history=update("results/leak/{model}/history.csv"),
+        model=update(PATHS["leak_dir"] + "model.pt"),
+        metrics=update(PATHS["leak_dir"] + "metrics.json"),
+        predictions=update(PATHS["leak_dir"] + "predictions.csv"),
+        history=update(PATHS["leak_dir"] + "history.csv"),
     log:
-        "logs/leak/{model}.log",
+        PATHS["leak_log"],
     benchmark:
-        "results/benchmarks/leak/{model}.tsv"
+        PATHS["leak_benchmark"]
     params:
         spec=leak_spec,
-        n_folds=config["folds"]["k"],
+        n_folds=n_folds,
         split="random_windows",
 
 
 # The 1D CNN baseline on the resampled segments (no scalogram), same folds.
 rule train_cnn1d:
     input:
-        segments=rules.segment.output.segments,
-        folds=rules.folds.output.folds,
+        segments=file_of("segments"),
+        folds=file_of("folds"),
     output:
-        model=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/model.pt"),
-        metrics=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/metrics.json"),
-        predictions=update(
-            f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/predictions.csv"
-        ),
-        history=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/history.csv"),
+        model=update(PATHS["model_dir"] + "fold{fold}/model.pt"),
+        metrics=update(PATHS["model_dir"] + "fold{fold}/metrics.json"),
+        predictions=update(PATHS["model_dir"] + "fold{fold}/predictions.csv"),
+        history=update(PATHS["model_dir"] + "fold{fold}/history.csv"),
     log:
-        f"logs/train/{{model}}/{SEED_DIR}fold{{fold}}.log",
+        PATHS["train_log"] + "fold{fold}.log",
     benchmark:
-        f"results/benchmarks/train/{{model}}_{SEED_TAG}fold{{fold}}.tsv"
+        PATHS["train_benchmark"] + "fold{fold}.tsv"
     wildcard_constraints:
         model=one_of(CNN1D),
     conda:
@@ -126,7 +122,7 @@ rule train_cnn1d:
         gpu=1,
     params:
         spec=job_spec,
-        n_folds=config["folds"]["k"],
+        n_folds=n_folds,
         split="subject",
     script:
         "../scripts/train.py"
@@ -135,33 +131,31 @@ rule train_cnn1d:
 # The 1D CNN trained on every subject: the model external validation applies.
 use rule train_cnn1d as train_cnn1d_all with:
     input:
-        segments=rules.segment.output.segments,
+        segments=file_of("segments"),
     output:
-        model=update(f"results/models/{{model}}/{SEED_DIR}all/model.pt"),
-        metrics=update(f"results/models/{{model}}/{SEED_DIR}all/metrics.json"),
-        history=update(f"results/models/{{model}}/{SEED_DIR}all/history.csv"),
+        model=update(PATHS["model_dir"] + "all/model.pt"),
+        metrics=update(PATHS["model_dir"] + "all/metrics.json"),
+        history=update(PATHS["model_dir"] + "all/history.csv"),
     log:
-        f"logs/train/{{model}}/{SEED_DIR}all.log",
+        PATHS["train_log"] + "all.log",
     benchmark:
-        f"results/benchmarks/train/{{model}}_{SEED_TAG}all.tsv"
+        PATHS["train_benchmark"] + "all.tsv"
 
 
 # Wavelet sub-band features with a scikit-learn classifier, same folds.
 rule train_wavelet:
     input:
-        segments=rules.segment.output.segments,
-        folds=rules.folds.output.folds,
+        segments=file_of("segments"),
+        folds=file_of("folds"),
     output:
-        model=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/model.joblib"),
-        metrics=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/metrics.json"),
-        predictions=update(
-            f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/predictions.csv"
-        ),
-        history=update(f"results/models/{{model}}/{SEED_DIR}fold{{fold}}/history.csv"),
+        model=update(PATHS["model_dir"] + "fold{fold}/model.joblib"),
+        metrics=update(PATHS["model_dir"] + "fold{fold}/metrics.json"),
+        predictions=update(PATHS["model_dir"] + "fold{fold}/predictions.csv"),
+        history=update(PATHS["model_dir"] + "fold{fold}/history.csv"),
     log:
-        f"logs/train/{{model}}/{SEED_DIR}fold{{fold}}.log",
+        PATHS["train_log"] + "fold{fold}.log",
     benchmark:
-        f"results/benchmarks/train/{{model}}_{SEED_TAG}fold{{fold}}.tsv"
+        PATHS["train_benchmark"] + "fold{fold}.tsv"
     wildcard_constraints:
         model=one_of(WAVELET),
     conda:
@@ -172,7 +166,7 @@ rule train_wavelet:
         runtime=60,
     params:
         spec=job_spec,
-        n_folds=config["folds"]["k"],
+        n_folds=n_folds,
         split="subject",
     script:
         "../scripts/train.py"
@@ -181,15 +175,15 @@ rule train_wavelet:
 # The wavelet baseline trained on every subject: the model external validation applies.
 use rule train_wavelet as train_wavelet_all with:
     input:
-        segments=rules.segment.output.segments,
+        segments=file_of("segments"),
     output:
-        model=update(f"results/models/{{model}}/{SEED_DIR}all/model.joblib"),
-        metrics=update(f"results/models/{{model}}/{SEED_DIR}all/metrics.json"),
-        history=update(f"results/models/{{model}}/{SEED_DIR}all/history.csv"),
+        model=update(PATHS["model_dir"] + "all/model.joblib"),
+        metrics=update(PATHS["model_dir"] + "all/metrics.json"),
+        history=update(PATHS["model_dir"] + "all/history.csv"),
     log:
-        f"logs/train/{{model}}/{SEED_DIR}all.log",
+        PATHS["train_log"] + "all.log",
     benchmark:
-        f"results/benchmarks/train/{{model}}_{SEED_TAG}all.tsv"
+        PATHS["train_benchmark"] + "all.tsv"
 
 
 # External validation: the model trained on every subject predicts every record
@@ -200,12 +194,12 @@ rule external:
         # one model per training seed; several: their mean probability (the ensemble)
         model=all_model_files,
     output:
-        predictions="results/external/{model}/predictions.csv",
-        metrics="results/external/{model}/metrics.json",
+        predictions=PATHS["external_dir"] + "predictions.csv",
+        metrics=PATHS["external_dir"] + "metrics.json",
     log:
-        "logs/external/{model}.log",
+        PATHS["external_log"],
     benchmark:
-        "results/benchmarks/external/{model}.tsv"
+        PATHS["external_benchmark"]
     wildcard_constraints:
         model=one_of(PREDICTING),
     conda:
@@ -215,11 +209,11 @@ rule external:
         mem_mb=8000,
         runtime=120,
     params:
-        path=EXTERNAL,
+        path=lambda wc: conf(wc)["external"]["path"],
         databases={db: v["label"] for db, v in config["data"]["databases"].items()},
-        max_duration_s=config["external"]["max_duration_s"],
-        max_windows=config["external"]["max_windows"],
-        bootstrap=config["evaluate"]["bootstrap"],
-        seed=config["evaluate"]["seed"],
+        max_duration_s=lambda wc: conf(wc)["external"]["max_duration_s"],
+        max_windows=lambda wc: conf(wc)["external"]["max_windows"],
+        bootstrap=lambda wc: conf(wc)["evaluate"]["bootstrap"],
+        seed=lambda wc: conf(wc)["evaluate"]["seed"],
     script:
         "../scripts/external.py"

@@ -17,7 +17,7 @@ log = log_to(snakemake.log[0])
 
 import json  # noqa: E402
 
-from ecgcwt.config import check_declared, run_provenance, runs_by_model, table_files  # noqa: E402
+from ecgcwt.config import check_declared, experiment_config, run_provenance, runs_by_model, table_files  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
 from ecgcwt.evaluate import LeakRun, ModelRuns, build_report  # noqa: E402
 
@@ -80,8 +80,12 @@ build_report(
     alpha=ev["alpha"],
     segments_qc=snakemake.input.segments_qc,
     leak=leak,
-    # the effective configuration of this run and the checkout the workflow runs from (git commit)
-    provenance=run_provenance(snakemake.config, Path(snakemake.scriptdir).parent.parent),
+    # the effective configuration of this run (with experiments: this experiment's) and the checkout the
+    # workflow runs from (git commit)
+    provenance=run_provenance(
+        experiment_config(snakemake.config, snakemake.wildcards.get("experiment")),
+        Path(snakemake.scriptdir).parent.parent,
+    ),
     environments=[json.loads(Path(p).read_text()).get("environment") or {} for p in table_files(runs, "metrics")],
     gallery=snakemake.input.gallery,
     attribution=[(name, files["png"], files["csv"]) for name, files in attribution.items()],

@@ -71,6 +71,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "base_config": ".experiments",
         "expand_experiments": ".experiments",
         "experiment_overrides": ".experiments",
+        "experiment_config": ".experiments",
         "reference_experiment": ".experiments",
         "stage_keys": ".experiments",
         # how to cite (the packaged CITATION.cff)

@@ -216,6 +216,16 @@ def expand_experiments(config: Mapping[str, Any]) -> dict[str, dict]:
     return out
 
 
+def experiment_config(config: Mapping[str, Any], name: str | None) -> dict:
+    """The whole config of experiment ``name``; ``config`` itself for ``None`` or ``""`` (a run without experiments)."""
+    if not name:
+        return dict(config)
+    experiments = expand_experiments(config)
+    if name not in experiments:
+        raise ConfigError(f"experiment {name!r} is not one of this run's: {list(experiments)}")
+    return experiments[name]
+
+
 def reference_experiment(config: Mapping[str, Any], experiments: Mapping[str, dict]) -> str:
     """``compare.reference``, or the first experiment."""
     return (config.get("compare") or {}).get("reference") or next(iter(experiments))

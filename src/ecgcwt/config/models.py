@@ -277,7 +277,10 @@ def with_run_settings(spec: dict, config: dict, name: str) -> dict:
     """
     if "training" not in spec:
         return dict(spec)
-    training = validate_section("training", model_specs(config)[name]["training"])
+    specs = model_specs(config)
+    # a model of an experiment that the base configuration lacks takes the base's run settings
+    own = specs[name]["training"] if "training" in specs.get(name, {}) else config["training"]
+    training = validate_section("training", {k: v for k, v in own.items() if k != "backbones"})
     return {
         **spec,
         "training": {**spec["training"], **{k: training[k] for k in RUN_SETTINGS["training"] if k in training}},

@@ -106,6 +106,9 @@ class ExperimentResult:
     timings: Mapping[str, Sequence[str | os.PathLike]] = field(default_factory=dict)
     #: model -> metrics.json of its external validation (``external.path``), optional
     external: Mapping[str, str | os.PathLike] = field(default_factory=dict)
+    #: model -> the key of its trained models (the settings that shaped them): a model with the same key in
+    #: two experiments is one trained model, which the experiments' difference does not reach; optional
+    model_keys: Mapping[str, str] = field(default_factory=dict)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -281,7 +284,7 @@ def difference_table(
         if e.name == reference:
             continue
         for m in e.models:
-            if m.name not in ref_models:
+            if m.name not in ref_models or _same_model(e, by_name[reference], m.name):
                 continue
             try:
                 out = unit_outcomes(preds(e, m), preds(by_name[reference], ref_models[m.name]), "subject")
@@ -319,6 +322,20 @@ def difference_table(
     table.insert(DIFFERENCE_COLUMNS.index("p_holm"), "p_holm", holm(table["p_value"].to_numpy()) if len(table) else [])
     table["sentence"] = [comparison_sentence(r, alpha) for r in table.to_dict("records")]
     return table[DIFFERENCE_COLUMNS]
+
+
+def _same_model(a: ExperimentResult, b: ExperimentResult, model: str) -> bool:
+    key = a.model_keys.get(model)
+    return key is not None and key == b.model_keys.get(model)
+
+
+def shared_models(experiments: Sequence[ExperimentResult], reference: str) -> list[tuple[str, str]]:
+    """``(experiment, model)`` pairs whose model is the reference's own trained model (not compared)."""
+    by_name = {e.name: e for e in experiments}
+    ref = by_name[reference]
+    return [
+        (e.name, m.name) for e in experiments if e.name != reference for m in e.models if _same_model(e, ref, m.name)
+    ]
 
 
 def _balanced(y: np.ndarray, pred: np.ndarray) -> float:
@@ -426,6 +443,7 @@ def build_comparison(
         alpha=alpha,
         provenance=provenance,
         settings=settings or {},
+        shared=shared_models(experiments, reference),
     )
     write_csv(comparison, out_dir / "comparison.csv")
     write_csv(differences, out_dir / "differences.csv")

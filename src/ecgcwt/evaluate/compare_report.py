@@ -7,7 +7,7 @@ provenance section (:mod:`ecgcwt.evaluate.report_provenance`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -50,6 +50,7 @@ def comparison_blocks_of(
     alpha: float,
     provenance: dict | None,
     settings: Mapping[str, Mapping[str, str]],
+    shared: Sequence[tuple[str, str]] = (),
 ) -> list:
     """The comparison report's blocks: banner, what differs, the table, the forest plot, sentences, provenance."""
     blocks: list = [("h1", "ecgcwt: experiments compared"), *banner_blocks(provenance)]
@@ -86,6 +87,15 @@ def comparison_blocks_of(
             ["experiment", "model", "difference", "ci_low", "ci_high", "b", "c", "p_value", "p_holm", "few_subjects"]
         ].round(3)
         blocks += [("table", shown)]
+    if shared:
+        pairs = ", ".join(f"{e} ({m})" for e, m in shared)
+        blocks.append(
+            (
+                "p",
+                f"Not compared, being the reference's own trained model (the experiment's settings do not reach "
+                f"it): {pairs}.",
+            )
+        )
     blocks += provenance_blocks(provenance, [], "see each experiment's report", "see each experiment's report")
     blocks += [("p", "Tables: comparison.csv, differences.csv.")]
     return blocks
