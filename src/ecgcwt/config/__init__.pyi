@@ -9,6 +9,7 @@ from ecgcwt.config.citation import citation_text as citation_text
 from ecgcwt.config.experiments import GRID_KEYS as GRID_KEYS
 from ecgcwt.config.experiments import base_config as base_config
 from ecgcwt.config.experiments import expand_experiments as expand_experiments
+from ecgcwt.config.experiments import experiment_config as experiment_config
 from ecgcwt.config.experiments import experiment_overrides as experiment_overrides
 from ecgcwt.config.experiments import has_experiments as has_experiments
 from ecgcwt.config.experiments import reference_experiment as reference_experiment
@@ -96,6 +97,7 @@ __all__ = [
     "effective_config_yaml",
     "environment_facts",
     "expand_experiments",
+    "experiment_config",
     "experiment_overrides",
     "files_by_model",
     "flat_settings",
