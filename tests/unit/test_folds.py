@@ -95,3 +95,55 @@ def test_damaged_folds_file_is_named_with_how_to_rebuild(tmp_path, content, mess
     with pytest.raises(DataError, match=message) as err:
         read_folds(path, k=3)
     assert "folds.csv" in str(err.value) and "snakemake --forcerun folds" in str(err.value)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+@pytest.mark.parametrize("per_class", [{"ARR": 9, "CHF": 2, "NSR": 3}, {"ARR": 1, "CHF": 6, "NSR": 4}])
+def test_the_plan_before_the_segments_names_the_folds_the_segments_give(per_class, seed):
+    """fold_plan (from subject counts, before any segment exists) names the folds assign_folds deals."""
+    from ecgcwt.data.folds import fold_plan
+
+    plan = fold_plan(per_class, 5, seed)
+    with pytest.raises(DataError) as err:
+        assign_folds(_segments(per_class), 5, seed)
+    for label, n in per_class.items():
+        if n < 5:
+            assert f"{label} would be tested in fold(s) {', '.join(map(str, plan[label]))} only" in str(err.value)
+        else:
+            assert plan[label] == [0, 1, 2, 3, 4]
+    assert "folds.k: loso" in str(err.value)
+
+
+def test_the_note_says_which_folds_can_and_cannot_test_a_small_class():
+    from ecgcwt.data.folds import few_subjects_note, fold_plan
+
+    assert few_subjects_note({"ARR": 5, "CHF": 5}, 5) is None
+    note = few_subjects_note({"ARR": 9, "CHF": 2, "NSR": 6}, 5, seed=0)
+    chf = fold_plan({"ARR": 9, "CHF": 2, "NSR": 6}, 5, 0)["CHF"]
+    others = [f for f in range(5) if f not in chf]
+    assert f"CHF has 2 subject(s): fold(s) {', '.join(map(str, chf))} would test CHF" in note
+    assert f"fold(s) {', '.join(map(str, others))} cannot (no CHF subject in them)" in note
+    assert "set folds.k to 2 or to loso" in note
+    assert "ARR" not in note and "NSR" not in note
+    assert few_subjects_note({"ARR": 3, "CHF": 1}, "loso").startswith("folds.k loso: CHF has one subject")
+    assert few_subjects_note({"ARR": 3, "CHF": 2}, "loso") is None
+
+
+def test_loso_gives_each_subject_its_own_fold_in_the_planned_order():
+    seg = _segments({"ARR": 3, "CHF": 1, "NSR": 2}, merge={"arr2": "arr1"})
+    folds = assign_folds(seg, "loso")
+    assert list(folds["subject"]) == ["arr0", "arr1", "chf0", "nsr0", "nsr1"]  # by class, then subject
+    assert list(folds["fold"]) == [0, 1, 2, 3, 4]
+    planned = ["nsr1", "arr0", "chf0", "arr1", "nsr0"]
+    assert list(assign_folds(seg, "loso", planned=planned)["subject"]) == planned
+    with pytest.raises(DataError, match=r"lack \['arr9'\]"):
+        assign_folds(seg, "loso", planned=[*planned, "arr9"])
+
+
+def test_loso_is_a_valid_folds_k_and_other_words_are_not():
+    from ecgcwt.config import validate_config
+    from ecgcwt.errors import ConfigError
+
+    assert validate_config({"folds": {"k": "loso"}})["folds"]["k"] == "loso"
+    with pytest.raises(ConfigError, match="folds.k"):
+        validate_config({"folds": {"k": "lobo"}})

@@ -124,3 +124,27 @@ def test_a_tiny_grid_runs_compares_reruns_nothing_and_grows_by_one_experiment(tm
         "all": 1,
         "total": 8,
     }
+
+
+def test_the_readme_experiments_command_plans_the_demo_grid(tmp_path):
+    """README.md's "Experiments" command, dry: the demo grid shares segments, folds and the 1D CNN."""
+    import shlex
+    import subprocess
+
+    from ..conftest import REPO
+    from .conftest import CHECKOUT_PARTS
+    from .runner import SNAKEMAKE
+
+    section = (REPO / "README.md").read_text().split("## Experiments", 1)[1].split("\n## ", 1)[0]
+    command = section.split("```bash", 1)[1].split("```", 1)[0].strip()
+    words = shlex.split(command)
+    assert words[0] == "snakemake" and "config/experiments-demo.yaml" in words
+    for name in CHECKOUT_PARTS:
+        (tmp_path / name).symlink_to(REPO / name)
+    # -n first: --configfile takes every word after it
+    r = subprocess.run([*SNAKEMAKE, "-n", *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    jobs = planned_jobs(r)
+    assert jobs["segment"] == 1 and jobs["folds"] == 1 and jobs["scalograms"] == 2
+    # ResNet-18 per wavelet, the 1D CNN (it reads no scalogram) once for both: 3 folds each
+    assert jobs["train"] == 6 and jobs["train_cnn1d"] == 3 and jobs["compare"] == 1

@@ -14,11 +14,15 @@ os.environ.update(
 
 from ecgcwt.config import validate_config  # noqa: E402
 from ecgcwt.errors import ConfigError  # noqa: E402
+from snakemake.logging import logger  # noqa: E402
 from ecgcwt.data import (  # noqa: E402
+    LOSO,
     check_config_record_names,
     check_subject_map,
+    few_subjects_note,
     read_record_list,
     record_files,
+    synthetic_record_names,
 )
 from ecgcwt.imaging import CACHE_FORMAT, DEFAULT_CODEC  # noqa: E402
 from ecgcwt.config import (  # noqa: E402
@@ -61,6 +65,76 @@ GRID = bool(EXPERIMENTS)
 EXTERNAL = config["external"]["path"]
 
 
+def database_dir(db):
+    """Folder holding {db}/RECORDS and the WFDB files, for the configured source."""
+    source = config["data"]["source"]
+    if source == "local":
+        return str(Path(config["data"]["path"]) / db)
+    return f"resources/{source}/{db}"
+
+
+def records_of(db):
+    """Explicit record list of a database, or None for its RECORDS list."""
+    records = config["data"]["records"]
+    return records.get(db) if isinstance(records, dict) else None
+
+
+def planned_subjects():
+    """Class -> its subjects, from the records known before the first job; None while some are not known.
+
+    Known: data.records, a RECORDS file already there (local data, an earlier download), or the names the
+    synthetic generator will write. A subject is a record (both leads) or what data.subject_map makes it.
+    """
+    data = config["data"]
+    known = {}
+    for db in DATABASES:
+        names = records_of(db)
+        if names is None and Path(database_dir(db), "RECORDS").is_file():
+            names = read_record_list(database_dir(db), data_source=data["source"])
+        if names is None and data["source"] == "synthetic":
+            names = synthetic_record_names(data["synthetic"]["subjects_per_class"])
+        if names is None:
+            return None
+        known[db] = names
+    subjects = {}
+    for db, names in known.items():
+        for name in names:
+            subject = data["subject_map"].get(f"{db}/{name}", f"{db}/{name}")
+            subjects[subject] = data["databases"][db]["label"]
+    return {
+        label: sorted(s for s, lb in subjects.items() if lb == label)
+        for label in sorted(set(subjects.values()))
+    }
+
+
+def n_folds_of(cfg, name=None):
+    """folds.k, or for loso the number of subjects (one fold each); says what few subjects per class mean."""
+    k = cfg["folds"]["k"]
+    where = f"experiment {name!r}: " if name else ""
+    if SUBJECTS is None:
+        if k == LOSO:
+            raise ConfigError(
+                f"{where}folds.k loso makes one fold per subject, so the subjects must be known before the "
+                "run: list data.records, or build the records first with folds.k set to a number "
+                "(snakemake resources/physionet/{db}/RECORDS for each database), then set loso again"
+            )
+        return k
+    note = few_subjects_note(
+        {c: len(s) for c, s in SUBJECTS.items()}, k, cfg["folds"]["seed"]
+    )
+    if note:
+        # said before the first job; with K folds the folds job then stops (every fold must test every class)
+        logger.warning(f"{where}{note}")
+    return sum(len(s) for s in SUBJECTS.values()) if k == LOSO else k
+
+
+def loso_subjects(wildcards):
+    """The subjects in fold order, for folds.k loso (one fold per subject); None otherwise."""
+    if conf(wildcards)["folds"]["k"] != LOSO:
+        return None
+    return [s for label in sorted(SUBJECTS) for s in SUBJECTS[label]]
+
+
 class Run:
     """One experiment (or, without experiments, the run itself): its models, seeds, folds and stage keys."""
 
@@ -71,7 +145,7 @@ class Run:
         # plus the models: entries; spec = kind, backbone, merged training settings
         self.models = check_model_specs(cfg)
         self.seeds = training_seeds(cfg)
-        self.folds = list(range(cfg["folds"]["k"]))
+        self.folds = list(range(n_folds_of(cfg, name)))
         leak = leak_model(cfg, self.models)
         self.leak = [leak] if leak is not None else []
         self.keys = stage_keys(cfg, CACHE_LAYOUT) if GRID else None
@@ -106,6 +180,8 @@ class Run:
         return PATHS[what].format(**self.values(model, seed), **more)
 
 
+# every subject by class, where known before the first job (None: not yet)
+SUBJECTS = planned_subjects()
 RUNS = (
     {name: Run(name, cfg) for name, cfg in EXPERIMENTS.items()}
     if GRID
@@ -273,14 +349,6 @@ def file_of(what):
     return files
 
 
-def database_dir(db):
-    """Folder holding {db}/RECORDS and the WFDB files, for the configured source."""
-    source = config["data"]["source"]
-    if source == "local":
-        return str(Path(config["data"]["path"]) / db)
-    return f"resources/{source}/{db}"
-
-
 def known_records():
     """db -> record names, for each database whose names are known before any job: data.records, or a
     RECORDS file already there (a local folder, an earlier download or generation)."""
@@ -316,12 +384,6 @@ def segment_inputs(wildcards=None):
         for db in DATABASES:
             files += record_files(database_dir(db), records_of(db))
     return files
-
-
-def records_of(db):
-    """Explicit record list of a database, or None for its RECORDS list."""
-    records = config["data"]["records"]
-    return records.get(db) if isinstance(records, dict) else None
 
 
 # A data.subject_map key naming no record would silently leave a person split across folds: refused before
@@ -375,7 +437,8 @@ def leak_spec(wildcards):
 
 
 def n_folds(wildcards):
-    return conf(wildcards)["folds"]["k"]
+    """The number of folds of the job's run (folds.k, or one per subject for loso)."""
+    return len(run_of(wildcards).folds)
 
 
 def model_file(model):

@@ -110,7 +110,12 @@ rule folds:
     conda:
         "../../envs/data.yaml"
     params:
-        k=lambda wc: conf(wc)["folds"]["k"],
+        # folds.k; for loso {"loso": the subjects in fold order, as planned before the first job}
+        k=lambda wc: (
+            {LOSO: loso_subjects(wc)}
+            if conf(wc)["folds"]["k"] == LOSO
+            else conf(wc)["folds"]["k"]
+        ),
         seed=lambda wc: conf(wc)["folds"]["seed"],
     script:
         "../scripts/folds.py"

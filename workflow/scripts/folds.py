@@ -10,7 +10,12 @@ from ecgcwt.data import (
     read_table,  # noqa: E402
 )
 
-folds = assign_folds(read_table(snakemake.input.segments), snakemake.params.k, snakemake.params.seed)
+k = snakemake.params.k
+# folds.k loso: {"loso": the subjects in the fold order the workflow planned}
+planned = k.get("loso") if isinstance(k, dict) else None
+folds = assign_folds(
+    read_table(snakemake.input.segments), "loso" if planned is not None else k, snakemake.params.seed, planned=planned
+)
 log.info(
     "subjects per fold and class:\n%s",
     folds.groupby(["fold", "label"]).size().unstack(fill_value=0),

@@ -179,7 +179,7 @@ def check_config(config: dict[str, Any]) -> None:
                 f"data.source synthetic generates the classes {sorted(SYNTHETIC_CLASSES)}; data.databases has {bad}."
             )
         n = data["synthetic"]["subjects_per_class"]
-        if n < config["folds"]["k"]:
+        if config["folds"]["k"] != "loso" and n < config["folds"]["k"]:
             raise ConfigError(
                 f"data.synthetic.subjects_per_class is {n} but folds.k is {config['folds']['k']}: every class needs "
                 f"at least k subjects. Raise subjects_per_class or lower folds.k."

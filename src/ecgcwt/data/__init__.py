@@ -55,6 +55,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "skipped_records": ".segmentation",
         "cut_lead": ".segmentation",
         "preprocessing_from_attrs": ".settings",
+        "synthetic_record_names": ".settings",
         "resample": ".segmentation",
         "window_starts": ".segmentation",
         "evenly_spaced": ".segmentation",
@@ -76,6 +77,10 @@ __all__, __getattr__, __dir__ = lazy_face(
         "STR_DTYPE": ".segment_store",
         # folds
         "assign_folds": ".folds",
+        "loso_folds": ".folds",
+        "fold_plan": ".folds",
+        "few_subjects_note": ".folds",
+        "LOSO": ".folds",
         "read_folds": ".folds",
         "subject_table": ".folds",
         "FOLD_COLUMNS": ".folds",

@@ -10,7 +10,11 @@ from ecgcwt.data.download import DownloadSummary as DownloadSummary
 from ecgcwt.data.download import download_database as download_database
 from ecgcwt.data.download import partial_download_path as partial_download_path
 from ecgcwt.data.folds import FOLD_COLUMNS as FOLD_COLUMNS
+from ecgcwt.data.folds import LOSO as LOSO
 from ecgcwt.data.folds import assign_folds as assign_folds
+from ecgcwt.data.folds import few_subjects_note as few_subjects_note
+from ecgcwt.data.folds import fold_plan as fold_plan
+from ecgcwt.data.folds import loso_folds as loso_folds
 from ecgcwt.data.folds import read_folds as read_folds
 from ecgcwt.data.folds import subject_table as subject_table
 from ecgcwt.data.mathworks import MATHWORKS_FS as MATHWORKS_FS
@@ -59,6 +63,7 @@ from ecgcwt.data.settings import SEGMENT_ATTRS as SEGMENT_ATTRS
 from ecgcwt.data.settings import QualityLimits as QualityLimits
 from ecgcwt.data.settings import SegmentSpec as SegmentSpec
 from ecgcwt.data.settings import preprocessing_from_attrs as preprocessing_from_attrs
+from ecgcwt.data.settings import synthetic_record_names as synthetic_record_names
 from ecgcwt.data.synthetic import NATIVE_FS as NATIVE_FS
 from ecgcwt.data.synthetic import PROFILES as PROFILES
 from ecgcwt.data.synthetic import generate_database as generate_database
@@ -72,6 +77,7 @@ __all__ = [
     "ECG_FS_RANGE",
     "ENV_INDEX_URL",
     "FOLD_COLUMNS",
+    "LOSO",
     "LeadSummary",
     "MANIFEST_NAME",
     "MATHWORKS_FS",
@@ -98,10 +104,13 @@ __all__ = [
     "decode_str",
     "download_database",
     "evenly_spaced",
+    "few_subjects_note",
     "fix_advice",
+    "fold_plan",
     "generate_database",
     "iter_signal_batches",
     "link_target",
+    "loso_folds",
     "open_record",
     "partial_download_path",
     "preprocessing_from_attrs",
@@ -120,6 +129,7 @@ __all__ = [
     "segment_to_store",
     "skipped_records",
     "subject_table",
+    "synthetic_record_names",
     "table_from_group",
     "window_starts",
     "write_mathworks_database",

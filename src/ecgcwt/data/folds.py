@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,23 +44,93 @@ def subject_table(segments: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def assign_folds(segments: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
-    """Assign each subject a test fold in ``0..k-1`` (columns :data:`FOLD_COLUMNS`)."""
+#: ``folds.k: loso``: leave one subject out, one fold per subject.
+LOSO = "loso"
+
+
+def loso_folds(segments: pd.DataFrame, planned: Sequence[str] | None = None) -> pd.DataFrame:
+    """Leave one subject out: subject ``i`` of ``planned`` (default: sorted by class, then id) is fold ``i``.
+
+    ``planned`` is the subject list the workflow made its folds from before the first job; the segments
+    must hold exactly those subjects (a record left out by ``data.on_bad_record: skip`` would leave a
+    fold without a test subject).
+    """
+    subjects = subject_table(segments)
+    order = list(planned) if planned is not None else list(subjects.sort_values(["label", "subject"])["subject"])
+    have = set(subjects["subject"])
+    missing, extra = [s for s in order if s not in have], sorted(have - set(order))
+    if missing or extra:
+        raise DataError(
+            f"folds.k loso: the run planned one fold per subject of {len(order)} subject(s), but the segments "
+            f"lack {missing[:5]} and hold {extra[:5]} besides; a record was skipped or the records changed "
+            "after the run was planned: run it again (it plans from the records it finds)"
+        )
+    out = subjects.set_index("subject").loc[order].reset_index()
+    out["fold"] = np.arange(len(out), dtype=np.int64)
+    return out[FOLD_COLUMNS].sort_values(["fold"]).reset_index(drop=True)
+
+
+def fold_plan(subjects_per_class: Mapping[str, int], k: int, seed: int = 0) -> dict[str, list[int]]:
+    """Which folds :func:`assign_folds` gives a subject of each class, from the subject counts alone.
+
+    Within a class, subjects go to the folds with the fewest subjects of that class first, ties broken by
+    the seeded fold order, so a class with ``n < k`` subjects lands in the first ``n`` folds of that order
+    whatever its segment counts: the folds are known before the segments are cut.
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for label in sorted(subjects_per_class):
+        n = int(subjects_per_class[label])
+        rng.permutation(n)  # assign_folds' tie-break of the class's subjects: the same draws, in order
+        order = rng.permutation(k)
+        out[label] = sorted(int(f) for f in order[: min(n, k)])
+    return out
+
+
+def few_subjects_note(subjects_per_class: Mapping[str, int], k: int | str, seed: int = 0) -> str | None:
+    """What folds.k means for the classes with few subjects, in words; None when every fold tests every class.
+
+    With ``k`` folds and a class of ``n < k`` subjects, only ``n`` folds test that class on a person the model
+    has not seen and the others test no one of it. With ``loso`` each subject is tested by a model trained
+    on all the others; a class with one subject is then tested by a model that never saw that class.
+    """
+    if k == LOSO:
+        single = sorted(c for c, n in subjects_per_class.items() if n == 1)
+        if not single:
+            return None
+        return (
+            f"folds.k loso: {', '.join(single)} {'has' if len(single) == 1 else 'have'} one subject: its fold is "
+            "tested by a model trained on no subject of that class, so no fold can test it on an unseen person "
+            "the way the other classes are tested"
+        )
+    plan = fold_plan(subjects_per_class, int(k), seed)
+    short = {c: folds for c, folds in plan.items() if subjects_per_class[c] < int(k)}
+    if not short:
+        return None
+    parts = []
+    for label, folds in short.items():
+        others = [f for f in range(int(k)) if f not in folds]
+        parts.append(
+            f"{label} has {subjects_per_class[label]} subject(s): fold(s) {', '.join(map(str, folds))} would test "
+            f"{label} on a person the model has not seen, fold(s) {', '.join(map(str, others))} cannot (no {label} "
+            "subject in them)"
+        )
+    lowest = min(subjects_per_class.values())
+    return (
+        f"folds.k is {k}, more than some class has subjects: {'; '.join(parts)}. Every fold must test every class: "
+        + (f"set folds.k to {lowest} or to loso (leave one subject out)" if lowest >= 2 else "set folds.k to loso")
+        + ", or add records of that class."
+    )
+
+
+def assign_folds(
+    segments: pd.DataFrame, k: int | str, seed: int = 0, planned: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Assign each subject a test fold in ``0..k-1`` (columns :data:`FOLD_COLUMNS`); loso: :func:`loso_folds`."""
+    if k == LOSO:
+        return loso_folds(segments, planned)
     subjects = subject_table(segments)
     counts = subjects.groupby("label").size()
-    short = counts[counts < k]
-    if len(short):
-        detail = ", ".join(f"{lbl} has {n}" for lbl, n in short.items())
-        lowest = int(counts.min())
-        fix = (
-            f"Lower folds.k to {lowest}, or add"
-            if lowest >= 2
-            else "A class with a single subject cannot be tested on a subject it was not trained on: add"
-        )
-        raise DataError(
-            f"folds.k is {k} but {detail} subject(s); every class needs at least k subjects so that each fold "
-            f"tests every class. {fix} records of that class (data.records / data.databases)."
-        )
     rng = np.random.default_rng(seed)
     folds = pd.Series(-1, index=subjects.index, dtype=np.int64)
     for label in sorted(subjects["label"].unique()):
@@ -76,6 +147,24 @@ def assign_folds(segments: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
             folds[i] = f
             n_subj[f] += 1
             n_seg[f] += subjects.at[i, "n_segments"]
+    short = counts[counts < k]
+    if len(short):
+        detail = ", ".join(f"{lbl} has {n}" for lbl, n in short.items())
+        lowest = int(counts.min())
+        fix = (
+            f"Lower folds.k to {lowest}, or add"
+            if lowest >= 2
+            else "A class with a single subject cannot be tested on a subject it was not trained on: add"
+        )
+        where = "; ".join(
+            f"{lbl} would be tested in fold(s) {', '.join(map(str, sorted(set(folds[subjects['label'] == lbl]))))} only"
+            for lbl in short.index
+        )
+        raise DataError(
+            f"folds.k is {k} but {detail} subject(s); every class needs at least k subjects so that each fold "
+            f"tests every class ({where}). {fix} records of that class (data.records / data.databases), "
+            "or set folds.k: loso (leave one subject out)."
+        )
     out = subjects.assign(fold=folds.to_numpy())
     return out[FOLD_COLUMNS].sort_values(["fold", "label", "subject"]).reset_index(drop=True)
 

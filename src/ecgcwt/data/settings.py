@@ -86,3 +86,8 @@ def preprocessing_from_attrs(attrs: dict) -> dict:
         },
         "defaulted": defaulted,
     }
+
+
+def synthetic_record_names(subjects: int) -> list[str]:
+    """The record names the synthetic generator writes for ``subjects`` subjects (one record each)."""
+    return [f"syn{i + 1:03d}" for i in range(int(subjects))]

@@ -28,6 +28,7 @@ import numpy as np
 import wfdb
 
 from ecgcwt.atomic import write_text
+from ecgcwt.data.settings import synthetic_record_names
 from ecgcwt.errors import ConfigError
 
 NATIVE_FS = {"mitdb": 360, "chfdb": 250, "nsrdb": 128}
@@ -154,9 +155,8 @@ def generate_database(
     dest.mkdir(parents=True, exist_ok=True)
     ss = np.random.SeedSequence([seed, *db.encode()])
     names = []
-    for i, child in enumerate(ss.spawn(subjects)):
+    for i, (name, child) in enumerate(zip(synthetic_record_names(subjects), ss.spawn(subjects))):
         rng = np.random.default_rng(child)
-        name = f"syn{i + 1:03d}"
         sig = synthesize(profile, duration_s, fs, rng)
         # wrsamp writes into write_dir; a killed run leaves no RECORDS, so the folder counts as incomplete
         wfdb.wrsamp(
