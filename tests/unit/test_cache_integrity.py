@@ -21,6 +21,7 @@ from ecgcwt.imaging import (
     seal_cache,
 )
 from ecgcwt.learn.cnn2d.feeding import BatchFeeder, StreamingImages, open_image_source
+from ecgcwt.learn.cnn2d.signal_images import read_rows
 
 REBUILD = "rebuild it with `snakemake --forcerun scalograms`"
 
@@ -216,4 +217,6 @@ def test_a_damaged_chunk_of_the_segment_store_is_an_error_never_other_samples(bu
         assert str(store) in msg and "the file is damaged" in msg and "snakemake --forcerun segment`" in msg
         with pytest.raises(DataError, match="forcerun segment"):
             build_scalogram_cache(store, tmp_path / f"s{k}.h5", {"image": {"size": 32}})
+        with pytest.raises(DataError, match=r"segments.h5'.*the file is damaged.*forcerun segment"):
+            read_rows(store, np.arange(n))  # the augmentations' reader
     assert n > 4

@@ -75,6 +75,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "write_table_group": ".segment_store",
         "decode_str": ".segment_store",
         "STR_DTYPE": ".segment_store",
+        "SEGMENTS_REBUILD": ".segment_store",
         # folds
         "assign_folds": ".folds",
         "loso_folds": ".folds",

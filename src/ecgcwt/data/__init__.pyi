@@ -38,6 +38,7 @@ from ecgcwt.data.records import read_record as read_record
 from ecgcwt.data.records import read_record_list as read_record_list
 from ecgcwt.data.records import record_files as record_files
 from ecgcwt.data.records import sampling_rate_problem as sampling_rate_problem
+from ecgcwt.data.segment_store import SEGMENTS_REBUILD as SEGMENTS_REBUILD
 from ecgcwt.data.segment_store import STR_DTYPE as STR_DTYPE
 from ecgcwt.data.segment_store import SegmentStoreInfo as SegmentStoreInfo
 from ecgcwt.data.segment_store import SegmentStoreWriter as SegmentStoreWriter
@@ -88,6 +89,7 @@ __all__ = [
     "QualityLimits",
     "Record",
     "RecordWindows",
+    "SEGMENTS_REBUILD",
     "SEGMENT_ATTRS",
     "STR_DTYPE",
     "SegmentSpec",

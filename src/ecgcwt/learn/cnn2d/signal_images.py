@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ecgcwt.data import read_info, read_table
+from ecgcwt.data import SEGMENTS_REBUILD, read_info, read_table
 from ecgcwt.errors import DataError
 from ecgcwt.learn.augment import AugmentPlan, AugmentSettings, augment_signals, draw_plan
 from ecgcwt.learn.cnn2d.feeding import BatchFeeder
@@ -124,7 +124,13 @@ def read_rows(segments_h5: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
         while i < len(rows):
             lo = int(rows[i])
             j = int(np.searchsorted(rows, lo + _READ_BLOCK, side="left"))
-            block = ds[lo : int(rows[j - 1]) + 1]
+            try:
+                block = ds[lo : int(rows[j - 1]) + 1]
+            except OSError as exc:  # HDF5's checksum or decompression of a damaged chunk
+                raise DataError(
+                    f"segment store {str(segments_h5)!r}: windows {lo}..{int(rows[j - 1])} cannot be read ({exc}); "
+                    f"the file is damaged: {SEGMENTS_REBUILD}"
+                ) from exc
             out[i:j] = block[rows[i:j] - lo]
             i = j
     return out
