@@ -129,6 +129,7 @@ def assign_folds(
     """Assign each subject a test fold in ``0..k-1`` (columns :data:`FOLD_COLUMNS`); loso: :func:`loso_folds`."""
     if k == LOSO:
         return loso_folds(segments, planned)
+    k = int(k)  # not loso: a number of folds
     subjects = subject_table(segments)
     counts = subjects.groupby("label").size()
     rng = np.random.default_rng(seed)
