@@ -118,3 +118,19 @@ def test_a_segment_setting_changes_every_key_downstream():
     a, b = k["window-512"], k["window-1024"]
     assert a["segments"] != b["segments"] and a["folds"] != b["folds"] and a["scalograms"] != b["scalograms"]
     assert set(a["models"].values()).isdisjoint(b["models"].values())
+
+
+def test_a_job_finds_its_experiment_s_config_by_the_stage_key_in_its_wildcards():
+    from ecgcwt.config import job_config
+
+    plain = base()
+    assert job_config(plain, {"model": "resnet18", "fold": "0"}, CACHE) == plain
+    config = base(experiment_grid={"cwt.wavelet": ["morse", "amor"], "training.lr": [0.001]})
+    k = keys(config)
+    amor = k["wavelet-amor_lr-0.001"]
+    job = {"model": "resnet18", "mkey": amor["models"]["resnet18"], "seed": "0", "fold": "1"}
+    assert job_config(config, job, CACHE)["cwt"]["wavelet"] == "amor"
+    assert job_config(config, {"cwt": amor["scalograms"]}, CACHE)["cwt"]["wavelet"] == "amor"
+    assert job_config(config, {"experiment": "wavelet-morse_lr-0.001"}, CACHE)["cwt"]["wavelet"] == "morse"
+    with pytest.raises(ConfigError, match="no experiment of this run"):
+        job_config(config, {"cwt": "0000000000"}, CACHE)

@@ -11,13 +11,15 @@ label = " ".join(
     [snakemake.rule, w.model, *([f"seed {w.seed}"] if "seed" in w.keys() else []), f"fold {w.get('fold', 'all')}"]
 )
 
-from ecgcwt.config import with_run_settings  # noqa: E402
-from ecgcwt.imaging import check_cache_settings  # noqa: E402
+from ecgcwt.config import job_config, with_run_settings  # noqa: E402
+from ecgcwt.imaging import CACHE_FORMAT, DEFAULT_CODEC, check_cache_settings  # noqa: E402
 from ecgcwt.learn import train_model  # noqa: E402
 
 if snakemake.input.get("scalograms"):
-    # a cache of other settings (a copied file, --rerun-triggers mtime) would train a model that says otherwise
-    check_cache_settings(snakemake.input.scalograms, snakemake.config["cwt"])
+    # a cache of other settings (a copied file, --rerun-triggers mtime) would train a model that says otherwise;
+    # with experiments the settings are those of the job's experiment
+    cfg = job_config(snakemake.config, dict(w.items()), {"format": CACHE_FORMAT, "codec": DEFAULT_CODEC})
+    check_cache_settings(snakemake.input.scalograms, cfg["cwt"])
 
 train_model(
     # the tracked spec plus the settings that cannot change a result (memory budget, checkpoint

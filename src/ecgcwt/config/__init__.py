@@ -72,6 +72,7 @@ __all__, __getattr__, __dir__ = lazy_face(
         "expand_experiments": ".experiments",
         "experiment_overrides": ".experiments",
         "experiment_config": ".experiments",
+        "job_config": ".experiments",
         "reference_experiment": ".experiments",
         "stage_keys": ".experiments",
         # how to cite (the packaged CITATION.cff)

@@ -12,6 +12,7 @@ from ecgcwt.config.experiments import expand_experiments as expand_experiments
 from ecgcwt.config.experiments import experiment_config as experiment_config
 from ecgcwt.config.experiments import experiment_overrides as experiment_overrides
 from ecgcwt.config.experiments import has_experiments as has_experiments
+from ecgcwt.config.experiments import job_config as job_config
 from ecgcwt.config.experiments import reference_experiment as reference_experiment
 from ecgcwt.config.experiments import stage_keys as stage_keys
 from ecgcwt.config.load import SYNTHETIC_CLASSES as SYNTHETIC_CLASSES
@@ -104,6 +105,7 @@ __all__ = [
     "git_state",
     "has_experiments",
     "is_synthetic",
+    "job_config",
     "kind_of_meta",
     "leak_model",
     "load_config",

@@ -266,3 +266,25 @@ def stage_keys(config: Mapping[str, Any], cache_layout: Mapping[str, Any]) -> di
         upstream = cwt if MODEL_KINDS[spec["kind"]].reads == "scalograms" else seg
         models[name] = settings_key("model", name, _model_settings(spec), upstream, folds)
     return {"segments": seg, "folds": folds, "scalograms": cwt, "models": models}
+
+
+def job_config(config: Mapping[str, Any], wildcards: Mapping[str, str], cache_layout: Mapping[str, Any]) -> dict:
+    """The configuration of the experiment a workflow job belongs to; ``config`` itself without experiments.
+
+    Found by the job's wildcards: ``experiment``, or the stage key it builds (``mkey`` with ``model``,
+    ``cwt``, ``folds``, ``seg``; :func:`stage_keys` with the workflow's ``cache_layout``). A stage shared
+    by several experiments is the same for each, so the first that has the key stands for all.
+    """
+    if not has_experiments(config):
+        return dict(config)
+    if wildcards.get("experiment"):
+        return experiment_config(config, wildcards["experiment"])
+    stage = {"cwt": "scalograms", "folds": "folds", "seg": "segments"}
+    for cfg in expand_experiments(config).values():
+        keys = stage_keys(cfg, cache_layout)
+        if "mkey" in wildcards:
+            if keys["models"].get(wildcards.get("model")) == wildcards["mkey"]:
+                return cfg
+        elif any(keys[name] == wildcards[w] for w, name in stage.items() if w in wildcards):
+            return cfg
+    raise ConfigError(f"no experiment of this run has the stage of the job with wildcards {dict(wildcards)}")
