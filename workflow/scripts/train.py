@@ -12,14 +12,21 @@ label = " ".join(
 )
 
 from ecgcwt.config import job_config, with_run_settings  # noqa: E402
-from ecgcwt.imaging import CACHE_FORMAT, DEFAULT_CODEC, check_cache_settings  # noqa: E402
 from ecgcwt.learn import train_model  # noqa: E402
 
-if snakemake.input.get("scalograms"):
-    # a cache of other settings (a copied file, --rerun-triggers mtime) would train a model that says otherwise;
-    # with experiments the settings are those of the job's experiment
+
+def check_scalogram_cache(path: str) -> None:
+    """A cache of other settings (a copied file, --rerun-triggers mtime) would train a model that says otherwise;
+    with experiments the settings are those of the job's experiment. Imported here: the kinds that read segments
+    (their envs hold no torch) never load the imaging wing."""
+    from ecgcwt.imaging import CACHE_FORMAT, DEFAULT_CODEC, check_cache_settings
+
     cfg = job_config(snakemake.config, dict(w.items()), {"format": CACHE_FORMAT, "codec": DEFAULT_CODEC})
-    check_cache_settings(snakemake.input.scalograms, cfg["cwt"])
+    check_cache_settings(path, cfg["cwt"])
+
+
+if snakemake.input.get("scalograms"):
+    check_scalogram_cache(snakemake.input.scalograms)
 
 train_model(
     # the tracked spec plus the settings that cannot change a result (memory budget, checkpoint
