@@ -374,7 +374,7 @@ def _create_zstd_dataset(f: h5py.File, name: str, shape, chunks, level: int) -> 
 
 def _write_attrs(f: h5py.File, fb: FilterBank, params: CwtParams, image: dict, info, columns: np.ndarray) -> None:
     a = f.attrs
-    for k, v in {**params.to_attrs(fb), **image_to_attrs(image)}.items():
+    for k, v in {**params.to_attrs((fb.fmin_hz, fb.fmax_hz)), **image_to_attrs(image)}.items():
         a[k] = v
     a["frequencies"] = np.asarray(fb.frequencies, dtype=np.float64)
     a["time_columns"] = np.asarray(columns, dtype=np.int64)

@@ -229,6 +229,13 @@ class AmorWavelet(Wavelet):
 # --------------------------------------------------------------------------- frequency bounds and scales
 
 
+def make_wavelet(params: CwtParams) -> Wavelet:
+    """The mother wavelet ``params`` name, with its shape parameters."""
+    if params.wavelet == "morse":
+        return MorseWavelet(params.morse_gamma, params.morse_time_bandwidth)
+    return AmorWavelet(params.amor_omega0)
+
+
 def cwt_freq_bounds(
     signal_length: int,
     fs: float,
@@ -308,7 +315,7 @@ def _extension_index(n: int, L: int, boundary: str) -> tuple[np.ndarray, int]:
 
 def _default_scales(signal_length: int, fs: float, params: CwtParams) -> tuple[np.ndarray, float, float]:
     """The scales of :class:`FilterBank` without ``scales`` given, and the frequency limits (Hz) they span."""
-    wavelet = params.make_wavelet()
+    wavelet = make_wavelet(params)
     if params.freq_limits is None:
         fmin, fmax = cwt_freq_bounds(signal_length, fs, wavelet, voices_per_octave=params.voices_per_octave)
     else:
@@ -336,7 +343,7 @@ def transform_geometry(signal_length: int, fs: float, params: CwtParams, width: 
     scales, fmin, fmax = _default_scales(int(signal_length), float(fs), params)
     n_fft = fft_length(int(signal_length), params.boundary)
     return {
-        "frequencies": fs * params.make_wavelet().omega_peak / (2 * math.pi * scales),
+        "frequencies": fs * make_wavelet(params).omega_peak / (2 * math.pi * scales),
         "fmin_hz": fmin,
         "fmax_hz": fmax,
         "time_columns": _image_columns(int(signal_length), n_fft, width),
@@ -369,7 +376,7 @@ class FilterBank:
         if not (math.isfinite(self.fs) and self.fs > 0):
             raise ConfigError(f"sampling rate fs must be > 0 Hz, got {fs!r}")
         self.device = torch.device(device)
-        self.wavelet = self.params.make_wavelet()
+        self.wavelet = make_wavelet(self.params)
         to_scale = lambda f: self.fs * self.wavelet.omega_peak / (2 * math.pi * f)
         if scales is not None:
             self.scales = np.sort(np.asarray(scales, dtype=np.float64))

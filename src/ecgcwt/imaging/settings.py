@@ -1,6 +1,6 @@
 """The CWT's settings (:class:`CwtParams`) and how a cache and a model file store them.
 
-Apart from the transform (:mod:`ecgcwt.imaging.cwt`, which needs scipy), so that
+Apart from the filter bank module (which needs scipy), so that
 readers of a cache or a model file check its settings without importing it.
 """
 
@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from ecgcwt.config import schema_range
 from ecgcwt.errors import ConfigError
-
-if TYPE_CHECKING:
-    from ecgcwt.imaging.cwt import FilterBank, Wavelet
 
 WAVELETS = ("morse", "amor")
 #: The attributes :meth:`CwtParams.to_attrs` writes and :meth:`CwtParams.from_attrs` reads.
@@ -97,12 +94,12 @@ class CwtParams:
             known["freq_limits"] = tuple(fl)
         return cls(**known)
 
-    def to_attrs(self, fb: "FilterBank | None" = None) -> dict:
+    def to_attrs(self, limits_hz: "tuple[float, float] | None" = None) -> dict:
         """These settings as the attributes of a scalogram cache and a model file (:data:`CWT_ATTRS`).
 
-        ``fmin_hz``/``fmax_hz`` are the limits the transform used: from ``fb``
-        (MATLAB's defaults for ``freq_limits`` None depend on the window and
-        rate), else from ``freq_limits``. :meth:`from_attrs` reads them back.
+        ``fmin_hz``/``fmax_hz`` are the limits the transform used: ``limits_hz``
+        (a filter bank's ``fmin_hz, fmax_hz``: MATLAB's defaults for ``freq_limits``
+        None depend on the window and rate), else ``freq_limits``. :meth:`from_attrs` reads them back.
         """
         attrs = {
             "wavelet": self.wavelet,
@@ -113,7 +110,7 @@ class CwtParams:
             "boundary": self.boundary,
             "freq_limits_source": "matlab_default" if self.freq_limits is None else "config",
         }
-        limits = (fb.fmin_hz, fb.fmax_hz) if fb is not None else self.freq_limits
+        limits = limits_hz if limits_hz is not None else self.freq_limits
         if limits is not None:
             attrs["fmin_hz"], attrs["fmax_hz"] = float(limits[0]), float(limits[1])
         return attrs
@@ -146,13 +143,6 @@ class CwtParams:
             )
         except (ConfigError, TypeError) as exc:
             raise ValueError(str(exc).replace("cwt.", "")) from None
-
-    def make_wavelet(self) -> "Wavelet":
-        from ecgcwt.imaging.cwt import AmorWavelet, MorseWavelet
-
-        if self.wavelet == "morse":
-            return MorseWavelet(self.morse_gamma, self.morse_time_bandwidth)
-        return AmorWavelet(self.amor_omega0)
 
     def as_dict(self) -> dict:
         return asdict(self)
