@@ -13,7 +13,7 @@ os.environ.update(
 )
 
 from ecgcwt.config import validate_config  # noqa: E402
-from ecgcwt.errors import ConfigError  # noqa: E402
+from ecgcwt.errors import ConfigError, RecordError  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 from ecgcwt.data import (  # noqa: E402
     LOSO,
@@ -79,6 +79,21 @@ def records_of(db):
     return records.get(db) if isinstance(records, dict) else None
 
 
+def listed_records(db):
+    """The record names of ``db`` known before any job: data.records, or a RECORDS file already there (local
+    data, an earlier download); None otherwise. A RECORDS file with a bad line gives None too: the segment job
+    reports it, one line in its log naming the file, the line and the fix."""
+    names = records_of(db)
+    if names is None and Path(database_dir(db), "RECORDS").is_file():
+        try:
+            names = read_record_list(
+                database_dir(db), data_source=config["data"]["source"]
+            )
+        except RecordError:
+            return None
+    return names
+
+
 def planned_subjects():
     """Class -> its subjects, from the records known before the first job; None while some are not known.
 
@@ -88,9 +103,7 @@ def planned_subjects():
     data = config["data"]
     known = {}
     for db in DATABASES:
-        names = records_of(db)
-        if names is None and Path(database_dir(db), "RECORDS").is_file():
-            names = read_record_list(database_dir(db), data_source=data["source"])
+        names = listed_records(db)
         if names is None and data["source"] == "synthetic":
             names = synthetic_record_names(data["synthetic"]["subjects_per_class"])
         if names is None:
@@ -354,11 +367,7 @@ def known_records():
     RECORDS file already there (a local folder, an earlier download or generation)."""
     known = {}
     for db in DATABASES:
-        names = records_of(db)
-        if names is None and Path(database_dir(db), "RECORDS").is_file():
-            names = read_record_list(
-                database_dir(db), data_source=config["data"]["source"]
-            )
+        names = listed_records(db)
         if names is not None:
             known[db] = names
     return known
