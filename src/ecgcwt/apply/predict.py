@@ -252,7 +252,7 @@ def read_model_file(path: str | os.PathLike, *, trust_pickle: bool = False) -> d
         try:
             saved = joblib.load(path)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            first = exception_line(exc)
             raise ModelFileError(
                 f"model file {str(path)!r} cannot be loaded as a model.joblib written by ecgcwt "
                 f"({type(exc).__name__}: {first})"
@@ -314,7 +314,7 @@ def scalogram_predictor(path: Path, saved: dict, device: str = "cpu") -> Predict
     try:
         built, meta = load_trained_model(path, device)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        first = exception_line(exc)
         raise ModelFileError(
             f"model file {str(path)!r}: its weights do not fit its backbone "
             f"{meta['backbone']!r} ({type(exc).__name__}: {first}); retrain the model"
@@ -413,6 +413,12 @@ def check_model_file(model_pt: str | os.PathLike) -> Path:
     if path.exists():
         raise ModelFileError(f"model file {str(path)!r} is not a regular file")
     raise ModelFileError(f"model file {str(path)!r} does not exist (give the model.pt written by the train step)")
+
+
+def exception_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type where it has none), at most 160 characters: enough to
+    say why a model file failed to load without pasting a library's whole message into ours."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
 
 
 def load_failure(path: Path, exc: Exception) -> str:

@@ -82,9 +82,9 @@ def cnn1d_predictor(path: Path, saved: dict, device: str = "cpu") -> SignalModel
     try:
         net, meta = load_cnn1d(path, device=str(dev))
     except (EcgCwtError, KeyError, RuntimeError) as exc:
-        from ecgcwt.apply.predict import ModelFileError
+        from ecgcwt.apply.predict import ModelFileError, exception_line
 
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        first = exception_line(exc)
         raise ModelFileError(f"model file {str(path)!r}: not a usable 1D-CNN model ({first}); retrain it") from None
     temperature = float(meta.get("temperature", 1.0))
     window = int(prep["window"])
